@@ -1,0 +1,37 @@
+# The two commands of a fresh machine: `make run` and `make test`. Each makes its own virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+MODELS_DIR ?= models
+CORPUS ?= data/sample/articles.jsonl
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test train lint clean
+
+# Train on the bundled sample corpus, then serve it on localhost:$(PORT).
+run: $(VENV)/.installed
+	$(BIN)/relatedly train --corpus $(CORPUS) --models-dir $(MODELS_DIR)
+	RELATEDLY_HOST=$${RELATEDLY_HOST:-127.0.0.1} PORT=$(PORT) RELATEDLY_MODELS_DIR=$(MODELS_DIR) \
+		$(BIN)/relatedly serve
+
+# Install the test dependencies, lint, and run the whole suite (real Redis, real gunicorn).
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check recommender training service tests benchmarks
+	$(BIN)/python -m pytest
+
+train: $(VENV)/.installed
+	$(BIN)/relatedly train --corpus $(CORPUS) --models-dir $(MODELS_DIR)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache

@@ -1,0 +1,238 @@
+"""The only module that knows the on-disk layout of published models.
+
+    MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
+                                  vectorizer.joblib  the fitted scikit-learn TfidfVectorizer
+                                  matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
+                                  neighbors.npz      top-K indices and scores (numpy, no pickle)
+                                  articles.json      ids and metadata (JSON columns)
+    MODELS_DIR/CURRENT                               the served version's name
+
+A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
+`os.replace`. A crash at any moment therefore leaves the previous model current and intact.
+Version directories are immutable: rollback is publishing an older one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import scipy
+import scipy.sparse as sp
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from recommender.catalog import ArticleCatalog
+from recommender.errors import ArtifactError
+from recommender.model import RelatedModel
+from recommender.neighbors import NeighborTable
+from recommender.vectorize import ArticleVectorizer, VectorizerParams
+
+FORMAT = "relatedly-model/1"
+VERSIONS = "versions"
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+STALE_TMP_SECONDS = 3600
+FILES = ("vectorizer.joblib", "matrix.npz", "neighbors.npz", "articles.json")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that must match between training and serving (scikit-learn's pickles depend on them)."""
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str, Any]) -> str:
+    """Write a complete, immutable version directory and return its name; `CURRENT` is not touched.
+
+    `info` (corpus checksum, counts, timings…) is recorded in the manifest as given.
+    """
+    versions_dir = Path(models_dir) / VERSIONS
+    versions_dir.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC)
+    version = f"{created:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    tmp = versions_dir / f"{TMP_PREFIX}{version}"
+    tmp.mkdir()
+    try:
+        joblib.dump(model.vectorizer_.tfidf_, tmp / "vectorizer.joblib")
+        sp.save_npz(tmp / "matrix.npz", model.matrix_, compressed=False)
+        np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
+        _write_json(tmp / "articles.json", model.catalog_.to_columns())
+        manifest = {
+            "format": FORMAT,
+            "version": version,
+            "created_at": created.isoformat().replace("+00:00", "Z"),
+            "n_articles": model.n_articles,
+            "vocabulary_size": model.vectorizer_.vocabulary_size,
+            "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
+            "libraries": library_versions(),
+            "files": {name: _file_record(tmp / name) for name in FILES},
+            **info,
+        }
+        for name in FILES:
+            _fsync_file(tmp / name)
+        _write_json(tmp / MANIFEST, manifest, durable=True)
+        _fsync_dir(tmp)
+        os.rename(tmp, versions_dir / version)
+        _fsync_dir(versions_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return version
+
+
+def publish(models_dir: str | Path, version: str) -> None:
+    """Make `version` the served model by atomically replacing the `CURRENT` pointer."""
+    models_dir = Path(models_dir)
+    read_manifest(models_dir, version)  # refuse to point at something that is not a complete version
+    tmp = models_dir / f"{TMP_PREFIX}{CURRENT}-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(version + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, models_dir / CURRENT)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(models_dir)
+
+
+def read_current(models_dir: str | Path) -> str | None:
+    """The published version's name, or None when nothing has been published yet."""
+    try:
+        text = (Path(models_dir) / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {Path(models_dir) / CURRENT}: {exc}") from exc
+    return text or None
+
+
+def list_versions(models_dir: str | Path) -> list[str]:
+    """Complete version directories, oldest first (names sort by creation time)."""
+    versions_dir = Path(models_dir) / VERSIONS
+    if not versions_dir.is_dir():
+        return []
+    return sorted(p.name for p in versions_dir.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+
+def read_manifest(models_dir: str | Path, version: str) -> dict[str, Any]:
+    """The manifest of a complete version; `ArtifactError` if the version is missing or incomplete."""
+    if not version or "/" in version or version.startswith("."):
+        raise ArtifactError(f"invalid model version name {version!r}")
+    path = Path(models_dir) / VERSIONS / version / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"model version {version!r} not found in {models_dir}") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"unreadable manifest {path}: {exc}") from exc
+    if manifest.get("format") != FORMAT or manifest.get("version") != version:
+        raise ArtifactError(f"{path} is not a {FORMAT} manifest for version {version!r}")
+    return manifest
+
+
+def load_version(models_dir: str | Path, version: str) -> tuple[RelatedModel, dict[str, Any]]:
+    """Verify a version's checksums and library versions, then load it."""
+    manifest = read_manifest(models_dir, version)
+    directory = Path(models_dir) / VERSIONS / version
+    trained_with = manifest.get("libraries", {}).get("scikit-learn")
+    if trained_with != sklearn.__version__:
+        raise ArtifactError(
+            f"model {version} was trained with scikit-learn {trained_with}, this process has "
+            f"{sklearn.__version__}: retrain or install the same version"
+        )
+    for name in FILES:
+        expected = manifest["files"].get(name, {}).get("sha256")
+        if not (directory / name).is_file() or _sha256(directory / name) != expected:
+            raise ArtifactError(f"model {version}: {name} is missing or does not match its checksum")
+    try:
+        tfidf = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
+        matrix = sp.load_npz(directory / "matrix.npz").tocsr()
+        with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
+            neighbors = NeighborTable(arrays["indices"], arrays["scores"])
+        catalog = ArticleCatalog(json.loads((directory / "articles.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"model {version} cannot be loaded: {exc}") from exc
+    if not isinstance(tfidf, TfidfVectorizer):
+        raise ArtifactError(f"model {version}: vectorizer.joblib holds {type(tfidf).__name__}")
+    vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
+    vectorizer.tfidf_ = tfidf
+    n = len(catalog)
+    if matrix.shape[0] != n or neighbors.indices.shape[0] != n:
+        raise ArtifactError(f"model {version}: parts disagree on the number of articles")
+    model = RelatedModel.from_parts(
+        top_k=int(manifest["parameters"]["top_k"]),
+        vectorizer=vectorizer,
+        matrix=matrix,
+        neighbors=neighbors,
+        catalog=catalog,
+    )
+    return model, manifest
+
+
+def prune(models_dir: str | Path, keep: int) -> list[str]:
+    """Delete all but the newest `keep` versions (never the current one) and stale temporary leftovers."""
+    models_dir = Path(models_dir)
+    current = read_current(models_dir)
+    versions = list_versions(models_dir)
+    doomed = [v for v in versions[: max(0, len(versions) - max(keep, 1))] if v != current]
+    for version in doomed:
+        shutil.rmtree(models_dir / VERSIONS / version, ignore_errors=True)
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for leftover in (models_dir / VERSIONS).glob(f"{TMP_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)
+    return doomed
+
+
+def _write_json(path: Path, data: Any, *, durable: bool = False) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=1 if path.name == MANIFEST else None)
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,89 @@
+"""The one owner of the mapping between external article ids and internal row indices, plus metadata.
+
+Stored as plain JSON columns (no pickle), so a model directory can be inspected and loaded safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from recommender.corpus import Article
+from recommender.errors import ArtifactError, UnknownArticleError
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """What the service shows about an article."""
+
+    id: str
+    title: str
+    url: str | None
+    published_at: str | None
+    tags: tuple[str, ...]
+    category: str | None
+
+
+class ArticleCatalog:
+    """Article metadata by row index, with the id → index lookup."""
+
+    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra")
+
+    def __init__(self, columns: dict[str, list[Any]]) -> None:
+        missing = [c for c in self.COLUMNS if c not in columns]
+        lengths = {len(columns[c]) for c in self.COLUMNS if c in columns}
+        if missing or len(lengths) > 1:
+            raise ArtifactError(f"article catalog is malformed (missing {missing}, lengths {sorted(lengths)})")
+        self._columns = columns
+        self._index = {article_id: idx for idx, article_id in enumerate(columns["ids"])}
+        if len(self._index) != len(columns["ids"]):
+            raise ArtifactError("article catalog has duplicate ids")
+
+    @classmethod
+    def from_articles(cls, articles: Sequence[Article]) -> ArticleCatalog:
+        return cls(
+            {
+                "ids": [a.id for a in articles],
+                "titles": [a.title for a in articles],
+                "urls": [a.url for a in articles],
+                "published_at": [_iso(a.published_at) for a in articles],
+                "tags": [list(a.tags) for a in articles],
+                "categories": [a.category for a in articles],
+                "extra": [dict(a.extra) for a in articles],
+            }
+        )
+
+    def to_columns(self) -> dict[str, list[Any]]:
+        return self._columns
+
+    def __len__(self) -> int:
+        return len(self._columns["ids"])
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._index
+
+    def index_of(self, article_id: str) -> int:
+        try:
+            return self._index[article_id]
+        except KeyError:
+            raise UnknownArticleError(article_id) from None
+
+    def id_at(self, idx: int) -> str:
+        return self._columns["ids"][idx]
+
+    def info(self, idx: int) -> ArticleInfo:
+        c = self._columns
+        return ArticleInfo(
+            id=c["ids"][idx],
+            title=c["titles"][idx],
+            url=c["urls"][idx],
+            published_at=c["published_at"][idx],
+            tags=tuple(c["tags"][idx]),
+            category=c["categories"][idx],
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

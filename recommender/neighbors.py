@@ -1,0 +1,92 @@
+"""Exact top-K cosine neighbours of every row, in row chunks: memory grows with the chunk, never N².
+
+Rows are L2-normalised, so a sparse product `X[i:j] @ X.T` is a block of cosines. Each block is made
+dense (chunk × N), the K best are picked with `argpartition` and ordered by (-score, index), so ties
+always resolve to the lower index and results are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
+# Working memory per dense cell: the float32 block, its negation and argpartition's int64 indices.
+_BYTES_PER_CELL = 4 + 4 + 8
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class NeighborTable:
+    """Row i's neighbours: `indices[i]` (int32, -1 pads a short list) and `scores[i]` (float32), best first."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+
+def chunk_rows_for(n_rows: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """How many query rows fit in the memory budget when each is compared with all `n_rows`."""
+    return max(1, chunk_bytes // (max(n_rows, 1) * _BYTES_PER_CELL))
+
+
+def top_k_neighbors(
+    matrix: sp.csr_matrix,
+    k: int,
+    *,
+    chunk_rows: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> NeighborTable:
+    """Each row's `k` most cosine-similar other rows with a positive score, exactly."""
+    n = matrix.shape[0]
+    width = max(0, min(k, n - 1))
+    indices = np.full((n, width), -1, dtype=np.int32)
+    scores = np.zeros((n, width), dtype=np.float32)
+    if width == 0:
+        return NeighborTable(indices, scores)
+    step = chunk_rows or chunk_rows_for(n)
+    transposed = matrix.T.tocsc()
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        block = (matrix[start:stop] @ transposed).toarray()
+        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never one's own neighbour
+        idx, val = _top_k_of_block(block, width)
+        keep = val > 0
+        indices[start:stop] = np.where(keep, idx, -1)
+        scores[start:stop] = np.where(keep, val, 0.0)
+        if progress is not None:
+            progress(stop, n)
+    return NeighborTable(indices, scores)
+
+
+def _top_k_of_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best columns of each row, ordered by (-score, column)."""
+    if k < block.shape[1]:
+        cols = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(block, cols, axis=1)
+        _prefer_lower_index_on_ties(block, cols, vals)
+    else:
+        cols = np.broadcast_to(np.arange(block.shape[1]), block.shape).copy()
+        vals = block.copy()
+    order = np.lexsort((cols, -vals), axis=1)
+    return np.take_along_axis(cols, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def _prefer_lower_index_on_ties(block: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+    """argpartition picks arbitrary members of a tie at the K-th score; take the lowest indices instead."""
+    kth = vals.min(axis=1, keepdims=True)
+    ties_total = (block == kth).sum(axis=1)
+    ties_taken = (vals == kth).sum(axis=1)
+    for row in np.nonzero(ties_total != ties_taken)[0]:
+        threshold = kth[row, 0]
+        above = np.nonzero(block[row] > threshold)[0]
+        tied = np.nonzero(block[row] == threshold)[0][: cols.shape[1] - len(above)]
+        cols[row] = np.concatenate((above, tied))
+        vals[row] = block[row, cols[row]]

@@ -1,0 +1,110 @@
+"""Service settings, read from the environment in exactly one place and validated at start-up.
+
+| variable                     | default       | meaning                                                      |
+|------------------------------|---------------|--------------------------------------------------------------|
+| RELATEDLY_MODELS_DIR         | ./models      | where `relatedly train` publishes versions and `CURRENT`      |
+| RELATEDLY_REDIS_URL          | (unset)       | redis://host:port/db; unset = in-process cache               |
+| RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
+| RELATEDLY_CACHE_TIMEOUT_MS   | 50            | socket timeout of every Redis call                           |
+| RELATEDLY_CACHE_RETRY_SECONDS| 5             | after a Redis failure, skip Redis this long before retrying  |
+| RELATEDLY_CACHE_PREFIX       | relatedly     | first part of every cache key (share one Redis safely)       |
+| RELATEDLY_MEMORY_CACHE_SIZE  | 10000         | entries of the in-process cache                              |
+| RELATEDLY_RELOAD_SECONDS     | 1.0           | how often the `CURRENT` pointer is checked for a new model   |
+| RELATEDLY_DEFAULT_LIMIT      | 10            | related stories returned when `limit` is not given           |
+| RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
+| PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
+| RELATEDLY_HOST               | 0.0.0.0       | address `relatedly serve` binds on                           |
+| WEB_CONCURRENCY              | 2             | gunicorn worker processes                                    |
+| RELATEDLY_THREADS            | 1             | threads per worker (1 = sync workers)                        |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """Invalid settings: lists every problem so they can all be fixed at once."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    models_dir: str = "models"
+    redis_url: str | None = None
+    cache_ttl_seconds: int = 300
+    cache_timeout_ms: int = 50
+    cache_retry_seconds: float = 5.0
+    cache_prefix: str = "relatedly"
+    memory_cache_size: int = 10_000
+    reload_seconds: float = 1.0
+    default_limit: int = 10
+    log_level: str = "INFO"
+    host: str = "0.0.0.0"
+    port: int = 8000
+    workers: int = 2
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}"
+            for name, ok, rule in (
+                ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
+                ("cache_timeout_ms", self.cache_timeout_ms >= 1, ">= 1"),
+                ("cache_retry_seconds", self.cache_retry_seconds >= 0, ">= 0"),
+                ("memory_cache_size", self.memory_cache_size >= 0, ">= 0"),
+                ("reload_seconds", self.reload_seconds > 0, "> 0"),
+                ("default_limit", self.default_limit >= 1, ">= 1"),
+                ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
+                ("port", 1 <= self.port <= 65535, "a TCP port"),
+                ("workers", self.workers >= 1, ">= 1"),
+                ("threads", self.threads >= 1, ">= 1"),
+            )
+            if not ok
+        ]
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            problems.append("redis_url must start with redis://, rediss:// or unix://")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from environment variables; `ConfigError` lists every bad one."""
+        env = os.environ if environ is None else environ
+        sources = {
+            "models_dir": ("RELATEDLY_MODELS_DIR", str),
+            "redis_url": ("RELATEDLY_REDIS_URL", str),
+            "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
+            "cache_timeout_ms": ("RELATEDLY_CACHE_TIMEOUT_MS", int),
+            "cache_retry_seconds": ("RELATEDLY_CACHE_RETRY_SECONDS", float),
+            "cache_prefix": ("RELATEDLY_CACHE_PREFIX", str),
+            "memory_cache_size": ("RELATEDLY_MEMORY_CACHE_SIZE", int),
+            "reload_seconds": ("RELATEDLY_RELOAD_SECONDS", float),
+            "default_limit": ("RELATEDLY_DEFAULT_LIMIT", int),
+            "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
+            "host": ("RELATEDLY_HOST", str),
+            "port": ("PORT", int),
+            "workers": ("WEB_CONCURRENCY", int),
+            "threads": ("RELATEDLY_THREADS", int),
+        }
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for name, (variable, convert) in sources.items():
+            raw = env.get(variable)
+            if name == "port" and not raw:
+                raw, variable = env.get("RELATEDLY_PORT"), "RELATEDLY_PORT"
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[name] = convert(raw.strip())
+            except ValueError:
+                problems.append(f"{variable}={raw!r} is not a valid {getattr(convert, '__name__', 'value')}")
+        try:
+            settings = cls(**values)
+        except ConfigError as exc:
+            problems.append(str(exc).removeprefix("invalid settings: "))
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+        return settings

@@ -1,0 +1,104 @@
+"""Holds the served model and swaps in newly published ones without a restart.
+
+A watcher thread checks the `CURRENT` pointer; a new version is loaded, verified and smoke-tested
+off the request path, then swapped in with one reference assignment. A request reads `current()`
+once, so it sees the old model or the new one, never a mix. A failed load keeps the last good model
+and is reported by `/readyz`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recommender import artifacts
+from recommender.errors import RelatedlyError
+from recommender.model import RelatedModel
+
+log = logging.getLogger("relatedly.model_store")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model with the version it was published as; immutable, shared by concurrent requests."""
+
+    version: str
+    model: RelatedModel
+    loaded_at: float
+
+
+class ModelStore:
+    """The current model of a models directory."""
+
+    def __init__(self, models_dir: str | Path, reload_seconds: float = 1.0) -> None:
+        self.models_dir = Path(models_dir)
+        self.reload_seconds = reload_seconds
+        self._current: LoadedModel | None = None
+        self._lock = threading.Lock()  # one load at a time; readers never take it
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    def current(self) -> LoadedModel | None:
+        """The model to answer this request with (None until one is loaded)."""
+        return self._current
+
+    def refresh(self) -> bool:
+        """Load the published version if it differs from the served one; True when a swap happened."""
+        with self._lock:
+            try:
+                version = artifacts.read_current(self.models_dir)
+                if version is None:
+                    self._fail_soft("no model published yet (no CURRENT pointer)")
+                    return False
+                if self._current is not None and self._current.version == version:
+                    return False
+                if self.last_error and self.last_error.startswith(f"model {version}:"):
+                    return False  # already failed on this version; wait for a new pointer
+                started = time.perf_counter()
+                model, manifest = artifacts.load_version(self.models_dir, version)
+                _smoke_test(model)
+            except RelatedlyError as exc:
+                self._fail_soft(f"model {version}: {exc}" if version else str(exc))
+                return False
+            previous = self._current.version if self._current else None
+            self._current = LoadedModel(version, model, time.time())
+            self.last_error = None
+            log.info(
+                "model_loaded version=%s previous=%s n_articles=%d load_ms=%.0f",
+                version, previous, model.n_articles, (time.perf_counter() - started) * 1000,
+            )
+            return True
+
+    def start_watching(self) -> None:
+        """Poll `CURRENT` in a daemon thread every `reload_seconds`."""
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+            self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_seconds):
+            try:
+                self.refresh()
+            except Exception:  # the watcher must outlive any surprise; the old model keeps serving
+                log.exception("model_reload_crashed")
+
+    def _fail_soft(self, message: str) -> None:
+        if message != self.last_error:
+            log.warning("model_load_failed keeping=%s reason=%s",
+                        self._current.version if self._current else None, message)
+        self.last_error = message
+
+
+def _smoke_test(model: RelatedModel) -> None:
+    """A loaded model must answer for its first article before it may serve."""
+    model.related(model.catalog_.id_at(0), limit=1)

@@ -1,0 +1,162 @@
+"""`relatedly` command line: train, related, serve.
+
+Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
+1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+
+from tqdm import tqdm
+
+from recommender import artifacts
+from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
+from recommender.model import DEFAULT_TOP_K
+from recommender.neighbors import ProgressCallback
+from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULT_MODELS_DIR = "models"
+log = logging.getLogger("relatedly.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `relatedly` console script; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        stream=sys.stdout,
+        force=True,
+    )
+    try:
+        return args.handler(args)
+    except (CorpusError, UnknownArticleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (RelatedlyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # the last line of defence: a message, not a traceback
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relatedly", description="Related stories for every article.")
+    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    models_dir = os.environ.get("RELATEDLY_MODELS_DIR", DEFAULT_MODELS_DIR)
+
+    train = commands.add_parser("train", help="fit a model on a corpus export and publish it")
+    train.add_argument("--corpus", required=True, help="JSON Lines or CSV article export")
+    train.add_argument("--models-dir", default=models_dir, help="default: $RELATEDLY_MODELS_DIR or ./models")
+    train.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K, help="neighbours kept per article")
+    train.add_argument("--skip-invalid", action="store_true", help="train on the valid rows, report the rest")
+    train.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS,
+                       help="published versions to keep on disk")
+    train.set_defaults(handler=_train)
+
+    related = commands.add_parser("related", help="print an article's related stories from the current model")
+    related.add_argument("article_id")
+    related.add_argument("--limit", type=_positive_int, default=10)
+    related.add_argument("--models-dir", default=models_dir)
+    related.set_defaults(handler=_related)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
+    serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
+    serve.add_argument("--models-dir", help="default: $RELATEDLY_MODELS_DIR or ./models")
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def _train(args: argparse.Namespace) -> int:
+    summary = train_and_publish(
+        args.corpus,
+        args.models_dir,
+        top_k=args.top_k,
+        skip_invalid=args.skip_invalid,
+        keep_versions=args.keep_versions,
+        progress_factory=_progress_factory(),
+    )
+    print(
+        f"trained version {summary.version}: {summary.n_articles} articles"
+        f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
+        f" {summary.seconds:.1f} s, published to {args.models_dir}"
+    )
+    return EXIT_OK
+
+
+def _progress_factory() -> Callable[[str], ProgressCallback]:
+    """A progress bar on a terminal; a log line per tenth of the work otherwise."""
+    interactive = sys.stderr.isatty()
+
+    def factory(stage: str) -> ProgressCallback:
+        bar: tqdm | None = None
+        last_tenth = -1
+
+        def report(done: int, total: int) -> None:
+            nonlocal bar, last_tenth
+            if interactive:
+                if bar is None:
+                    bar = tqdm(total=total, desc=stage, unit="rows", file=sys.stderr)
+                bar.update(done - bar.n)
+                if done >= total:
+                    bar.close()
+                return
+            tenth = done * 10 // max(total, 1)
+            if tenth > last_tenth:
+                last_tenth = tenth
+                log.info("progress stage=%s done=%d total=%d", stage, done, total)
+
+        return report
+
+    return factory
+
+
+def _related(args: argparse.Namespace) -> int:
+    version = artifacts.read_current(args.models_dir)
+    if version is None:
+        raise ArtifactError(f"no model published in {args.models_dir}: run 'relatedly train' first")
+    model, _ = artifacts.load_version(args.models_dir, version)
+    article = model.article(args.article_id)
+    print(f"{article.id}: {article.title}  [model {version}]")
+    items = model.related(args.article_id, limit=args.limit)
+    if not items:
+        print("  (no related stories)")
+    for rank, item in enumerate(items, start=1):
+        print(f"{rank:>3}. {item.score:.3f}  {item.article.id}  {item.article.title}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Replace this process with gunicorn running `service.wsgi:app` (config: service/gunicorn_conf.py)."""
+    if args.port:
+        os.environ["PORT"] = str(args.port)
+    if args.models_dir:
+        os.environ["RELATEDLY_MODELS_DIR"] = args.models_dir
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        raise RelatedlyError("gunicorn is not installed in this environment")
+    sys.stdout.flush()
+    os.execv(gunicorn, [gunicorn, "--config", "python:service.gunicorn_conf", "service.wsgi:app"])
+    return EXIT_FAILURE  # not reached: execv only returns by raising

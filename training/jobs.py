@@ -1,0 +1,103 @@
+"""The build-check-publish pipeline behind `relatedly train`: load, validate, fit, save, switch, prune."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recommender import artifacts
+from recommender.corpus import load_corpus
+from recommender.errors import RelatedlyError
+from recommender.model import RelatedModel
+from recommender.neighbors import ProgressCallback
+
+log = logging.getLogger("relatedly.training")
+
+DEFAULT_KEEP_VERSIONS = 5
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a training run produced, for the CLI's summary and for tests."""
+
+    version: str
+    n_articles: int
+    n_skipped: int
+    vocabulary_size: int
+    seconds: float
+    pruned: list[str]
+
+
+def train_and_publish(
+    corpus_path: str | Path,
+    models_dir: str | Path,
+    *,
+    top_k: int,
+    skip_invalid: bool = False,
+    keep_versions: int = DEFAULT_KEEP_VERSIONS,
+    progress_factory: Callable[[str], ProgressCallback] | None = None,
+) -> TrainSummary:
+    """Train on a corpus export and publish the model; the previous model serves until the switch."""
+    started = time.perf_counter()
+    corpus = load_corpus(corpus_path, skip_invalid=skip_invalid)
+    for problem in corpus.problems[:20]:
+        log.warning("corpus_row_skipped %s", problem)
+    log.info(
+        "corpus_loaded path=%s articles=%d skipped=%d sha256=%s",
+        corpus.path, len(corpus.articles), corpus.skipped, corpus.sha256[:12],
+    )
+    model = RelatedModel(top_k=top_k).fit(
+        corpus.articles, progress=progress_factory("neighbours") if progress_factory else None
+    )
+    fit_seconds = time.perf_counter() - started
+    log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f", model.n_articles,
+             model.vectorizer_.vocabulary_size, fit_seconds)
+    _check_model(model)
+    version = artifacts.save_version(
+        model,
+        models_dir,
+        info={
+            "corpus": {
+                "path": str(Path(corpus.path).resolve()),
+                "sha256": corpus.sha256,
+                "n_valid": len(corpus.articles),
+                "n_skipped": corpus.skipped,
+            },
+            "training_seconds": round(fit_seconds, 3),
+        },
+    )
+    artifacts.publish(models_dir, version)
+    log.info("model_published version=%s models_dir=%s", version, models_dir)
+    pruned = artifacts.prune(models_dir, keep_versions)
+    if pruned:
+        log.info("versions_pruned removed=%s", ",".join(pruned))
+    return TrainSummary(
+        version=version,
+        n_articles=model.n_articles,
+        n_skipped=corpus.skipped,
+        vocabulary_size=model.vectorizer_.vocabulary_size,
+        seconds=time.perf_counter() - started,
+        pruned=pruned,
+    )
+
+
+def _check_model(model: RelatedModel) -> None:
+    """Refuse to publish a neighbour table that breaks the model's invariants."""
+    table, n = model.neighbors_, model.n_articles
+    rows = np.arange(n)[:, None]
+    problems = []
+    if table.indices.shape[0] != n or model.matrix_.shape[0] != n:
+        problems.append("parts disagree on the number of articles")
+    elif (table.indices == rows).any():
+        problems.append("an article is listed as related to itself")
+    if not np.isfinite(table.scores).all() or (table.scores > 1.0 + 1e-4).any() or (table.scores < 0).any():
+        problems.append("scores outside [0, 1]")
+    elif (np.diff(table.scores, axis=1) > 1e-6).any():
+        problems.append("a list is not ordered best first")
+    if problems:
+        raise RelatedlyError("model check failed: " + "; ".join(problems))
