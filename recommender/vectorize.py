@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
-from sklearn.exceptions import NotFittedError
 
 from recommender.corpus import Article
 from recommender.errors import CorpusError
