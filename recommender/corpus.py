@@ -94,8 +94,10 @@ def parse_article(record: Mapping[str, Any]) -> Article:
     article_id = record.get("id")
     if isinstance(article_id, int) and not isinstance(article_id, bool):
         article_id = str(article_id)
-    if not isinstance(article_id, str) or not article_id.strip():
-        raise ValueError("missing field 'id'" if article_id in (None, "") else "field 'id' must be a string")
+    if article_id is None or (isinstance(article_id, str) and not article_id.strip()):
+        raise ValueError("missing field 'id'")
+    if not isinstance(article_id, str):
+        raise ValueError("field 'id' must be a string")
     title = _optional_text(record, "title") or ""
     if "body" not in record or record["body"] is None:
         raise ValueError("missing field 'body'")
@@ -172,14 +174,15 @@ def _jsonl_rows(raw: bytes, name: str) -> Iterator[Row]:
 def _csv_rows(raw: bytes, name: str) -> Iterator[Row]:
     """CSV rows with the line each starts on; bytes that are not UTF-8 make that row invalid."""
     text = raw.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = reader.fieldnames
+        header = next(reader, None)
     except csv.Error as exc:
         yield 1, CorpusProblem(name, 1, f"malformed CSV header: {exc}")
         return
     if not header:
         return
+    header = [column.strip() for column in header]
     missing = [f for f in ("id", "title", "body") if f not in header]
     if missing:
         yield 1, CorpusProblem(name, 1, f"CSV header lacks required column(s): {', '.join(missing)}")
@@ -187,7 +190,7 @@ def _csv_rows(raw: bytes, name: str) -> Iterator[Row]:
     start = reader.line_num + 1
     while True:
         try:
-            record = next(reader)
+            row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
@@ -195,13 +198,14 @@ def _csv_rows(raw: bytes, name: str) -> Iterator[Row]:
             start = reader.line_num + 1
             continue
         line_no, start = start, reader.line_num + 1
-        if None in record:
+        if not row:  # a blank line
+            continue
+        if len(row) > len(header):
             yield line_no, CorpusProblem(name, line_no, "more fields than the header has columns")
-            continue
-        if any(_has_surrogates(v) for v in record.values() if isinstance(v, str)):
+        elif any(_has_surrogates(value) for value in row):
             yield line_no, CorpusProblem(name, line_no, "invalid UTF-8 in the row")
-            continue
-        yield line_no, {k: v for k, v in record.items() if v is not None}
+        else:
+            yield line_no, dict(zip(header, row, strict=False))
 
 
 def _has_surrogates(value: str) -> bool:
