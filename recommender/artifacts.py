@@ -67,7 +67,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
     versions_dir = Path(models_dir) / VERSIONS
     versions_dir.mkdir(parents=True, exist_ok=True)
     created = datetime.now(UTC)
-    version = f"{created:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    version = f"{created:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"  # sorts by creation time
     tmp = versions_dir / f"{TMP_PREFIX}{version}"
     tmp.mkdir()
     try:
@@ -153,40 +153,45 @@ def read_manifest(models_dir: str | Path, version: str) -> dict[str, Any]:
 def load_version(models_dir: str | Path, version: str) -> tuple[RelatedModel, dict[str, Any]]:
     """Verify a version's checksums and library versions, then load it."""
     manifest = read_manifest(models_dir, version)
-    directory = Path(models_dir) / VERSIONS / version
-    trained_with = manifest.get("libraries", {}).get("scikit-learn")
+    try:
+        return _load_verified(Path(models_dir) / VERSIONS / version, manifest), manifest
+    except ArtifactError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ArtifactError(f"model {version} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
+    version = manifest["version"]
+    trained_with = manifest["libraries"]["scikit-learn"]
     if trained_with != sklearn.__version__:
         raise ArtifactError(
             f"model {version} was trained with scikit-learn {trained_with}, this process has "
             f"{sklearn.__version__}: retrain or install the same version"
         )
     for name in FILES:
-        expected = manifest["files"].get(name, {}).get("sha256")
+        expected = manifest["files"][name]["sha256"]
         if not (directory / name).is_file() or _sha256(directory / name) != expected:
             raise ArtifactError(f"model {version}: {name} is missing or does not match its checksum")
-    try:
-        tfidf = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
-        matrix = sp.load_npz(directory / "matrix.npz").tocsr()
-        with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
-            neighbors = NeighborTable(arrays["indices"], arrays["scores"])
-        catalog = ArticleCatalog(json.loads((directory / "articles.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"model {version} cannot be loaded: {exc}") from exc
+    tfidf = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
     if not isinstance(tfidf, TfidfVectorizer):
         raise ArtifactError(f"model {version}: vectorizer.joblib holds {type(tfidf).__name__}")
+    matrix = sp.load_npz(directory / "matrix.npz").tocsr()
+    with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
+        neighbors = NeighborTable(arrays["indices"], arrays["scores"])
+    catalog = ArticleCatalog(json.loads((directory / "articles.json").read_text(encoding="utf-8")))
     vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
     vectorizer.tfidf_ = tfidf
     n = len(catalog)
     if matrix.shape[0] != n or neighbors.indices.shape[0] != n:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")
-    model = RelatedModel.from_parts(
+    return RelatedModel.from_parts(
         top_k=int(manifest["parameters"]["top_k"]),
         vectorizer=vectorizer,
         matrix=matrix,
         neighbors=neighbors,
         catalog=catalog,
     )
-    return model, manifest
 
 
 def prune(models_dir: str | Path, keep: int) -> list[str]:
@@ -198,10 +203,14 @@ def prune(models_dir: str | Path, keep: int) -> list[str]:
     for version in doomed:
         shutil.rmtree(models_dir / VERSIONS / version, ignore_errors=True)
     cutoff = time.time() - STALE_TMP_SECONDS
-    for leftover in (models_dir / VERSIONS).glob(f"{TMP_PREFIX}*"):
+    leftovers = [*(models_dir / VERSIONS).glob(f"{TMP_PREFIX}*"), *models_dir.glob(f"{TMP_PREFIX}{CURRENT}-*")]
+    for leftover in leftovers:
         with contextlib.suppress(OSError):
             if leftover.stat().st_mtime < cutoff:
-                shutil.rmtree(leftover, ignore_errors=True)
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink()
     return doomed
 
 

@@ -49,6 +49,7 @@ class ModelStore:
     def refresh(self) -> bool:
         """Load the published version if it differs from the served one; True when a swap happened."""
         with self._lock:
+            version = None
             try:
                 version = artifacts.read_current(self.models_dir)
                 if version is None:
@@ -61,8 +62,9 @@ class ModelStore:
                 started = time.perf_counter()
                 model, manifest = artifacts.load_version(self.models_dir, version)
                 _smoke_test(model)
-            except RelatedlyError as exc:
-                self._fail_soft(f"model {version}: {exc}" if version else str(exc))
+            except Exception as exc:  # any failure keeps the last good model serving
+                reason = str(exc) if isinstance(exc, RelatedlyError) else f"{type(exc).__name__}: {exc}"
+                self._fail_soft(f"model {version}: {reason}" if version else reason)
                 return False
             previous = self._current.version if self._current else None
             self._current = LoadedModel(version, model, time.time())
