@@ -1,8 +1,9 @@
 """The only module that knows the on-disk layout of published models.
 
     MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
-                                  vectorizer.joblib  the fitted scikit-learn TfidfVectorizer
+                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
+                                  lsa.npy            the articles' LSA vectors (numpy, no pickle)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
                                   articles.json      ids and metadata (JSON columns)
     MODELS_DIR/CURRENT                               the served version's name
@@ -31,13 +32,14 @@ import numpy as np
 import scipy
 import scipy.sparse as sp
 import sklearn
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.catalog import ArticleCatalog
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
-from recommender.vectorize import ArticleVectorizer, VectorizerParams
+from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
 FORMAT = "relatedly-model/1"
 VERSIONS = "versions"
@@ -45,7 +47,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 STALE_TMP_SECONDS = 3600
-FILES = ("vectorizer.joblib", "matrix.npz", "neighbors.npz", "articles.json")
+FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 
 
 def library_versions() -> dict[str, str]:
@@ -71,8 +73,9 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
     tmp = versions_dir / f"{TMP_PREFIX}{version}"
     tmp.mkdir()
     try:
-        joblib.dump(model.vectorizer_.tfidf_, tmp / "vectorizer.joblib")
-        sp.save_npz(tmp / "matrix.npz", model.matrix_, compressed=False)
+        joblib.dump({"tfidf": model.vectorizer_.tfidf_, "svd": model.vectorizer_.svd_}, tmp / "vectorizer.joblib")
+        sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
+        np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
         _write_json(tmp / "articles.json", model.catalog_.to_columns())
         manifest = {
@@ -173,22 +176,24 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
         expected = manifest["files"][name]["sha256"]
         if not (directory / name).is_file() or _sha256(directory / name) != expected:
             raise ArtifactError(f"model {version}: {name} is missing or does not match its checksum")
-    tfidf = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
-    if not isinstance(tfidf, TfidfVectorizer):
-        raise ArtifactError(f"model {version}: vectorizer.joblib holds {type(tfidf).__name__}")
-    matrix = sp.load_npz(directory / "matrix.npz").tocsr()
+    fitted = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
+    if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
+        raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
+    vectors = Vectors(
+        sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
+    )
     with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
         neighbors = NeighborTable(arrays["indices"], arrays["scores"])
     catalog = ArticleCatalog(json.loads((directory / "articles.json").read_text(encoding="utf-8")))
     vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
-    vectorizer.tfidf_ = tfidf
+    vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
     n = len(catalog)
-    if matrix.shape[0] != n or neighbors.indices.shape[0] != n:
+    if {vectors.tfidf.shape[0], vectors.lsa.shape[0], neighbors.indices.shape[0]} != {n}:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")
     return RelatedModel.from_parts(
         top_k=int(manifest["parameters"]["top_k"]),
         vectorizer=vectorizer,
-        matrix=matrix,
+        vectors=vectors,
         neighbors=neighbors,
         catalog=catalog,
     )

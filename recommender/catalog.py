@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from recommender.corpus import Article
 from recommender.errors import ArtifactError, UnknownArticleError
+from recommender.ranking import CorpusFacts
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class ArticleCatalog:
         self._index = {article_id: idx for idx, article_id in enumerate(columns["ids"])}
         if len(self._index) != len(columns["ids"]):
             raise ArtifactError("article catalog has duplicate ids")
+        self.facts = CorpusFacts(
+            published_days=np.array([_days(d) for d in columns["published_at"]], dtype=np.float64),
+            category_codes=_codes(columns["categories"]),
+        )
 
     @classmethod
     def from_articles(cls, articles: Sequence[Article]) -> ArticleCatalog:
@@ -70,6 +77,19 @@ class ArticleCatalog:
         except KeyError:
             raise UnknownArticleError(article_id) from None
 
+    def indices_of_known(self, article_ids: Sequence[str]) -> np.ndarray:
+        """Row indices of the ids the catalog knows; unknown ids are ignored (used for exclusions)."""
+        return np.array([self._index[a] for a in article_ids if a in self._index], dtype=np.int64)
+
+    def category_code(self, category: str | None) -> int:
+        """The code `facts.category_codes` uses for a category name; -1 when unknown."""
+        if category is None:
+            return -1
+        if not hasattr(self, "_category_codes"):
+            self._category_codes = {c: int(code) for c, code in zip(
+                self._columns["categories"], self.facts.category_codes, strict=True) if c is not None}
+        return self._category_codes.get(category, -1)
+
     def id_at(self, idx: int) -> str:
         return self._columns["ids"][idx]
 
@@ -83,6 +103,18 @@ class ArticleCatalog:
             tags=tuple(c["tags"][idx]),
             category=c["categories"][idx],
         )
+
+
+def _days(iso: str | None) -> float:
+    """Days since the epoch, NaN when the date is unknown."""
+    if not iso:
+        return float("nan")
+    return datetime.fromisoformat(iso).timestamp() / 86400.0
+
+
+def _codes(categories: Sequence[str | None]) -> np.ndarray:
+    codes: dict[str, int] = {}
+    return np.array([-1 if c is None else codes.setdefault(c, len(codes)) for c in categories], dtype=np.int32)
 
 
 def _iso(value: datetime | None) -> str | None:

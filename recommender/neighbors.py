@@ -1,23 +1,35 @@
-"""Exact top-K cosine neighbours of every row, in row chunks: memory grows with the chunk, never N².
+"""Exact top-K neighbours of every row, in row chunks: memory grows with the chunk, never N².
 
-Rows are L2-normalised, so a sparse product `X[i:j] @ X.T` is a block of cosines. Each block is made
-dense (chunk × N), the K best are picked with `argpartition` and ordered by (-score, index), so ties
-always resolve to the lower index and results are reproducible.
+A scorer gives a dense block of scores (chunk × N) for rows start…stop-1, e.g. cosines from the sparse
+product `X[i:j] @ X.T` of L2-normalised rows. The K best of each row are picked with `argpartition`
+and ordered by (-score, index), so ties always resolve to the lower index and results are reproducible.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
+
+from recommender.similarity import SimilaritySpace
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
 # Working memory per dense cell: the float32 block, its negation and argpartition's int64 indices.
 _BYTES_PER_CELL = 4 + 4 + 8
 
 ProgressCallback = Callable[[int, int], None]
+
+
+class BlockScorer(Protocol):
+    """Anything that scores rows start…stop-1 against all `n_rows` rows (see `recommender.similarity`)."""
+
+    @property
+    def n_rows(self) -> int: ...
+
+    def block(self, start: int, stop: int) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -38,24 +50,28 @@ def chunk_rows_for(n_rows: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
 
 
 def top_k_neighbors(
-    matrix: sp.csr_matrix,
+    scorer: BlockScorer | sp.spmatrix,
     k: int,
     *,
     chunk_rows: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> NeighborTable:
-    """Each row's `k` most cosine-similar other rows with a positive score, exactly."""
-    n = matrix.shape[0]
+    """Each row's `k` best-scoring other rows with a positive score, exactly.
+
+    A sparse matrix of L2-normalised rows stands for its cosine similarity.
+    """
+    if sp.issparse(scorer):
+        scorer = SimilaritySpace(sp.csr_matrix(scorer))
+    n = scorer.n_rows
     width = max(0, min(k, n - 1))
     indices = np.full((n, width), -1, dtype=np.int32)
     scores = np.zeros((n, width), dtype=np.float32)
     if width == 0:
         return NeighborTable(indices, scores)
     step = chunk_rows or chunk_rows_for(n)
-    transposed = matrix.T.tocsc()
     for start in range(0, n, step):
         stop = min(start + step, n)
-        block = (matrix[start:stop] @ transposed).toarray()
+        block = scorer.block(start, stop)
         block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never one's own neighbour
         idx, val = _top_k_of_block(block, width)
         keep = val > 0

@@ -1,8 +1,10 @@
-"""The TF-IDF recipe: one vocabulary over whole articles, fields weighted before normalising.
+"""The representation recipe: field-weighted TF-IDF plus an LSA projection of it.
 
 Title and tags say what a story is about more reliably than its body, so their term weights are
 multiplied before the L2 normalisation (a BM25F-style field boost). The vocabulary and IDF come from
 whole articles, so a title word still matches the same word in another article's body.
+The LSA part (randomized truncated SVD, capped components, fixed seed) maps the TF-IDF rows to a
+dense low-rank space where stories on one subject meet even without shared words.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
@@ -34,19 +37,30 @@ class VectorizerParams:
     min_df: int = 2
     max_df: float = 0.5
     max_features: int | None = None
+    lsa_components: int = 200  # 0 turns the semantic part off
+    lsa_weight: float = 0.3
+    lsa_seed: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Vectors:
+    """Rows of L2-normalised float32 TF-IDF (sparse) and LSA (dense, d may be 0) vectors."""
+
+    tfidf: sp.csr_matrix
+    lsa: np.ndarray
+
+
 class ArticleVectorizer:
-    """Maps articles (or free text) to L2-normalised float32 TF-IDF rows."""
+    """Maps articles (or free text) to `Vectors`."""
 
     def __init__(self, params: VectorizerParams | None = None) -> None:
         self.params = params or VectorizerParams()
 
-    def fit_transform(self, articles: Sequence[Article]) -> sp.csr_matrix:
-        """Learn vocabulary and IDF from the articles and return their weighted vectors."""
+    def fit_transform(self, articles: Sequence[Article]) -> Vectors:
+        """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors."""
         p = self.params
         small = len(articles) < SMALL_CORPUS
         self.tfidf_ = TfidfVectorizer(
@@ -64,15 +78,42 @@ class ArticleVectorizer:
             self.tfidf_.fit(_whole_text(a.title, a.body, a.tags) for a in articles)
         except ValueError as exc:  # empty vocabulary: nothing in the corpus is a usable word
             raise CorpusError([], f"cannot build a vocabulary from the corpus: {exc}") from exc
-        return self.transform_fields(
+        tfidf = self._weighted_tfidf(
             [a.title for a in articles], [a.body for a in articles], [a.tags for a in articles]
         )
+        self.svd_ = self._fit_lsa(tfidf)
+        return Vectors(tfidf, self._project(tfidf))
 
     def transform_fields(
         self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
-    ) -> sp.csr_matrix:
-        """Vectors for texts with the fitted vocabulary; never refits."""
+    ) -> Vectors:
+        """Vectors for texts with the fitted vocabulary and projection; never refits."""
         self._check_fitted()
+        tfidf = self._weighted_tfidf(titles, bodies, tags)
+        return Vectors(tfidf, self._project(tfidf))
+
+    def _fit_lsa(self, tfidf: sp.csr_matrix) -> TruncatedSVD | None:
+        """Randomized SVD with a capped rank: bounded time, and reproducible through the fixed seed."""
+        rank = min(self.params.lsa_components, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
+        if self.params.lsa_weight <= 0 or rank < 2:
+            return None
+        svd = TruncatedSVD(n_components=rank, algorithm="randomized", n_iter=5, random_state=self.params.lsa_seed)
+        svd.fit(tfidf)
+        return svd
+
+    def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
+        if self.svd_ is None:
+            return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
+        return normalize(self.svd_.transform(tfidf)).astype(np.float32)
+
+    @property
+    def lsa_weight(self) -> float:
+        """The blend weight actually in effect (0 when the corpus was too small for LSA)."""
+        return self.params.lsa_weight if getattr(self, "svd_", None) is not None else 0.0
+
+    def _weighted_tfidf(
+        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
+    ) -> sp.csr_matrix:
         p = self.params
         combined = (
             p.title_weight * self.tfidf_.transform(titles)
@@ -93,8 +134,11 @@ class ArticleVectorizer:
         return len(self.tfidf_.vocabulary_)
 
     def feature_names(self) -> np.ndarray:
+        """Term of each TF-IDF column (built once, for explanations)."""
         self._check_fitted()
-        return self.tfidf_.get_feature_names_out()
+        if not hasattr(self, "_feature_names"):
+            self._feature_names = self.tfidf_.get_feature_names_out()
+        return self._feature_names
 
 
 def _whole_text(title: str, body: str, tags: Sequence[str]) -> str:

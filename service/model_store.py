@@ -17,6 +17,7 @@ from pathlib import Path
 from recommender import artifacts
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
+from recommender.ranking import RankingOptions
 
 log = logging.getLogger("relatedly.model_store")
 
@@ -103,4 +104,4 @@ class ModelStore:
 
 def _smoke_test(model: RelatedModel) -> None:
     """A loaded model must answer for its first article before it may serve."""
-    model.related(model.catalog_.id_at(0), limit=1)
+    model.related(model.catalog_.id_at(0), RankingOptions(limit=1))

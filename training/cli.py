@@ -19,6 +19,7 @@ from recommender import artifacts
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
 from recommender.neighbors import ProgressCallback
+from recommender.ranking import RankingOptions
 from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -140,7 +141,7 @@ def _related(args: argparse.Namespace) -> int:
     model, _ = artifacts.load_version(args.models_dir, version)
     article = model.article(args.article_id)
     print(f"{article.id}: {article.title}  [model {version}]")
-    items = model.related(args.article_id, limit=args.limit)
+    items = model.related(args.article_id, RankingOptions(limit=args.limit))
     if not items:
         print("  (no related stories)")
     for rank, item in enumerate(items, start=1):

@@ -91,7 +91,7 @@ def _check_model(model: RelatedModel) -> None:
     table, n = model.neighbors_, model.n_articles
     rows = np.arange(n)[:, None]
     problems = []
-    if table.indices.shape[0] != n or model.matrix_.shape[0] != n:
+    if table.indices.shape[0] != n or model.vectors_.tfidf.shape[0] != n:
         problems.append("parts disagree on the number of articles")
     elif (table.indices == rows).any():
         problems.append("an article is listed as related to itself")

@@ -22,6 +22,7 @@ from recommender.catalog import ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
+from recommender.ranking import RankingOptions
 from tests.conftest import ROOT, SAMPLE_CORPUS
 from training.jobs import train_and_publish
 
@@ -73,7 +74,7 @@ def store(tmp_path: Path) -> Path:
 
 
 def _related_lists(model: RelatedModel) -> dict[str, list]:
-    return {a.id: model.related(a.id, limit=model.top_k) for a in ARTICLES}
+    return {a.id: model.related(a.id, RankingOptions(limit=model.top_k)) for a in ARTICLES}
 
 
 def _edit_manifest(store: Path, version: str, edit) -> None:
@@ -118,10 +119,14 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     np.testing.assert_array_equal(loaded.neighbors_.indices, fitted.neighbors_.indices)
     np.testing.assert_array_equal(loaded.neighbors_.scores, fitted.neighbors_.scores)
     assert loaded.neighbors_.indices.dtype == np.int32 and loaded.neighbors_.scores.dtype == np.float32
-    assert (loaded.matrix_ != fitted.matrix_).nnz == 0 and loaded.matrix_.shape == fitted.matrix_.shape
+    assert loaded.vectors_.tfidf.shape == fitted.vectors_.tfidf.shape
+    assert (loaded.vectors_.tfidf != fitted.vectors_.tfidf).nnz == 0
+    np.testing.assert_array_equal(loaded.vectors_.lsa, fitted.vectors_.lsa)
     probe = ["coral reefs bleached by ocean heat"]
-    assert (loaded.vectorizer_.transform_fields(probe, [""], [()])
-            != fitted.vectorizer_.transform_fields(probe, [""], [()])).nnz == 0
+    loaded_probe = loaded.vectorizer_.transform_fields(probe, [""], [()])
+    fitted_probe = fitted.vectorizer_.transform_fields(probe, [""], [()])
+    assert (loaded_probe.tfidf != fitted_probe.tfidf).nnz == 0
+    np.testing.assert_array_equal(loaded_probe.lsa, fitted_probe.lsa)
 
     assert manifest["format"] == artifacts.FORMAT
     assert manifest["version"] == version

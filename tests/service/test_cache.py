@@ -32,10 +32,12 @@ def test_miss_then_hit_stores_json_under_a_versioned_key(sample_models_dir, redi
     assert first.get_json() == second.get_json()
 
     version = first.get_json()["model_version"]
-    key = f"{cache_prefix}:{cache_key(version, 'related', SPACE_STATION_ID, {'limit': 4})}"
     server = redis.Redis.from_url(redis_url)
-    assert json.loads(server.get(key)) == first.get_json()
-    assert 0 < server.ttl(key) <= 300
+    keys = [k.decode() for k in server.scan_iter(f"{cache_prefix}:*")]
+    assert len(keys) == 1 and keys[0].startswith(f"{cache_prefix}:v1:{version}:related:{SPACE_STATION_ID}:")
+    assert "limit=4" in keys[0]
+    assert json.loads(server.get(keys[0])) == first.get_json()
+    assert 0 < server.ttl(keys[0]) <= 300
 
 
 def test_every_parameter_is_part_of_the_key(sample_models_dir, redis_url, cache_prefix) -> None:

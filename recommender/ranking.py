@@ -1,0 +1,158 @@
+"""Request-time rules over a candidate list: exclusions, thresholds, freshness, category, dedup, diversity.
+
+Order of the rules, each cheap on the ≤ K precomputed candidates:
+1. drop the query itself, excluded ids, candidates below `min_score` (raw similarity: relevance is
+   judged before any freshness boost), older than `max_age_days`, or of another category (`same`);
+2. score = similarity × 0.5^(age / half_life) × category boost (`prefer`);
+3. pick greedily, best score first (or by MMR when `diversity` > 0), skipping near-copies of the
+   query or of a story already picked.
+Ages are measured against the query article's date, so an archive page gets stories of its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+DEFAULT_MIN_SCORE = 0.1
+DEFAULT_DUPLICATE_THRESHOLD = 0.9
+PREFER_CATEGORY_BOOST = 1.25
+CategoryRule = Literal["any", "prefer", "same"]
+
+
+@dataclass(frozen=True)
+class RankingOptions:
+    """What a caller may ask of a related list; every field has a sensible default."""
+
+    limit: int = 10
+    exclude: frozenset[str] = frozenset()
+    min_score: float = DEFAULT_MIN_SCORE
+    duplicate_threshold: float | None = DEFAULT_DUPLICATE_THRESHOLD
+    max_age_days: float | None = None
+    half_life_days: float | None = None
+    diversity: float = 0.0
+    category: CategoryRule = "any"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.limit < 1:
+            problems.append("limit must be at least 1")
+        if not 0.0 <= self.min_score <= 1.0:
+            problems.append("min_score must be between 0 and 1")
+        if self.duplicate_threshold is not None and not 0.0 < self.duplicate_threshold <= 1.0:
+            problems.append("duplicate_threshold must be in (0, 1]")
+        if self.max_age_days is not None and self.max_age_days <= 0:
+            problems.append("max_age_days must be positive")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            problems.append("half_life_days must be positive")
+        if not 0.0 <= self.diversity <= 1.0:
+            problems.append("diversity must be between 0 and 1")
+        if self.category not in ("any", "prefer", "same"):
+            problems.append("category must be any, prefer or same")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def is_default_filtering(self) -> bool:
+        """True when only the defaults apply, so the precomputed list can be served as it is."""
+        return (
+            not self.exclude
+            and self.max_age_days is None
+            and self.half_life_days is None
+            and self.diversity == 0.0
+            and self.category == "any"
+        )
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the rules need to know of the query: its row (None for free text), date and category."""
+
+    idx: int | None
+    published_days: float  # days since the epoch; NaN when unknown
+    category_code: int  # -1 when unknown
+
+
+@dataclass(frozen=True)
+class CorpusFacts:
+    """Per-article columns the rules read: publication day and category code."""
+
+    published_days: np.ndarray  # float64, NaN when unknown
+    category_codes: np.ndarray  # int32, -1 when unknown
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A chosen list: row indices, final scores, raw similarities."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    similarities: np.ndarray
+
+
+def rank(
+    query: Query,
+    candidates: np.ndarray,
+    similarities: np.ndarray,
+    options: RankingOptions,
+    facts: CorpusFacts,
+    *,
+    excluded: np.ndarray,
+    pairwise: Callable[[np.ndarray], np.ndarray],
+) -> Ranked:
+    """Apply the rules to candidates (row indices with their similarity to the query)."""
+    keep = (candidates >= 0) & (similarities >= max(options.min_score, 1e-9))
+    if query.idx is not None:
+        keep &= candidates != query.idx
+    if len(excluded):
+        keep &= ~np.isin(candidates, excluded)
+    if options.duplicate_threshold is not None:
+        keep &= similarities < options.duplicate_threshold  # a near-copy of the query itself
+    safe = np.where(candidates >= 0, candidates, 0)
+    age_days = query.published_days - facts.published_days[safe]
+    if options.max_age_days is not None:
+        keep &= ~(np.abs(age_days) > options.max_age_days)  # unknown dates pass
+    if options.category == "same":
+        keep &= (facts.category_codes[safe] == query.category_code) & (query.category_code >= 0)
+    cand, sims, ages = candidates[keep], similarities[keep], age_days[keep]
+
+    scores = sims.astype(np.float64)
+    if options.half_life_days is not None:
+        scores = scores * np.where(np.isnan(ages), 1.0, 0.5 ** (np.maximum(ages, 0.0) / options.half_life_days))
+    if options.category == "prefer" and query.category_code >= 0:
+        scores = scores * np.where(facts.category_codes[cand] == query.category_code, PREFER_CATEGORY_BOOST, 1.0)
+        scores = np.minimum(scores, 1.0)
+    chosen = _select(cand, scores, options, pairwise)
+    return Ranked(cand[chosen], scores[chosen].astype(np.float32), sims[chosen].astype(np.float32))
+
+
+def _select(
+    candidates: np.ndarray, scores: np.ndarray, options: RankingOptions, pairwise: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Positions of the picked candidates, in list order."""
+    order = np.lexsort((candidates, -scores))
+    needs_pairs = options.duplicate_threshold is not None or options.diversity > 0
+    if not needs_pairs or len(order) == 0:
+        return order[: options.limit]
+    pool = order[: max(options.limit * 4, 50)]  # the best few are enough to fill and diversify a list
+    sims = pairwise(candidates[pool])
+    picked: list[int] = []
+    remaining = list(range(len(pool)))
+    lam = 1.0 - options.diversity
+    while remaining and len(picked) < options.limit:
+        if options.diversity > 0 and picked:
+            redundancy = sims[np.ix_(remaining, picked)].max(axis=1)
+            value = lam * scores[pool[remaining]] - (1.0 - lam) * redundancy
+            best = remaining[int(np.argmax(value))]
+        else:
+            best = remaining[0]
+        remaining.remove(best)
+        if options.duplicate_threshold is not None and picked and (
+            sims[best, picked].max() >= options.duplicate_threshold
+        ):
+            continue
+        picked.append(best)
+    return pool[picked]

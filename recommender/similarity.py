@@ -1,0 +1,71 @@
+"""The model's similarity: TF-IDF cosine blended with the cosine of a low-rank LSA projection.
+
+    sim(a, b) = (1 - w) · tfidf_a · tfidf_b + w · lsa_a · lsa_b      (rows L2-normalised, w = lsa_weight)
+
+Exact keyword overlap keeps lists precise; the LSA part matches stories that say the same thing in
+other words. Every consumer (neighbour search, text queries, ranking rules, explanations) goes
+through this one class, so the blend is computed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class QueryVector:
+    """One query in both spaces: a 1 × V sparse TF-IDF row and a length-d LSA vector (or None)."""
+
+    tfidf: sp.csr_matrix
+    lsa: np.ndarray | None
+
+
+class SimilaritySpace:
+    """Blended cosine between the corpus rows, or between a query and the corpus."""
+
+    def __init__(self, tfidf: sp.csr_matrix, lsa: np.ndarray | None = None, lsa_weight: float = 0.0) -> None:
+        if lsa is None and lsa_weight:
+            raise ValueError("lsa_weight needs an LSA matrix")
+        self.tfidf = tfidf
+        self.lsa = lsa
+        self.lsa_weight = float(lsa_weight) if lsa is not None else 0.0
+        self._tfidf_t = tfidf.T.tocsr()
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.tfidf.shape[0])
+
+    def row(self, idx: int) -> QueryVector:
+        return QueryVector(self.tfidf[idx], None if self.lsa is None else self.lsa[idx])
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """Dense (stop - start) × N similarities of corpus rows start…stop-1 with every row."""
+        scores = (self.tfidf[start:stop] @ self._tfidf_t).toarray()
+        return self._blend(scores, None if self.lsa is None else self.lsa[start:stop] @ self.lsa.T)
+
+    def against_all(self, query: QueryVector) -> np.ndarray:
+        """Similarity of one query with every corpus row (length N)."""
+        scores = (query.tfidf @ self._tfidf_t).toarray().ravel()
+        lsa = None if self.lsa is None or query.lsa is None else self.lsa @ query.lsa
+        return self._blend(scores, lsa)
+
+    def pairwise(self, indices: np.ndarray) -> np.ndarray:
+        """len × len similarities among the given corpus rows (for de-duplication and diversity)."""
+        rows = self.tfidf[indices]
+        scores = (rows @ rows.T).toarray()
+        return self._blend(scores, None if self.lsa is None else self.lsa[indices] @ self.lsa[indices].T)
+
+    def to_candidates(self, query: QueryVector, indices: np.ndarray) -> np.ndarray:
+        """Similarity of one query with the given corpus rows."""
+        scores = (self.tfidf[indices] @ query.tfidf.T).toarray().ravel()
+        lsa = None if self.lsa is None or query.lsa is None else self.lsa[indices] @ query.lsa
+        return self._blend(scores, lsa)
+
+    def _blend(self, tfidf_scores: np.ndarray, lsa_scores: np.ndarray | None) -> np.ndarray:
+        if lsa_scores is None or not self.lsa_weight:
+            return tfidf_scores.astype(np.float32, copy=False)
+        w = self.lsa_weight
+        return ((1.0 - w) * tfidf_scores + w * lsa_scores).astype(np.float32, copy=False)
