@@ -11,16 +11,15 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
-
-from tqdm import tqdm
+from collections.abc import Sequence
 
 from recommender import artifacts
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
-from recommender.neighbors import ProgressCallback
-from recommender.ranking import RankingOptions
+from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
+from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
+from training.progress import progress_factory
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_MODELS_DIR = "models"
@@ -67,10 +66,30 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="published versions to keep on disk")
     train.set_defaults(handler=_train)
 
+    evaluate = commands.add_parser("evaluate", help="measure relevance against reference rankers")
+    evaluate.add_argument("--corpus", required=True, help="JSON Lines or CSV export with a label field")
+    evaluate.add_argument("--label-field", default="labels", help="list field, or 'category' / 'tags'")
+    evaluate.add_argument("--k", type=_positive_int, default=10)
+    evaluate.add_argument("--sample", type=_positive_int, help="evaluate this many seeded queries, not all")
+    evaluate.add_argument("--max-articles", type=_positive_int, help="train on a seeded sample of this size")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--model", help="evaluate this published version instead of fitting a new model")
+    evaluate.add_argument("--models-dir", default=models_dir)
+    evaluate.add_argument("--report", help="directory for evaluation.json and precision_at_k.png")
+    evaluate.set_defaults(handler=_evaluate)
+
     related = commands.add_parser("related", help="print an article's related stories from the current model")
     related.add_argument("article_id")
     related.add_argument("--limit", type=_positive_int, default=10)
     related.add_argument("--models-dir", default=models_dir)
+    related.add_argument("--exclude", default="", help="comma-separated ids to leave out")
+    related.add_argument("--min-score", type=float, default=DEFAULT_MIN_SCORE, help="similarity floor (0-1)")
+    related.add_argument("--no-dedup", action="store_true", help="keep near-duplicate stories")
+    related.add_argument("--max-age-days", type=float, help="drop stories further than this from the article's date")
+    related.add_argument("--half-life-days", type=float, help="halve a story's score per this many days of age")
+    related.add_argument("--diversity", type=float, default=0.0, help="0 = by score … 1 = most varied (MMR)")
+    related.add_argument("--category", choices=("any", "prefer", "same"), default="any")
+    related.add_argument("--explain", action="store_true", help="show shared terms and tags behind each story")
     related.set_defaults(handler=_related)
 
     serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
@@ -97,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         skip_invalid=args.skip_invalid,
         keep_versions=args.keep_versions,
-        progress_factory=_progress_factory(),
+        progress_factory=progress_factory(),
     )
     print(
         f"trained version {summary.version}: {summary.n_articles} articles"
@@ -107,31 +126,23 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _progress_factory() -> Callable[[str], ProgressCallback]:
-    """A progress bar on a terminal; a log line per tenth of the work otherwise."""
-    interactive = sys.stderr.isatty()
-
-    def factory(stage: str) -> ProgressCallback:
-        bar: tqdm | None = None
-        last_tenth = -1
-
-        def report(done: int, total: int) -> None:
-            nonlocal bar, last_tenth
-            if interactive:
-                if bar is None:
-                    bar = tqdm(total=total, desc=stage, unit="rows", file=sys.stderr)
-                bar.update(done - bar.n)
-                if done >= total:
-                    bar.close()
-                return
-            tenth = done * 10 // max(total, 1)
-            if tenth > last_tenth:
-                last_tenth = tenth
-                log.info("progress stage=%s done=%d total=%d", stage, done, total)
-
-        return report
-
-    return factory
+def _evaluate(args: argparse.Namespace) -> int:
+    report = evaluate_corpus(
+        args.corpus,
+        label_field=args.label_field,
+        k=args.k,
+        sample=args.sample,
+        max_articles=args.max_articles,
+        seed=args.seed,
+        models_dir=args.models_dir,
+        model_version=args.model,
+        progress_factory=progress_factory(),
+    )
+    print(format_table(report))
+    if args.report:
+        for path in write_report(report, args.report):
+            print(f"wrote {path}")
+    return EXIT_OK
 
 
 def _related(args: argparse.Namespace) -> int:
@@ -141,11 +152,30 @@ def _related(args: argparse.Namespace) -> int:
     model, _ = artifacts.load_version(args.models_dir, version)
     article = model.article(args.article_id)
     print(f"{article.id}: {article.title}  [model {version}]")
-    items = model.related(args.article_id, RankingOptions(limit=args.limit))
-    if not items:
-        print("  (no related stories)")
+    try:
+        options = RankingOptions(
+            limit=args.limit,
+            exclude=frozenset(i.strip() for i in args.exclude.split(",") if i.strip()),
+            min_score=args.min_score,
+            duplicate_threshold=None if args.no_dedup else DEFAULT_DUPLICATE_THRESHOLD,
+            max_age_days=args.max_age_days,
+            half_life_days=args.half_life_days,
+            diversity=args.diversity,
+            category=args.category,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    items = model.related(args.article_id, options, explain=args.explain)
+    print(f"{len(items)} related stor{'y' if len(items) == 1 else 'ies'} found")
     for rank, item in enumerate(items, start=1):
         print(f"{rank:>3}. {item.score:.3f}  {item.article.id}  {item.article.title}")
+        if item.explanation is not None:
+            e = item.explanation
+            terms = ", ".join(f"{term} {value:.3f}" for term, value in e.terms) or "none"
+            tags = ", ".join(e.shared_tags) or "none"
+            print(f"       similarity {item.similarity:.3f}: top terms [{terms}], semantic {e.semantic:.3f};"
+                  f" shared tags: {tags}; same category: {'yes' if e.same_category else 'no'}")
     return EXIT_OK
 
 
