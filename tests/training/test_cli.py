@@ -149,8 +149,9 @@ def test_related_prints_ranked_lines(tmp_path: Path, capsys: pytest.CaptureFixtu
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{SPACE_STATION_ID}: ")
     assert f"[model {artifacts.read_current(models_dir)}]" in lines[0]
-    ranked = [m.groups() for m in map(RANKED_LINE.match, lines[1:]) if m]
-    assert len(ranked) == 3 == len(lines) - 1
+    assert lines[1] == "3 related stories found"
+    ranked = [m.groups() for m in map(RANKED_LINE.match, lines[2:]) if m]
+    assert len(ranked) == 3 == len(lines) - 2
     assert [rank for rank, _, _ in ranked] == ["1", "2", "3"]
     scores = [float(score) for _, score, _ in ranked]
     assert scores == sorted(scores, reverse=True) and scores[-1] > 0
