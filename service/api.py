@@ -1,45 +1,183 @@
-"""The public API the website calls: related stories of an article."""
+"""The public API: related stories of an article, of a text, of many articles; article metadata.
+
+Responses are JSON built once and cached as bytes under a key naming the model version and every
+option (see `service.cache`). Successful GETs carry an ETag and `Cache-Control` so a CDN can keep
+them; `If-None-Match` gets a 304.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from recommender.model import RelatedItem
+from recommender.ranking import RankingOptions
+from service import metrics
 from service.cache import cache_key
 from service.errors import ApiError
-from service.extensions import relatedly
+from service.extensions import Relatedly, relatedly
 from service.model_store import LoadedModel
-from service.params import canonical, explain_flag, ranking_options
+from service.params import canonical, explain_flag, iso_datetime, ranking_options
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
+MAX_BATCH_IDS = 100
 
 
 @bp.get("/articles/<path:article_id>/related")
 def related(article_id: str) -> Response:
     """`{"article_id", "model_version", "count", "related": [{"id", "title", "url", "published_at", "score"}]}`."""
-    parts = relatedly()
+    parts, loaded = relatedly(), current_model()
+    options, explain = _options(request.args, loaded), explain_flag(request.args)
+    body = _related_body(parts, loaded, article_id, options, explain)
+    return _json_response(body, loaded.version, cacheable=True)
+
+
+@bp.get("/articles/<path:article_id>")
+def article(article_id: str) -> Response:
+    """The stored metadata of one article, so an editor can check what the model knows."""
     loaded = current_model()
-    options = ranking_options(request.args, default_limit=parts.settings.default_limit, max_limit=loaded.model.top_k)
-    explain = explain_flag(request.args)
-    key = cache_key(loaded.version, "related", article_id, canonical(options, explain=explain))
-    cached = parts.cache.get(key)
-    if cached is not None:
-        return _json_response(cached, loaded.version, cache_hit=True)
     if article_id not in loaded.model:
-        raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in model {loaded.version}")
-    items = loaded.model.related(article_id, options, explain=explain)
-    payload = {"article_id": article_id, "model_version": loaded.version, **related_payload(items)}
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    parts.cache.set(key, body, parts.settings.cache_ttl_seconds)
-    return _json_response(body, loaded.version, cache_hit=False)
+        raise _not_found(article_id, loaded)
+    info = loaded.model.article(article_id)
+    payload = {
+        "model_version": loaded.version,
+        "article": {
+            "id": info.id,
+            "title": info.title,
+            "url": info.url,
+            "published_at": info.published_at,
+            "tags": list(info.tags),
+            "category": info.category,
+        },
+    }
+    return _json_response(_dumps(payload), loaded.version, cacheable=True)
 
 
-def related_payload(items: list[RelatedItem]) -> dict[str, Any]:
-    """The list part of every related response: how many were found, and the stories."""
-    return {"count": len(items), "related": [_item(item) for item in items]}
+@bp.post("/related")
+def related_to_text() -> Response:
+    """Related stories for a text that is not in the model (a draft, a story newer than the model)."""
+    parts, loaded = relatedly(), current_model()
+    data = _json_object()
+    title, body = _text(data, "title"), _text(data, "body")
+    if not (title or body).strip():
+        raise ApiError(400, "invalid_parameter", "title or body must contain some text")
+    tags = data.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(400, "invalid_parameter", "tags must be a list of strings")
+    text_category = data.get("article_category")
+    if text_category is not None and not isinstance(text_category, str):
+        raise ApiError(400, "invalid_parameter", "article_category must be a string")
+    published_at = iso_datetime(data, "published_at")
+    options, explain = _options(data, loaded), explain_flag(data)
+    fingerprint = hashlib.sha256(
+        _dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat()])
+    ).hexdigest()
+
+    def compute() -> dict[str, Any]:
+        items = loaded.model.related_to_text(
+            title, body, tags, options, category=text_category, published_at=published_at, explain=explain
+        )
+        return {"model_version": loaded.version, **related_payload(items, options)}
+
+    key = cache_key(loaded.version, "text", fingerprint, canonical(options, explain=explain))
+    return _json_response(_cached(parts, key, compute), loaded.version, cacheable=False)
+
+
+@bp.post("/related:batch")
+def related_batch() -> Response:
+    """Lists for up to 100 articles in one round trip; an unknown id fails only its own item."""
+    parts, loaded = relatedly(), current_model()
+    data = _json_object()
+    ids = data.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ApiError(400, "invalid_parameter", "ids must be a non-empty list of article id strings")
+    if len(ids) > MAX_BATCH_IDS:
+        raise ApiError(400, "invalid_parameter", f"ids may hold at most {MAX_BATCH_IDS} ids, got {len(ids)}")
+    options, explain = _options(data, loaded), explain_flag(data)
+    results = []
+    for article_id in ids:
+        if article_id in loaded.model:
+            entry = json.loads(_related_body(parts, loaded, article_id, options, explain))
+            entry.pop("model_version")
+            results.append(entry)
+        else:
+            error = _not_found(article_id, loaded)
+            results.append({"article_id": article_id, "error": {"code": error.code, "message": error.message}})
+    return _json_response(_dumps({"model_version": loaded.version, "results": results}), loaded.version,
+                          cacheable=False)
+
+
+def current_model() -> LoadedModel:
+    """The model for this request, read once; 503 while none is loaded."""
+    loaded = relatedly().store.current()
+    if loaded is None:
+        raise ApiError(503, "model_unavailable", "no model is loaded yet; see /readyz")
+    g.model_version = loaded.version
+    return loaded
+
+
+def related_payload(items: list[RelatedItem], options: RankingOptions) -> dict[str, Any]:
+    """The list part of every related response: how many were asked for and found, and the stories."""
+    metrics.LISTS.labels(short=str(len(items) < options.limit).lower()).inc()
+    return {"limit": options.limit, "count": len(items), "related": [_item(item) for item in items]}
+
+
+def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, options: RankingOptions,
+                  explain: bool) -> bytes:
+    if article_id not in loaded.model:
+        raise _not_found(article_id, loaded)
+
+    def compute() -> dict[str, Any]:
+        items = loaded.model.related(article_id, options, explain=explain)
+        return {"article_id": article_id, "model_version": loaded.version, **related_payload(items, options)}
+
+    return _cached(parts, cache_key(loaded.version, "related", article_id, canonical(options, explain=explain)),
+                   compute)
+
+
+def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -> bytes:
+    """The cached body for `key`, or compute, store (empty lists briefly) and return it."""
+    body = parts.cache.get(key)
+    if body is not None:
+        metrics.CACHE.labels(result="hit").inc()
+        g.cache = "hit"
+        return body
+    metrics.CACHE.labels(result="miss").inc()
+    g.cache = "miss"
+    payload = compute()
+    body = _dumps(payload)
+    empty = payload.get("count") == 0
+    settings = parts.settings
+    parts.cache.set(key, body, settings.cache_empty_ttl_seconds if empty else settings.cache_ttl_seconds)
+    return body
+
+
+def _options(params: Mapping[str, Any], loaded: LoadedModel) -> RankingOptions:
+    return ranking_options(params, default_limit=relatedly().settings.default_limit, max_limit=loaded.model.top_k)
+
+
+def _json_object() -> dict[str, Any]:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send a JSON object with Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return data
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_parameter", f"{name} must be a string")
+    return value
+
+
+def _not_found(article_id: str, loaded: LoadedModel) -> ApiError:
+    return ApiError(404, "article_not_found", f"no article with id {article_id!r} in model {loaded.version}")
 
 
 def _item(item: RelatedItem) -> dict[str, Any]:
@@ -62,17 +200,17 @@ def _item(item: RelatedItem) -> dict[str, Any]:
     return entry
 
 
-def current_model() -> LoadedModel:
-    """The model for this request, read once; 503 while none is loaded."""
-    loaded = relatedly().store.current()
-    if loaded is None:
-        raise ApiError(503, "model_unavailable", "no model is loaded yet; see /readyz")
-    return loaded
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _json_response(body: bytes, model_version: str, *, cache_hit: bool) -> Response:
-    return Response(
-        body,
-        mimetype="application/json",
-        headers={"X-Model-Version": model_version, "X-Cache": "hit" if cache_hit else "miss"},
-    )
+def _json_response(body: bytes, model_version: str, *, cacheable: bool) -> Response:
+    response = Response(body, mimetype="application/json")
+    response.headers["X-Model-Version"] = model_version
+    if cacheable:
+        response.headers["Cache-Control"] = f"public, max-age={relatedly().settings.http_max_age_seconds}"
+        response.set_etag(hashlib.blake2b(body, digest_size=16).hexdigest())
+        response.make_conditional(request)
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlencode
 
 import redis
 
+from service import metrics
+
 log = logging.getLogger("relatedly.cache")
 
 KEY_SCHEMA = "v1"
@@ -123,10 +125,11 @@ class RedisCache:
 
     def _failed(self, operation: str, exc: Exception) -> None:
         self.errors += 1
+        metrics.CACHE.labels(result="error").inc()
         self.last_error = f"{type(exc).__name__}: {exc}"
         self._skip_until = time.monotonic() + self.retry_seconds
-        log.warning("cache_unavailable operation=%s error=%r retry_in_s=%s", operation, self.last_error,
-                    self.retry_seconds)
+        log.warning("cache_unavailable", extra={"fields": {
+            "operation": operation, "error": self.last_error, "retry_in_s": self.retry_seconds}})
 
 
 def build_cache(

@@ -5,6 +5,10 @@
 | RELATEDLY_MODELS_DIR         | ./models      | where `relatedly train` publishes versions and `CURRENT`      |
 | RELATEDLY_REDIS_URL          | (unset)       | redis://host:port/db; unset = in-process cache               |
 | RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
+| RELATEDLY_CACHE_EMPTY_TTL    | 30            | seconds an empty list is cached (it may fill up soon)        |
+| RELATEDLY_HTTP_MAX_AGE       | 300           | Cache-Control max-age of successful GETs (for CDNs)          |
+| RELATEDLY_MAX_BODY_BYTES     | 1048576       | larger request bodies get 413                                |
+| RELATEDLY_CORS_ORIGINS       | (unset)       | comma-separated origins allowed by CORS, or *                |
 | RELATEDLY_CACHE_TIMEOUT_MS   | 50            | socket timeout of every Redis call                           |
 | RELATEDLY_CACHE_RETRY_SECONDS| 5             | after a Redis failure, skip Redis this long before retrying  |
 | RELATEDLY_CACHE_PREFIX       | relatedly     | first part of every cache key (share one Redis safely)       |
@@ -35,6 +39,10 @@ class Settings:
     models_dir: str = "models"
     redis_url: str | None = None
     cache_ttl_seconds: int = 300
+    cache_empty_ttl_seconds: int = 30
+    http_max_age_seconds: int = 300
+    max_body_bytes: int = 1_048_576
+    cors_origins: tuple[str, ...] = ()
     cache_timeout_ms: int = 50
     cache_retry_seconds: float = 5.0
     cache_prefix: str = "relatedly"
@@ -52,6 +60,9 @@ class Settings:
             f"{name} must be {rule}"
             for name, ok, rule in (
                 ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
+                ("cache_empty_ttl_seconds", self.cache_empty_ttl_seconds >= 1, ">= 1"),
+                ("http_max_age_seconds", self.http_max_age_seconds >= 0, ">= 0"),
+                ("max_body_bytes", self.max_body_bytes >= 1024, ">= 1024"),
                 ("cache_timeout_ms", self.cache_timeout_ms >= 1, ">= 1"),
                 ("cache_retry_seconds", self.cache_retry_seconds >= 0, ">= 0"),
                 ("memory_cache_size", self.memory_cache_size >= 0, ">= 0"),
@@ -77,6 +88,10 @@ class Settings:
             "models_dir": ("RELATEDLY_MODELS_DIR", str),
             "redis_url": ("RELATEDLY_REDIS_URL", str),
             "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
+            "cache_empty_ttl_seconds": ("RELATEDLY_CACHE_EMPTY_TTL", int),
+            "http_max_age_seconds": ("RELATEDLY_HTTP_MAX_AGE", int),
+            "max_body_bytes": ("RELATEDLY_MAX_BODY_BYTES", int),
+            "cors_origins": ("RELATEDLY_CORS_ORIGINS", _origins),
             "cache_timeout_ms": ("RELATEDLY_CACHE_TIMEOUT_MS", int),
             "cache_retry_seconds": ("RELATEDLY_CACHE_RETRY_SECONDS", float),
             "cache_prefix": ("RELATEDLY_CACHE_PREFIX", str),
@@ -108,3 +123,7 @@ class Settings:
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return settings
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())

@@ -48,5 +48,5 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:
-        log.exception("request_failed error=%s", type(exc).__name__)
+        log.exception("request_failed", extra={"fields": {"error": type(exc).__name__}})
         return error_response(500, "internal_error", "internal error; the incident was logged")

@@ -1,10 +1,13 @@
-"""Probes for ops: `/healthz` (the process answers) and `/readyz` (a model is loaded and can serve)."""
+"""Ops endpoints: `/healthz` (the process answers), `/readyz` (a model can serve), `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import time
+
+from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 
+from service import metrics as m
 from service.extensions import relatedly
 
 bp = Blueprint("health", __name__)
@@ -36,3 +39,13 @@ def readyz() -> ResponseReturnValue:
         top_k=loaded.model.top_k,
     )
     return jsonify(body), 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Request, cache and model metrics in the Prometheus text format."""
+    loaded = relatedly().store.current()
+    if loaded is not None:
+        m.MODEL_AGE.set(max(0.0, time.time() - loaded.created_at))
+    body, content_type = m.exposition()
+    return Response(body, content_type=content_type)

@@ -12,12 +12,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from recommender import artifacts
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
+from service import metrics
 
 log = logging.getLogger("relatedly.model_store")
 
@@ -28,7 +31,13 @@ class LoadedModel:
 
     version: str
     model: RelatedModel
+    manifest: dict[str, Any]
     loaded_at: float
+
+    @property
+    def created_at(self) -> float:
+        """When the model was trained (epoch seconds), from its manifest."""
+        return datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00")).timestamp()
 
 
 class ModelStore:
@@ -65,15 +74,18 @@ class ModelStore:
                 _smoke_test(model)
             except Exception as exc:  # any failure keeps the last good model serving
                 reason = str(exc) if isinstance(exc, RelatedlyError) else f"{type(exc).__name__}: {exc}"
+                metrics.RELOADS.labels(result="failure").inc()
                 self._fail_soft(f"model {version}: {reason}" if version else reason)
                 return False
             previous = self._current.version if self._current else None
-            self._current = LoadedModel(version, model, time.time())
+            loaded = LoadedModel(version, model, manifest, time.time())
+            self._current = loaded
             self.last_error = None
-            log.info(
-                "model_loaded version=%s previous=%s n_articles=%d load_ms=%.0f",
-                version, previous, model.n_articles, (time.perf_counter() - started) * 1000,
-            )
+            metrics.RELOADS.labels(result="success").inc()
+            metrics.model_swapped(previous, version, model.n_articles, loaded.created_at)
+            log.info("model_loaded", extra={"fields": {
+                "version": version, "previous": previous, "n_articles": model.n_articles,
+                "load_ms": round((time.perf_counter() - started) * 1000, 1)}})
             return True
 
     def start_watching(self) -> None:
@@ -97,8 +109,8 @@ class ModelStore:
 
     def _fail_soft(self, message: str) -> None:
         if message != self.last_error:
-            log.warning("model_load_failed keeping=%s reason=%s",
-                        self._current.version if self._current else None, message)
+            log.warning("model_load_failed", extra={"fields": {
+                "keeping": self._current.version if self._current else None, "reason": message}})
         self.last_error = message
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
@@ -49,6 +50,20 @@ def canonical(options: RankingOptions, *, explain: bool) -> dict[str, Any]:
         "category": options.category,
         "explain": explain,
     }
+
+
+def iso_datetime(params: Mapping[str, Any], name: str) -> datetime | None:
+    """An optional ISO 8601 date-time; no zone means UTC."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise invalid(name, f"must be an ISO 8601 date, got {raw!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def invalid(name: str, message: str) -> ApiError:
