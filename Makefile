@@ -17,7 +17,7 @@ run: $(VENV)/.installed
 
 # Install the test dependencies, lint, and run the whole suite (real Redis, real gunicorn).
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check recommender training service tests
+	$(BIN)/ruff check recommender training service tests benchmarks
 	$(BIN)/python -m pytest
 
 train: $(VENV)/.installed

@@ -47,6 +47,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 STALE_TMP_SECONDS = 3600
+PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 
 

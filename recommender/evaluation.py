@@ -82,8 +82,12 @@ def evaluate_lists(
     k: int,
     min_score: float = 0.0,
 ) -> RankerMetrics:
-    """All metrics for one ranker's lists (`lists[i]` answers `queries[i]`, best first, ≥ k columns)."""
+    """All metrics for one ranker's lists (`lists[i]` answers `queries[i]`, best first; short lists padded)."""
     n = labels.shape[0]
+    if lists.shape[1] < k:  # a corpus of n ≤ k articles has at most n - 1 related stories per query
+        missing = k - lists.shape[1]
+        lists = np.pad(lists, ((0, 0), (0, missing)), constant_values=-1)
+        scores = None if scores is None else np.pad(scores, ((0, 0), (0, missing)))
     rel = relevance(labels, queries, lists)
     curve = (np.cumsum(rel, axis=1) / np.arange(1, lists.shape[1] + 1)).mean(axis=0)
     top = lists[:, :k]

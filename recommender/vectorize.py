@@ -29,17 +29,18 @@ SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would 
 class VectorizerParams:
     """Hyper-parameters of the recipe, recorded in every manifest."""
 
-    title_weight: float = 2.0
-    tags_weight: float = 2.0
+    title_weight: float = 1.5
+    tags_weight: float = 1.5
     body_weight: float = 1.0
     sublinear_tf: bool = True
-    ngram_max: int = 1
+    ngram_max: int = 2
     min_df: int = 2
     max_df: float = 0.5
     max_features: int | None = None
-    lsa_components: int = 200  # 0 turns the semantic part off
+    lsa_components: int = 100  # 0 turns the semantic part off
     lsa_weight: float = 0.3
     lsa_seed: int = 0
+    lsa_iterations: int = 5
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -97,7 +98,10 @@ class ArticleVectorizer:
         rank = min(self.params.lsa_components, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
         if self.params.lsa_weight <= 0 or rank < 2:
             return None
-        svd = TruncatedSVD(n_components=rank, algorithm="randomized", n_iter=5, random_state=self.params.lsa_seed)
+        svd = TruncatedSVD(
+            n_components=rank, algorithm="randomized", n_iter=self.params.lsa_iterations,
+            random_state=self.params.lsa_seed,
+        )
         svd.fit(tfidf)
         return svd
 

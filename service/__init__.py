@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import api, health
+from service import api, health, openapi
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.json.sort_keys = False
+    app.url_map.merge_slashes = False  # article ids may contain "//"; never redirect them
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)
     init_app(app, settings, watch=watch)
@@ -31,3 +32,4 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)

@@ -63,9 +63,10 @@ def related_to_text() -> Response:
     parts, loaded = relatedly(), current_model()
     data = _json_object()
     title, body = _text(data, "title"), _text(data, "body")
-    if not (title or body).strip():
+    if not (title.strip() or body.strip()):
         raise ApiError(400, "invalid_parameter", "title or body must contain some text")
-    tags = data.get("tags") or []
+    tags = data.get("tags")
+    tags = [] if tags is None else tags
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ApiError(400, "invalid_parameter", "tags must be a list of strings")
     text_category = data.get("article_category")

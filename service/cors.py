@@ -17,11 +17,13 @@ def register_cors(app: Flask) -> None:
 def _add_cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin")
     allowed = relatedly().settings.cors_origins
-    if not origin or not allowed or ("*" not in allowed and origin not in allowed):
+    if not allowed:
+        return response
+    if "*" not in allowed:
+        response.vary.add("Origin")  # the answer depends on Origin: shared caches must key on it
+    if not origin or ("*" not in allowed and origin not in allowed):
         return response
     response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
-    if "*" not in allowed:
-        response.headers.add("Vary", "Origin")
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"

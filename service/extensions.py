@@ -23,7 +23,7 @@ def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly
     store = ModelStore(settings.models_dir, settings.reload_seconds)
     store.refresh()
     if watch:
-        store.start_watching()
+        store.start_watching(settings.redis_url)
     cache = build_cache(
         settings.redis_url,
         timeout_ms=settings.cache_timeout_ms,

@@ -21,6 +21,7 @@ from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
 from service import metrics
+from service.model_events import ModelEventListener
 
 log = logging.getLogger("relatedly.model_store")
 
@@ -50,6 +51,7 @@ class ModelStore:
         self._lock = threading.Lock()  # one load at a time; readers never take it
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._listener: ModelEventListener | None = None
         self.last_error: str | None = None
 
     def current(self) -> LoadedModel | None:
@@ -88,17 +90,23 @@ class ModelStore:
                 "load_ms": round((time.perf_counter() - started) * 1000, 1)}})
             return True
 
-    def start_watching(self) -> None:
-        """Poll `CURRENT` in a daemon thread every `reload_seconds`."""
+    def start_watching(self, redis_url: str | None = None) -> None:
+        """Poll `CURRENT` every `reload_seconds`; with Redis, also reload at once on a publish announcement."""
         if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
             self._watcher.start()
+        if redis_url and self._listener is None:
+            self._listener = ModelEventListener(redis_url, self.refresh)
+            self._listener.start()
 
     def stop_watching(self) -> None:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
 
     def _watch(self) -> None:
         while not self._stop.wait(self.reload_seconds):

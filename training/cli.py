@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from recommender import artifacts
@@ -19,6 +20,7 @@ from recommender.model import DEFAULT_TOP_K
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
+from training.notify import announce_publish
 from training.progress import progress_factory
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -56,6 +58,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models_dir = os.environ.get("RELATEDLY_MODELS_DIR", DEFAULT_MODELS_DIR)
+    redis_url = os.environ.get("RELATEDLY_REDIS_URL") or None
 
     train = commands.add_parser("train", help="fit a model on a corpus export and publish it")
     train.add_argument("--corpus", required=True, help="JSON Lines or CSV article export")
@@ -64,7 +67,21 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--skip-invalid", action="store_true", help="train on the valid rows, report the rest")
     train.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS,
                        help="published versions to keep on disk")
+    train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
     train.set_defaults(handler=_train)
+
+    models = commands.add_parser("models", help="list published versions, publish one, roll back")
+    models.add_argument("--models-dir", default=models_dir)
+    models.add_argument("--redis-url", default=redis_url, help="announce switches (default: $RELATEDLY_REDIS_URL)")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="versions, oldest first; * marks the current one")
+    listing.set_defaults(handler=_models_list)
+    publish = actions.add_parser("publish", help="make VERSION current")
+    publish.add_argument("version")
+    publish.set_defaults(handler=_models_publish)
+    actions.add_parser("rollback", help="make the version before the current one current").set_defaults(
+        handler=_models_rollback
+    )
 
     evaluate = commands.add_parser("evaluate", help="measure relevance against reference rankers")
     evaluate.add_argument("--corpus", required=True, help="JSON Lines or CSV export with a label field")
@@ -118,11 +135,48 @@ def _train(args: argparse.Namespace) -> int:
         keep_versions=args.keep_versions,
         progress_factory=progress_factory(),
     )
+    announce_publish(args.redis_url, summary.version)
     print(
         f"trained version {summary.version}: {summary.n_articles} articles"
         f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
+    return EXIT_OK
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    current = artifacts.read_current(args.models_dir)
+    versions = artifacts.list_versions(args.models_dir)
+    if not versions:
+        print(f"no versions in {args.models_dir}")
+    for version in versions:
+        manifest = artifacts.read_manifest(args.models_dir, version)
+        marker = "*" if version == current else " "
+        print(f"{marker} {version}  {manifest['n_articles']:>8} articles  top_k {manifest['parameters']['top_k']:>3}"
+              f"  created {manifest['created_at']}")
+    return EXIT_OK
+
+
+def _models_publish(args: argparse.Namespace) -> int:
+    if args.version not in artifacts.list_versions(args.models_dir):
+        print(f"error: no version {args.version!r} in {args.models_dir} (see 'relatedly models list')", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _switch(args, args.version)
+
+
+def _models_rollback(args: argparse.Namespace) -> int:
+    current = artifacts.read_current(args.models_dir)
+    older = [v for v in artifacts.list_versions(args.models_dir) if current is None or v < current]
+    if not older:
+        raise ArtifactError(f"no version older than {current} to roll back to in {args.models_dir}")
+    return _switch(args, older[-1])
+
+
+def _switch(args: argparse.Namespace, version: str) -> int:
+    previous = artifacts.read_current(args.models_dir)
+    artifacts.publish(args.models_dir, version)
+    announce_publish(args.redis_url, version)
+    print(f"current model: {version} (was {previous})")
     return EXIT_OK
 
 
@@ -185,6 +239,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["PORT"] = str(args.port)
     if args.models_dir:
         os.environ["RELATEDLY_MODELS_DIR"] = args.models_dir
+    # gunicorn workers share their Prometheus samples through files in this directory
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relatedly-metrics-"))
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
     if gunicorn is None:
         raise RelatedlyError("gunicorn is not installed in this environment")

@@ -43,7 +43,7 @@ UNRELATED = [
 
 # --- min_score ------------------------------------------------------------------------------------
 
-QUERY_WORDS = "glacier melt river flood valley village farmers warning".split()
+QUERY_WORDS = ["glacier", "melt", "river", "flood", "valley", "village", "farmers", "warning"]
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +115,12 @@ def test_without_dedup_both_copies_appear(syndicated_model: RelatedModel) -> Non
     assert items[0].similarity == pytest.approx(1.0, abs=1e-4)
 
 
-def test_dedup_keeps_the_rest_of_the_list(syndicated_model: RelatedModel) -> None:
-    assert _ids(syndicated_model.related("comet")) == ["when", "tail"] or set(
-        _ids(syndicated_model.related("comet"))
-    ) == {"when", "tail"}
+def test_dedup_removes_only_the_copies(syndicated_model: RelatedModel) -> None:
+    deduped = _ids(syndicated_model.related("comet"))
+    everything = _ids(syndicated_model.related("comet", RankingOptions(duplicate_threshold=None)))
+    # identical copies tie on score; the lower row (the one first in the corpus) is kept
+    assert deduped == [i for i in everything if i not in {"comet-wire", "tail-wire"}]
+    assert "tail" in deduped
 
 
 # --- exclusions -----------------------------------------------------------------------------------
@@ -184,6 +186,7 @@ def test_half_life_halves_the_score_per_half_life_of_age(dated_model: RelatedMod
     assert decayed["old"].score / plain["old"].score == pytest.approx(0.25, rel=1e-4)
     assert decayed["recent"].score / plain["recent"].score == pytest.approx(0.5 ** (2 / 15), rel=1e-4)
     assert decayed["undated"].score == pytest.approx(plain["undated"].score)
+    assert decayed["future"].score == pytest.approx(plain["future"].score)  # only stories older than the article
     # the raw similarity is reported unchanged
     assert decayed["old"].similarity == plain["old"].similarity
 
@@ -228,7 +231,8 @@ def eruption_model() -> RelatedModel:
 def test_diversity_brings_another_angle_forward(eruption_model: RelatedModel) -> None:
     plain = _ids(eruption_model.related("q", RankingOptions(limit=5)))
     diverse = _ids(eruption_model.related("q", RankingOptions(limit=5, diversity=0.5)))
-    assert plain == ["c3", "c1", "c2", "c4", "flights"]  # by similarity: the other angle comes last
+    assert sorted(plain) == ["c1", "c2", "c3", "c4", "flights"]
+    assert plain[-1] == "flights"  # by similarity alone the other angle comes last
     assert diverse[0] == plain[0]  # MMR starts from the best story
     assert diverse.index("flights") < plain.index("flights")
     assert diverse.index("flights") == 1
@@ -249,9 +253,9 @@ def category_model() -> RelatedModel:
         [
             _article("q", "Telescope mirror polished", "engineers polished the giant telescope mirror segments",
                      category="science"),
-            _article("culture-close", "Telescope mirror exhibition", "museum shows giant telescope mirror segments",
-                     category="culture"),
-            _article("science-close", "Telescope mirror cast", "engineers cast giant telescope mirror glass",
+            _article("culture-close", "Telescope mirror exhibition",
+                     "museum shows polished giant telescope mirror segments", category="culture"),
+            _article("science-close", "Telescope mirror cast", "engineers tested giant telescope mirror segments",
                      category="science"),
             _article("science-far", "Telescope funding", "observatory telescope funding approved",
                      category="science"),
@@ -282,7 +286,7 @@ def test_category_prefer_boosts_same_category_stories(category_model: RelatedMod
 
 # --- fallback to a full scan ----------------------------------------------------------------------
 
-REEF_WORDS = "coral reef bleaching ocean heatwave marine scientists survey divers algae".split()
+REEF_WORDS = ["coral", "reef", "bleaching", "ocean", "heatwave", "marine", "scientists", "survey", "divers", "algae"]
 
 
 def _reef_corpus() -> list[Article]:
@@ -307,17 +311,16 @@ def test_filters_that_empty_the_precomputed_list_fall_back_to_a_full_scan() -> N
 
 
 def test_a_category_filter_also_falls_back_to_a_full_scan() -> None:
-    articles = _reef_corpus()
     articles = [
-        a if i % 2 == 0 else Article(a.id, a.title, a.body, a.tags, "other", a.published_at)
-        for i, a in enumerate(articles)
+        Article(a.id, a.title, a.body, a.tags, "reef" if i % 2 == 0 else "other", a.published_at)
+        for i, a in enumerate(_reef_corpus())
     ]
     small = RelatedModel(top_k=3).fit(articles)
-    items = small.related("q", RankingOptions(limit=5, category="same", min_score=0.0))
+    precomputed = [articles[int(j)].category for j in small.neighbors_.indices[0]]
+    assert precomputed.count("reef") < 5  # the premise: the top-K alone cannot fill the list
+    items = small.related("q", RankingOptions(limit=5, category="same"))
     assert len(items) == 5
-    assert {i.article.category for i in items} == {None} or all(
-        i.article.category == articles[0].category for i in items
-    )
+    assert {i.article.category for i in items} == {"reef"}
 
 
 # --- explanations ---------------------------------------------------------------------------------
@@ -325,6 +328,11 @@ def test_a_category_filter_also_falls_back_to_a_full_scan() -> None:
 
 def _words(article: Article) -> set[str]:
     return set(re.findall(r"\b\w\w+\b", " ".join((article.title, article.body, *article.tags)).lower()))
+
+
+def _is_shared(term: str, a: Article, b: Article) -> bool:
+    """Every word of the term (a word or an n-gram) occurs in both articles."""
+    return all(word in _words(a) and word in _words(b) for word in term.split())
 
 
 EXPLAINED = [
@@ -335,8 +343,8 @@ EXPLAINED = [
              tags=["aurora", "photography"], category="space"),
     _article("b", "Grid operators brace for storm", "Grid operators protected transformers from the geomagnetic "
              "storm.", tags=["space weather", "energy"], category="energy"),
-    _article("c", "Sunspot group grows", "A large sunspot group could send another solar storm.",
-             tags=["sun"], category="space"),
+    _article("c", "Sunspot may unleash a solar storm", "A large sunspot group is growing.", tags=["sun"],
+             category="space"),
     *UNRELATED,
 ]
 
@@ -356,8 +364,7 @@ def test_explanation_terms_are_shared_words_with_positive_sorted_contributions(
         e = item.explanation
         assert e is not None
         assert e.terms
-        shared = _words(by_id["q"]) & _words(by_id[item.article.id])
-        assert {term for term, _ in e.terms} <= shared
+        assert all(_is_shared(term, by_id["q"], by_id[item.article.id]) for term, _ in e.terms)
         contributions = [value for _, value in e.terms]
         assert all(value > 0 for value in contributions)
         assert contributions == sorted(contributions, reverse=True)
@@ -468,15 +475,15 @@ def test_ranking_options_list_every_problem() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    "values",
     [
-        RankingOptions(),
-        RankingOptions(min_score=0.0, duplicate_threshold=1.0, max_age_days=1, half_life_days=1, diversity=1.0),
-        RankingOptions(min_score=1.0, category="same"),
+        {"min_score": 0.0, "duplicate_threshold": 1.0, "max_age_days": 0.5, "half_life_days": 0.5, "diversity": 1.0},
+        {"limit": 1, "min_score": 1.0, "diversity": 0.0, "category": "same", "duplicate_threshold": None},
     ],
 )
-def test_ranking_options_accept_boundary_values(options: RankingOptions) -> None:
-    assert options.limit == 10
+def test_ranking_options_accept_boundary_values(values: dict[str, object]) -> None:
+    options = RankingOptions(**values)
+    assert all(getattr(options, name) == value for name, value in values.items())
 
 
 # --- rank on exact numbers ------------------------------------------------------------------------
@@ -524,15 +531,15 @@ def test_rank_prefer_boost_is_capped_at_one() -> None:
         [0.85, 0.5, 0.6], RankingOptions(category="prefer", duplicate_threshold=None),
         _facts([100.0] * 3, [0, 0, 1]), query=Query(None, 100.0, 0),
     )
-    assert ranked.indices.tolist() == [0, 2, 1]
-    assert ranked.scores.tolist() == pytest.approx([1.0, 0.6, 0.625])
+    assert ranked.indices.tolist() == [0, 1, 2]  # 0.5 × 1.25 overtakes the other category's 0.6
+    assert ranked.scores.tolist() == pytest.approx([1.0, 0.625, 0.6])
 
 
 def test_rank_drops_the_query_padding_and_exclusions() -> None:
     ranked = rank(
         Query(3, 100.0, -1),
         np.array([3, 5, -1, 7, 8]),
-        np.array([0.7, 0.6, 0.0, 0.5, 0.4], dtype=np.float32),
+        np.array([0.7, 0.6, 0.65, 0.5, 0.4], dtype=np.float32),  # -1 pads a short row, whatever its score
         RankingOptions(),
         _facts([100.0] * 9),
         excluded=np.array([7]),

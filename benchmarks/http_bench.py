@@ -1,0 +1,188 @@
+"""HTTP benchmark: the API under gunicorn on loopback, driven by wrk, against a bare-WSGI ceiling.
+
+    python benchmarks/http_bench.py [--corpus ../shared/data/20newsgroups/articles.jsonl]
+                                    [--duration 10] [--concurrency 16 64] [--workers 2]
+
+Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for each concurrency runs:
+  bare-wsgi        a minimal WSGI callable returning fixed JSON bytes (the ceiling, same gunicorn settings)
+  cached GET       GET related with default options, ids cycling over 200 articles (in-process cache hits)
+  uncached GET     GET related with default options over all ids, cache disabled
+  filtered GET     GET related with exclude + half_life_days + category=prefer + diversity, cache disabled
+  POST text        POST /v1/related with a corpus title + opening as a draft, cache disabled
+and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
+the same run. Needs `wrk` (Debian package) on PATH. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
+BIN = Path(sys.executable).parent
+
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+                 + summary.errors.status + summary.errors.timeout
+  io.write(string.format('{"requests": %d, "seconds": %f, "p50_us": %d, "p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(99), errors))
+end
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models-dir", help="reuse a trained models dir instead of training")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+
+    work = Path(tempfile.mkdtemp(prefix="relatedly-bench-"))
+    models_dir = Path(args.models_dir) if args.models_dir else work / "models"
+    if not args.models_dir:
+        started = time.perf_counter()
+        subprocess.run([BIN / "relatedly", "train", "--corpus", args.corpus, "--models-dir", models_dir],
+                       check=True, stdout=subprocess.DEVNULL)
+        print(f"trained on {args.corpus} in {time.perf_counter() - started:.1f} s")
+    with open(args.corpus, encoding="utf-8") as lines:
+        articles = [json.loads(line) for line in lines if line.strip()]
+    ids = [a["id"] for a in articles]
+    rng = random.Random(0)
+    scripts = _write_scripts(work, ids, articles, rng)
+
+    rows = []
+    for concurrency in args.concurrency:
+        ceiling = _run_server(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
+        rows.append(("bare-wsgi", concurrency, ceiling, ceiling))
+        cached_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
+        uncached_env = {**cached_env, "RELATEDLY_MEMORY_CACHE_SIZE": "0"}
+        for name, env, script in (
+            ("cached GET related", cached_env, scripts["cached"]),
+            ("uncached GET related", uncached_env, scripts["uncached"]),
+            ("filtered GET related", uncached_env, scripts["filtered"]),
+            ("POST /v1/related text", uncached_env, scripts["text"]),
+        ):
+            result = _run_server(work, "app", args.workers, env, script, concurrency, args.duration)
+            rows.append((name, concurrency, result, ceiling))
+    _print_table(rows, args)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _write_scripts(work: Path, ids: list[str], articles: list[dict], rng: random.Random) -> dict[str, Path]:
+    def lua_list(values: list[str]) -> str:
+        return "{" + ",".join(json.dumps(v) for v in values) + "}"
+
+    def related_paths(sample: list[str], query: str) -> list[str]:
+        return [f"/v1/articles/{urllib.request.quote(i, safe='')}/related{query}" for i in sample]
+
+    get_template = """
+local paths = %s
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1])
+end
+""" + WRK_REPORT
+    hot = rng.sample(ids, 200)
+    shuffled = rng.sample(ids, len(ids))
+    filtered = [
+        f"/v1/articles/{urllib.request.quote(i, safe='')}/related?exclude={urllib.request.quote(rng.choice(ids))}"
+        f"&half_life_days=365&category=prefer&diversity=0.3" for i in shuffled[:5000]
+    ]
+    drafts = [json.dumps({"title": a["title"], "body": " ".join(a["body"].split()[:120])})
+              for a in rng.sample(articles, 2000)]
+    text_template = """
+local bodies = %s
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/related", {["Content-Type"] = "application/json"}, bodies[(n %% #bodies) + 1])
+end
+""" + WRK_REPORT
+    scripts = {
+        "bare": "request = function() return wrk.format('GET', '/') end\n" + WRK_REPORT,
+        "cached": get_template % lua_list(related_paths(hot, "")),
+        "uncached": get_template % lua_list(related_paths(shuffled, "")),
+        "filtered": get_template % lua_list(filtered),
+        "text": text_template % lua_list(drafts),
+    }
+    paths = {}
+    for name, text in scripts.items():
+        paths[name] = work / f"{name}.lua"
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+
+
+def _run_server(work: Path, kind: str, workers: int, env: dict[str, str], script: Path, concurrency: int,
+                duration: int) -> dict:
+    port = _free_port()
+    environment = {**os.environ, **env, "PORT": str(port), "RELATEDLY_HOST": "127.0.0.1",
+                   "WEB_CONCURRENCY": str(workers), "RELATEDLY_LOG_LEVEL": "WARNING",
+                   "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
+    if kind == "bare":
+        command = [str(BIN / "gunicorn"), "--config", "python:service.gunicorn_conf",
+                   "--chdir", str(Path(__file__).parent), "bare_wsgi:app"]
+    else:
+        command = [str(BIN / "relatedly"), "serve"]
+    server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/" if kind == "bare" else f"http://127.0.0.1:{port}/readyz")
+        subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", "2s", "-s", str(script),
+                        f"http://127.0.0.1:{port}"], capture_output=True, check=True)  # warm-up
+        output = subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", f"{duration}s", "-s", str(script),
+                                 f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+        return json.loads(output.strip().splitlines()[-1])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespace) -> None:
+    print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} sync workers, loopback, {os.cpu_count()} cores")
+    print(f"{'scenario':<24}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, concurrency, result, ceiling in rows:
+        rps = result["requests"] / result["seconds"]
+        ratio = rps / (ceiling["requests"] / ceiling["seconds"])
+        print(f"{name:<24}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
+              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
