@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 NEAR_DUPLICATE_COSINE = 0.9
 
@@ -23,6 +24,7 @@ class RankerMetrics:
     ndcg_at_k: float
     coverage: float
     catalogue_coverage: float
+    catalogue_coverage_distinct: float  # near-duplicate copies counted as one story
     hub_max: int
     hub_p99: float
     near_duplicate_rate: float
@@ -34,6 +36,7 @@ class RankerMetrics:
             "ndcg_at_k": round(self.ndcg_at_k, 4),
             "coverage": round(self.coverage, 4),
             "catalogue_coverage": round(self.catalogue_coverage, 4),
+            "catalogue_coverage_distinct": round(self.catalogue_coverage_distinct, 4),
             "hub_max": self.hub_max,
             "hub_p99": round(self.hub_p99, 1),
             "near_duplicate_rate": round(self.near_duplicate_rate, 4),
@@ -81,8 +84,12 @@ def evaluate_lists(
     *,
     k: int,
     min_score: float = 0.0,
+    story_groups: np.ndarray | None = None,
 ) -> RankerMetrics:
-    """All metrics for one ranker's lists (`lists[i]` answers `queries[i]`, best first; short lists padded)."""
+    """All metrics for one ranker's lists (`lists[i]` answers `queries[i]`, best first; short lists padded).
+
+    `story_groups` gives each article the id of its near-duplicate group (see `duplicate_groups`).
+    """
     n = labels.shape[0]
     if lists.shape[1] < k:  # a corpus of n ≤ k articles has at most n - 1 related stories per query
         missing = k - lists.shape[1]
@@ -104,6 +111,7 @@ def evaluate_lists(
         ndcg_at_k=float(ndcg[ideal_len > 0].mean()) if (ideal_len > 0).any() else 0.0,
         coverage=float((above.sum(axis=1) >= k).mean()),
         catalogue_coverage=float((in_degree > 0).mean()),
+        catalogue_coverage_distinct=_distinct_coverage(in_degree > 0, story_groups),
         hub_max=int(in_degree.max(initial=0)),
         hub_p99=float(np.percentile(in_degree, 99)),
         near_duplicate_rate=near_duplicate_rate(top, vectors),
@@ -124,3 +132,17 @@ def near_duplicate_rate(lists: np.ndarray, vectors: sp.csr_matrix, threshold: fl
         np.fill_diagonal(sims, 0.0)
         flagged += bool((sims >= threshold).any())
     return flagged / len(lists)
+
+
+def duplicate_groups(indices: np.ndarray, scores: np.ndarray, threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
+    """Group id per article: articles linked by a neighbour score ≥ threshold are one story."""
+    n = indices.shape[0]
+    rows, cols = np.nonzero((scores >= threshold) & (indices >= 0))
+    graph = sp.csr_matrix((np.ones(len(rows)), (rows, indices[rows, cols])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _distinct_coverage(covered: np.ndarray, groups: np.ndarray | None) -> float:
+    if groups is None:
+        return float(covered.mean())
+    return float(np.bincount(groups, weights=covered).astype(bool).sum() / (groups.max() + 1))

@@ -19,10 +19,10 @@ from recommender import artifacts
 from recommender.baselines import bm25_neighbors, random_lists, recent_lists, tfidf_plain_neighbors
 from recommender.corpus import Article, load_corpus
 from recommender.errors import CorpusError
-from recommender.evaluation import RankerMetrics, evaluate_lists, label_matrix
+from recommender.evaluation import RankerMetrics, duplicate_groups, evaluate_lists, label_matrix
 from recommender.model import RelatedModel
 from recommender.neighbors import ProgressCallback
-from recommender.ranking import DEFAULT_MIN_SCORE, RankingOptions
+from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 
 log = logging.getLogger("relatedly.evaluate")
 
@@ -109,9 +109,12 @@ def evaluate_corpus(
     report.seconds["relatedly (fit)"] = time.perf_counter() - started
     matrix = label_matrix(labels)
     vectors = model.vectors_.tfidf
+    groups = duplicate_groups(model.neighbors_.indices, model.neighbors_.scores, DEFAULT_DUPLICATE_THRESHOLD)
 
     def record(name: str, lists: np.ndarray, scores: np.ndarray | None, min_score: float = 0.0) -> None:
-        report.rankers[name] = evaluate_lists(lists, scores, queries, matrix, vectors, k=k, min_score=min_score)
+        report.rankers[name] = evaluate_lists(
+            lists, scores, queries, matrix, vectors, k=k, min_score=min_score, story_groups=groups
+        )
         log.info("ranker_evaluated name=%s ndcg@%d=%.4f", name, k, report.rankers[name].ndcg_at_k)
 
     for name, options in (
@@ -155,13 +158,13 @@ def format_table(report: EvaluationReport) -> str:
     lines = [
         f"{report.corpus}: {report.n_articles} articles, {report.n_queries} queries, labels={report.label_field}",
         f"{'ranker':<22}{'P@' + str(k):>8}{'nDCG@' + str(k):>9}{'vs plain':>9}{'cover':>7}{'catalog':>8}"
-        f"{'hub max':>8}{'hub p99':>8}{'dup':>7}",
+        f"{'distinct':>9}{'hub max':>8}{'hub p99':>8}{'dup':>7}",
     ]
     for name, m in report.rankers.items():
         ratio = m.ndcg_at_k / base.ndcg_at_k if base and base.ndcg_at_k else float("nan")
         lines.append(
             f"{name:<22}{m.precision_at_k:>8.3f}{m.ndcg_at_k:>9.3f}{ratio:>8.2f}x{m.coverage:>7.2f}"
-            f"{m.catalogue_coverage:>8.2f}{m.hub_max:>8d}{m.hub_p99:>8.1f}{m.near_duplicate_rate:>7.3f}"
+            f"{m.catalogue_coverage:>8.2f}{m.catalogue_coverage_distinct:>9.2f}{m.hub_max:>8d}{m.hub_p99:>8.1f}{m.near_duplicate_rate:>7.3f}"
         )
     return "\n".join(lines)
 

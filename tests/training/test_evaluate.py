@@ -13,13 +13,20 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.evaluation import evaluate_lists, label_matrix, near_duplicate_rate, relevance, relevant_counts
+from recommender.evaluation import (
+    duplicate_groups,
+    evaluate_lists,
+    label_matrix,
+    near_duplicate_rate,
+    relevance,
+    relevant_counts,
+)
 from training.cli import main
 
 RANKERS = ("relatedly", "relatedly-unfiltered", "random", "recent", "tfidf-plain", "bm25")
 METRICS = {
-    "precision_at_k", "ndcg_at_k", "coverage", "catalogue_coverage", "hub_max", "hub_p99", "near_duplicate_rate",
-    "precision_curve",
+    "precision_at_k", "ndcg_at_k", "coverage", "catalogue_coverage", "catalogue_coverage_distinct", "hub_max",
+    "hub_p99", "near_duplicate_rate", "precision_curve",
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TOPICS = {
@@ -198,3 +205,19 @@ def test_near_duplicate_rate() -> None:
     assert near_duplicate_rate(np.array([[1, 3]]), VECTORS, threshold=0.8) == 1.0
     assert near_duplicate_rate(np.array([[3, -1]]), VECTORS) == 0.0  # a lone item is no duplicate
     assert near_duplicate_rate(np.empty((0, 2), dtype=np.int64), VECTORS) == 0.0
+
+
+def test_distinct_catalogue_coverage_counts_a_duplicate_group_once() -> None:
+    """Articles 3 and 4 are copies (group 3): showing one of them covers the story."""
+    groups = np.array([0, 1, 2, 3, 3])
+    lists = np.array([[1, 3], [3, 1]])
+    m = evaluate_lists(lists, None, QUERIES, label_matrix(LABELS), VECTORS, k=2, story_groups=groups)
+    assert m.catalogue_coverage == pytest.approx(2 / 5)
+    assert m.catalogue_coverage_distinct == pytest.approx(2 / 4)
+
+
+def test_duplicate_groups_link_articles_above_the_threshold() -> None:
+    indices = np.array([[1, 2], [0, 2], [0, 1], [-1, -1]])
+    scores = np.array([[0.95, 0.2], [0.95, 0.1], [0.2, 0.1], [0.0, 0.0]])
+    groups = duplicate_groups(indices, scores, threshold=0.9)
+    assert groups[0] == groups[1] and len({groups[0], groups[2], groups[3]}) == 3
