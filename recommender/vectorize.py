@@ -37,7 +37,7 @@ class VectorizerParams:
     min_df: int = 2
     max_df: float = 0.5
     max_features: int | None = None
-    lsa_components: int = 100  # 0 turns the semantic part off
+    lsa_components: int = 50  # 0 turns the semantic part off
     lsa_weight: float = 0.3
     lsa_seed: int = 0
     lsa_iterations: int = 5
