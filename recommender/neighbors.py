@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed, effective_n_jobs
 
 from recommender.similarity import SimilaritySpace
 
@@ -54,11 +55,17 @@ def top_k_neighbors(
     k: int,
     *,
     chunk_rows: int | None = None,
+    n_jobs: int = 1,
+    memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: ProgressCallback | None = None,
 ) -> NeighborTable:
     """Each row's `k` best-scoring other rows with a positive score, exactly.
 
-    A sparse matrix of L2-normalised rows stands for its cosine similarity.
+    A sparse matrix of L2-normalised rows stands for its cosine similarity. With `n_jobs` > 1 (or -1
+    for all cores) row ranges run in joblib workers under the active joblib backend (processes by
+    default, a Dask cluster inside `joblib.parallel_config(backend="dask")`); the scorer's arrays are
+    memory-mapped to local workers, not copied, and the dense working blocks of all workers together
+    stay within `memory_budget_bytes`.
     """
     if sp.issparse(scorer):
         scorer = SimilaritySpace(sp.csr_matrix(scorer))
@@ -68,18 +75,39 @@ def top_k_neighbors(
     scores = np.zeros((n, width), dtype=np.float32)
     if width == 0:
         return NeighborTable(indices, scores)
-    step = chunk_rows or chunk_rows_for(n)
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        block = scorer.block(start, stop)
-        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never one's own neighbour
-        idx, val = _top_k_of_block(block, width)
-        keep = val > 0
-        indices[start:stop] = np.where(keep, idx, -1)
-        scores[start:stop] = np.where(keep, val, 0.0)
+    workers = max(1, min(effective_n_jobs(n_jobs), n))
+    step = chunk_rows or chunk_rows_for(n, memory_budget_bytes // workers)
+    if workers == 1:
+        tasks = [(start, min(start + step, n)) for start in range(0, n, step)]
+        results = (_top_k_rows(scorer, width, start, stop, step) for start, stop in tasks)
+    else:  # a few large tasks per worker: each task ships the scorer once
+        per_task = max(step, -(-n // (workers * 4)))
+        tasks = [(start, min(start + per_task, n)) for start in range(0, n, per_task)]
+        results = Parallel(n_jobs=workers, return_as="generator")(
+            delayed(_top_k_rows)(scorer, width, start, stop, step) for start, stop in tasks
+        )
+    done = 0
+    for (start, stop), (idx, val) in zip(tasks, results, strict=True):
+        indices[start:stop], scores[start:stop] = idx, val
+        done += stop - start
         if progress is not None:
-            progress(stop, n)
+            progress(done, n)
     return NeighborTable(indices, scores)
+
+
+def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of rows start…stop-1, computed `step` rows at a time."""
+    indices = np.empty((stop - start, k), dtype=np.int32)
+    scores = np.empty((stop - start, k), dtype=np.float32)
+    for lo in range(start, stop, step):
+        hi = min(lo + step, stop)
+        block = scorer.block(lo, hi)
+        block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf  # never one's own neighbour
+        idx, val = _top_k_of_block(block, k)
+        keep = val > 0
+        indices[lo - start : hi - start] = np.where(keep, idx, -1)
+        scores[lo - start : hi - start] = np.where(keep, val, 0.0)
+    return indices, scores
 
 
 def _top_k_of_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

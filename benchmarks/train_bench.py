@@ -1,0 +1,254 @@
+"""Training benchmark: the all-pairs top-K step against sparse_dot_topn and the naive dense approach.
+
+    pip install sparse_dot_topn          # for the benchmark only
+    python benchmarks/train_bench.py [--sizes 10000 30000 100000] [--k 50] [--jobs 2]
+                                     [--newsgroups ../shared/data/20newsgroups/articles.jsonl]
+
+For each corpus (seeded synthetic corpora with Zipfian vocabularies, topics and 150–600 words per
+article, plus the real 20 Newsgroups) it vectorises once with Relatedly's recipe, then times each
+neighbour method in its own process, so its wall time and peak RSS are its own:
+  relatedly            Relatedly's exact chunked top-K on the TF-IDF cosine (`--jobs` processes)
+  relatedly-blend      the same on the product's TF-IDF + LSA blend (what `relatedly train` computes)
+  sparse_dot_topn      sp_matmul_topn(X, X.T, top_n=K + 1, n_threads=2), self removed afterwards
+  naive-dense          cosine_similarity(X) then argsort (only where N² float64 fits in memory)
+Peak memory is the summed PSS of the method's process and its workers (input matrices included).
+Recall@K is measured against `relatedly` (same TF-IDF cosine) on every row. Ratios are against
+sparse_dot_topn in the same run. Finally a full `relatedly train` of the largest synthetic corpus is
+timed end to end (load, vectorise, LSA, neighbours, publish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NEWSGROUPS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
+METHODS = ("relatedly", "relatedly-blend", "sparse_dot_topn", "naive-dense")
+NAIVE_MAX_ROWS = 35_000  # float64 N×N similarities plus argsort indices must fit in 24 GB
+
+
+def synthetic_corpus(n: int, seed: int = 0, vocabulary: int = 60_000, topics: int = 200) -> list[dict]:
+    """Articles whose words follow a Zipfian background plus a Zipfian topic vocabulary each."""
+    rng = np.random.default_rng(seed)
+    words = np.array([f"w{i:05d}" for i in range(vocabulary)])
+    ranks = np.arange(1, vocabulary + 1)
+    background = 1.0 / ranks**1.07
+    background /= background.sum()
+    topic_words = [rng.choice(vocabulary, size=400, replace=False) for _ in range(topics)]
+    topic_weights = 1.0 / np.arange(1, 401) ** 0.9
+    topic_weights /= topic_weights.sum()
+    articles = []
+    for i in range(n):
+        topic = int(rng.integers(topics))
+        length = int(rng.integers(150, 601))
+        own = int(length * rng.uniform(0.25, 0.5))
+        tokens = np.concatenate((
+            rng.choice(vocabulary, size=length - own, p=background),
+            topic_words[topic][rng.choice(400, size=own, p=topic_weights)],
+        ))
+        rng.shuffle(tokens)
+        text = words[tokens]
+        articles.append({"id": f"syn-{i}", "title": " ".join(text[:8]), "body": " ".join(text[8:]),
+                         "labels": [f"t{topic}"], "published_at": f"2025-{1 + i % 12:02d}-01"})
+    return articles
+
+
+class PeakMemory:
+    """Samples the proportional set size (PSS) of this process and all its descendants (joblib workers)."""
+
+    def __init__(self, interval_seconds: float = 0.05) -> None:
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval_seconds,), daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, sum(_pss_bytes(pid) for pid in _process_tree(os.getpid())))
+            self._stop.wait(interval)
+
+
+def _process_tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree.extend(frontier)
+    return tree
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_method(method: str, data_dir: Path, k: int, jobs: int) -> dict:
+    """Child process: time one method on the stored matrices, save its lists, report peak memory."""
+    with PeakMemory() as memory:
+        result = _timed_method(method, data_dir, k, jobs)
+    return {**result, "peak_rss_mb": memory.peak_bytes / 2**20}
+
+
+def _timed_method(method: str, data_dir: Path, k: int, jobs: int) -> dict:
+    tfidf = sp.load_npz(data_dir / "tfidf.npz").tocsr()
+    started = time.perf_counter()
+    if method in ("relatedly", "relatedly-blend"):
+        from recommender.neighbors import top_k_neighbors
+        from recommender.similarity import SimilaritySpace
+
+        lsa = np.load(data_dir / "lsa.npy") if method == "relatedly-blend" else None
+        space = SimilaritySpace(tfidf, lsa, 0.3 if lsa is not None else 0.0)
+        indices = top_k_neighbors(space, k, n_jobs=jobs).indices
+    elif method == "sparse_dot_topn":
+        from sparse_dot_topn import sp_matmul_topn
+
+        product = sp_matmul_topn(tfidf, tfidf.T.tocsr(), top_n=k + 1, n_threads=2, sort=True)
+        indices = _drop_self(product, k)
+    else:
+        from sklearn.metrics.pairwise import cosine_similarity
+
+        similarities = cosine_similarity(tfidf)
+        np.fill_diagonal(similarities, -np.inf)
+        indices = np.argsort(-similarities, axis=1, kind="stable")[:, :k]
+    seconds = time.perf_counter() - started
+    np.save(data_dir / f"{method}.npy", indices)
+    return {"seconds": seconds}
+
+
+def _drop_self(product: sp.csr_matrix, k: int) -> np.ndarray:
+    indices = np.full((product.shape[0], k), -1, dtype=np.int64)
+    for row in range(product.shape[0]):
+        cols = product.indices[product.indptr[row] : product.indptr[row + 1]]
+        cols = cols[cols != row][:k]
+        indices[row, : len(cols)] = cols
+    return indices
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Share of the exact top-K neighbours (positive scores only) that a method also returned."""
+    hits = total = 0
+    for got, want in zip(found, exact, strict=True):
+        want = set(want[want >= 0].tolist())
+        hits += len(want & set(got[got >= 0].tolist()))
+        total += len(want)
+    return hits / max(total, 1)
+
+
+def bench_corpus(name: str, articles: list[dict], args: argparse.Namespace, work: Path) -> list[dict]:
+    from recommender.corpus import parse_article
+    from recommender.vectorize import ArticleVectorizer
+
+    data_dir = work / name
+    data_dir.mkdir()
+    started = time.perf_counter()
+    vectors = ArticleVectorizer().fit_transform([parse_article(a) for a in articles])
+    vectorize_seconds = time.perf_counter() - started
+    sp.save_npz(data_dir / "tfidf.npz", vectors.tfidf, compressed=False)
+    np.save(data_dir / "lsa.npy", vectors.lsa)
+    rows = [{"corpus": name, "n": len(articles), "method": "vectorize (TF-IDF + LSA)", "seconds": vectorize_seconds,
+             "nnz_per_row": vectors.tfidf.nnz / len(articles)}]
+    for method in METHODS:
+        if method == "naive-dense" and len(articles) > NAIVE_MAX_ROWS:
+            rows.append({"corpus": name, "n": len(articles), "method": method, "skipped": "N² does not fit"})
+            continue
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", method, str(data_dir), str(args.k), str(args.jobs)],
+            capture_output=True, text=True,
+        )
+        if child.returncode != 0:
+            rows.append({"corpus": name, "n": len(articles), "method": method, "skipped": child.stderr[-200:]})
+            continue
+        rows.append({"corpus": name, "n": len(articles), "method": method, **json.loads(child.stdout)})
+    exact = np.load(data_dir / "relatedly.npy")
+    for row in rows:
+        path = data_dir / f"{row['method']}.npy"
+        if row["method"] in METHODS and path.exists() and row["method"] != "relatedly-blend":
+            row["recall"] = recall(np.load(path), exact)
+    print_rows(rows)
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    reference = next((r for r in rows if r["method"] == "sparse_dot_topn" and "seconds" in r), None)
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<26} skipped: {r['skipped']}")
+            continue
+        ratio = f"{reference['seconds'] / r['seconds']:>6.2f}x" if reference and r["method"] in METHODS else "       "
+        rss = f"{r['peak_rss_mb']:>8.0f} MB" if "peak_rss_mb" in r else " " * 11
+        rec = f"recall {r['recall']:.4f}" if "recall" in r else ""
+        extra = f"nnz/row {r['nnz_per_row']:.0f}" if "nnz_per_row" in r else ""
+        print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<26}{r['seconds']:>8.1f} s {ratio}{rss}  {rec}{extra}",
+              flush=True)
+
+
+def full_retrain(articles: list[dict], work: Path) -> None:
+    corpus = work / "full.jsonl"
+    with open(corpus, "w", encoding="utf-8") as out:
+        for article in articles:
+            out.write(json.dumps(article) + "\n")
+    started = time.perf_counter()
+    subprocess.run([Path(sys.executable).parent / "relatedly", "train", "--corpus", corpus, "--models-dir",
+                    work / "models"], check=True, stdout=subprocess.DEVNULL)
+    print(f"full retrain of {len(articles)} articles (load, vectorise, LSA, neighbours, publish): "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        method, data_dir, k, jobs = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(run_method(method, data_dir, k, jobs)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--newsgroups", default=str(DEFAULT_NEWSGROUPS))
+    parser.add_argument("--no-retrain", action="store_true", help="skip the end-to-end retrain")
+    args = parser.parse_args()
+    print(f"K = {args.k}, Relatedly with {args.jobs} processes, sparse_dot_topn with 2 threads")
+    with tempfile.TemporaryDirectory(prefix="relatedly-train-bench-") as tmp:
+        work = Path(tmp)
+        if Path(args.newsgroups).exists():
+            with open(args.newsgroups, encoding="utf-8") as lines:
+                newsgroups = [json.loads(line) for line in lines if line.strip()]
+            bench_corpus("20newsgroups", newsgroups, args, work)
+        largest: list[dict] = []
+        for size in args.sizes:
+            largest = synthetic_corpus(size)
+            bench_corpus(f"synthetic-{size // 1000}k", largest, args, work)
+        if largest and not args.no_retrain:
+            full_retrain(largest, work)
+
+
+if __name__ == "__main__":
+    main()
