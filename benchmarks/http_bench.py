@@ -94,11 +94,11 @@ def _write_scripts(work: Path, ids: list[str], articles: list[dict], rng: random
         return [f"/v1/articles/{urllib.request.quote(i, safe='')}/related{query}" for i in sample]
 
     get_template = """
-local paths = %s
+local paths = __ITEMS__
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format("GET", paths[(n %% #paths) + 1])
+  return wrk.format("GET", paths[(n % #paths) + 1])
 end
 """ + WRK_REPORT
     hot = rng.sample(ids, 200)
@@ -110,19 +110,19 @@ end
     drafts = [json.dumps({"title": a["title"], "body": " ".join(a["body"].split()[:120])})
               for a in rng.sample(articles, 2000)]
     text_template = """
-local bodies = %s
+local bodies = __ITEMS__
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format("POST", "/v1/related", {["Content-Type"] = "application/json"}, bodies[(n %% #bodies) + 1])
+  return wrk.format("POST", "/v1/related", {["Content-Type"] = "application/json"}, bodies[(n % #bodies) + 1])
 end
 """ + WRK_REPORT
     scripts = {
         "bare": "request = function() return wrk.format('GET', '/') end\n" + WRK_REPORT,
-        "cached": get_template % lua_list(related_paths(hot, "")),
-        "uncached": get_template % lua_list(related_paths(shuffled, "")),
-        "filtered": get_template % lua_list(filtered),
-        "text": text_template % lua_list(drafts),
+        "cached": get_template.replace("__ITEMS__", lua_list(related_paths(hot, ""))),
+        "uncached": get_template.replace("__ITEMS__", lua_list(related_paths(shuffled, ""))),
+        "filtered": get_template.replace("__ITEMS__", lua_list(filtered)),
+        "text": text_template.replace("__ITEMS__", lua_list(drafts)),
     }
     paths = {}
     for name, text in scripts.items():

@@ -148,7 +148,23 @@ class RelatedModel:
             self.catalog_.facts,
             excluded=self.catalog_.indices_of_known(sorted(options.exclude)),
             pairwise=self.space_.pairwise,
+            near_duplicates=self._near_duplicates,
         )
+
+    def _near_duplicates(self, rows: np.ndarray, threshold: float) -> np.ndarray:
+        """rows × rows: similarity ≥ threshold, read from the precomputed neighbour lists.
+
+        Two stories that similar are in each other's top-K unless one has K or more such copies;
+        for those rows (their K-th score is ≥ threshold) the similarities are computed instead.
+        """
+        neighbours, scores = self.neighbors_.indices[rows], self.neighbors_.scores[rows]
+        close = (neighbours[:, :, None] == rows[None, None, :]) & (scores >= threshold)[:, :, None]
+        copies = close.any(axis=1)
+        crowded = scores[:, -1] >= threshold if scores.shape[1] else np.zeros(len(rows), dtype=bool)
+        if crowded.any():
+            copies[crowded] = self.space_.pairwise(rows)[crowded] >= threshold
+        np.fill_diagonal(copies, False)
+        return copies | copies.T
 
     def _items(
         self, ranked: Ranked, vector: QueryVector | None, tags: Sequence[str], category: str | None

@@ -102,8 +102,13 @@ def rank(
     *,
     excluded: np.ndarray,
     pairwise: Callable[[np.ndarray], np.ndarray],
+    near_duplicates: Callable[[np.ndarray, float], np.ndarray] | None = None,
 ) -> Ranked:
-    """Apply the rules to candidates (row indices with their similarity to the query)."""
+    """Apply the rules to candidates (row indices with their similarity to the query).
+
+    `pairwise(rows)` gives the rows' similarity matrix (for diversity); `near_duplicates(rows, t)`, when
+    given, a cheaper boolean matrix of pairs with similarity ≥ t (for de-duplication alone).
+    """
     keep = (candidates >= 0) & (similarities >= max(options.min_score, 1e-9))
     if query.idx is not None:
         keep &= candidates != query.idx
@@ -125,20 +130,29 @@ def rank(
     if options.category == "prefer" and query.category_code >= 0:
         scores = scores * np.where(facts.category_codes[cand] == query.category_code, PREFER_CATEGORY_BOOST, 1.0)
         scores = np.minimum(scores, 1.0)
-    chosen = _select(cand, scores, options, pairwise)
+    duplicates = near_duplicates or (lambda rows, threshold: pairwise(rows) >= threshold)
+    chosen = _select(cand, scores, options, pairwise, duplicates)
     return Ranked(cand[chosen], scores[chosen].astype(np.float32), sims[chosen].astype(np.float32))
 
 
 def _select(
-    candidates: np.ndarray, scores: np.ndarray, options: RankingOptions, pairwise: Callable[[np.ndarray], np.ndarray]
+    candidates: np.ndarray,
+    scores: np.ndarray,
+    options: RankingOptions,
+    pairwise: Callable[[np.ndarray], np.ndarray],
+    near_duplicates: Callable[[np.ndarray, float], np.ndarray],
 ) -> np.ndarray:
     """Positions of the picked candidates, in list order."""
     order = np.lexsort((candidates, -scores))
-    needs_pairs = options.duplicate_threshold is not None or options.diversity > 0
-    if not needs_pairs or len(order) == 0:
+    threshold = options.duplicate_threshold
+    if (threshold is None and options.diversity == 0) or len(order) == 0:
         return order[: options.limit]
     pool = order[: max(options.limit * 4, 50)]  # the best few are enough to fill and diversify a list
-    sims = pairwise(candidates[pool])
+    if options.diversity > 0:
+        sims = pairwise(candidates[pool])
+        copies = sims >= threshold if threshold is not None else None
+    else:
+        copies = near_duplicates(candidates[pool], threshold)
     picked: list[int] = []
     remaining = list(range(len(pool)))
     lam = 1.0 - options.diversity
@@ -150,9 +164,7 @@ def _select(
         else:
             best = remaining[0]
         remaining.remove(best)
-        if options.duplicate_threshold is not None and picked and (
-            sims[best, picked].max() >= options.duplicate_threshold
-        ):
+        if copies is not None and picked and copies[best, picked].any():
             continue
         picked.append(best)
     return pool[picked]

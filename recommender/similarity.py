@@ -53,9 +53,16 @@ class SimilaritySpace:
         return self._blend(scores, lsa)
 
     def pairwise(self, indices: np.ndarray) -> np.ndarray:
-        """len × len similarities among the given corpus rows (for de-duplication and diversity)."""
+        """len × len similarities among the given corpus rows (for de-duplication and diversity).
+
+        The few rows are made dense over the union of their terms, so the product is one small
+        BLAS call instead of a sparse transpose over the whole vocabulary.
+        """
         rows = self.tfidf[indices]
-        scores = (rows @ rows.T).toarray()
+        columns, position = np.unique(rows.indices, return_inverse=True)
+        dense = np.zeros((len(indices), len(columns)), dtype=np.float32)
+        dense[np.repeat(np.arange(len(indices)), np.diff(rows.indptr)), position] = rows.data
+        scores = dense @ dense.T
         return self._blend(scores, None if self.lsa is None else self.lsa[indices] @ self.lsa[indices].T)
 
     def to_candidates(self, query: QueryVector, indices: np.ndarray) -> np.ndarray:

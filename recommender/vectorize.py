@@ -106,9 +106,13 @@ class ArticleVectorizer:
         return svd
 
     def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
+        """`TruncatedSVD.transform` (X · componentsᵀ) with the components kept C-contiguous in float32:
+        the library's transposed view costs a copy of V × d floats per call, too slow per request."""
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
-        return normalize(self.svd_.transform(tfidf)).astype(np.float32)
+        if getattr(self, "_components_t", None) is None:
+            self._components_t = np.ascontiguousarray(self.svd_.components_.T, dtype=np.float32)
+        return normalize(np.asarray(tfidf @ self._components_t)).astype(np.float32)
 
     @property
     def lsa_weight(self) -> float:

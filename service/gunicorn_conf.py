@@ -43,9 +43,15 @@ def on_starting(server) -> None:
     """Start every run with empty multi-process metric files (stale ones would add old counts)."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
-        os.makedirs(directory, exist_ok=True)
         for stale in glob.glob(os.path.join(directory, "*.db")):
             os.remove(stale)
+
+
+def post_fork(server, worker) -> None:
+    """One BLAS thread per worker: workers already use every core, extra threads only contend."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def child_exit(server, worker) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import time
 
-from prometheus_client import (
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # metrics below write their files there at definition
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import (  # noqa: E402
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,

@@ -93,6 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="evaluate this published version instead of fitting a new model")
     evaluate.add_argument("--models-dir", default=models_dir)
     evaluate.add_argument("--report", help="directory for evaluation.json and precision_at_k.png")
+    evaluate.add_argument("--rules", nargs="+", metavar="NAME=VALUE", type=_rule, default=[],
+                          help="also measure the model under ranking rules, e.g. diversity=0.3 half_life_days=365")
     evaluate.set_defaults(handler=_evaluate)
 
     related = commands.add_parser("related", help="print an article's related stories from the current model")
@@ -124,6 +126,19 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
+
+
+RULE_TYPES = {"min_score": float, "max_age_days": float, "half_life_days": float, "diversity": float, "category": str}
+
+
+def _rule(text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    if name not in RULE_TYPES or not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE with NAME one of {', '.join(RULE_TYPES)}")
+    try:
+        return name, RULE_TYPES[name](value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a valid {name}") from None
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -181,6 +196,11 @@ def _switch(args: argparse.Namespace, version: str) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    try:
+        RankingOptions(**dict(args.rules))
+    except ValueError as exc:
+        print(f"error: --rules: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     report = evaluate_corpus(
         args.corpus,
         label_field=args.label_field,
@@ -190,6 +210,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         models_dir=args.models_dir,
         model_version=args.model,
+        rules=dict(args.rules),
         progress_factory=progress_factory(),
     )
     print(format_table(report))

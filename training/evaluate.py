@@ -22,7 +22,7 @@ from recommender.errors import CorpusError
 from recommender.evaluation import RankerMetrics, duplicate_groups, evaluate_lists, label_matrix
 from recommender.model import RelatedModel
 from recommender.neighbors import ProgressCallback
-from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
+from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, RankingOptions
 
 log = logging.getLogger("relatedly.evaluate")
 
@@ -80,6 +80,7 @@ def evaluate_corpus(
     seed: int = 0,
     models_dir: str | Path | None = None,
     model_version: str | None = None,
+    rules: dict[str, object] | None = None,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
 ) -> EvaluationReport:
     """Fit (or load) the model and the reference rankers on a corpus and measure them all."""
@@ -117,14 +118,18 @@ def evaluate_corpus(
         )
         log.info("ranker_evaluated name=%s ndcg@%d=%.4f", name, k, report.rankers[name].ndcg_at_k)
 
-    for name, options in (
+    variants = [
         ("relatedly", RankingOptions(limit=width)),
         ("relatedly-unfiltered", RankingOptions(limit=width, min_score=0.0, duplicate_threshold=None)),
-    ):
+    ]
+    if rules:
+        label = ",".join(f"{key}={value}" for key, value in rules.items())
+        variants.append((f"relatedly+{label}", RankingOptions(limit=width, **rules)))
+    for name, options in variants:
         started = time.perf_counter()
         lists, scores = _model_lists(model, queries, options, progress(name))
         report.seconds[name] = time.perf_counter() - started
-        record(name, lists, scores, DEFAULT_MIN_SCORE if name == "relatedly" else 0.0)
+        record(name, lists, scores, options.min_score)
 
     n = len(articles)
     record("random", random_lists(n, queries, width, seed), None)
@@ -155,15 +160,16 @@ def format_table(report: EvaluationReport) -> str:
     """The terminal table: one line per ranker, ratios against tfidf-plain."""
     k = report.k
     base = report.rankers.get("tfidf-plain")
+    width = max(22, *(len(name) + 1 for name in report.rankers))
     lines = [
         f"{report.corpus}: {report.n_articles} articles, {report.n_queries} queries, labels={report.label_field}",
-        f"{'ranker':<22}{'P@' + str(k):>8}{'nDCG@' + str(k):>9}{'vs plain':>9}{'cover':>7}{'catalog':>8}"
+        f"{'ranker':<{width}}{'P@' + str(k):>8}{'nDCG@' + str(k):>9}{'vs plain':>9}{'cover':>7}{'catalog':>8}"
         f"{'distinct':>9}{'hub max':>8}{'hub p99':>8}{'dup':>7}",
     ]
     for name, m in report.rankers.items():
         ratio = m.ndcg_at_k / base.ndcg_at_k if base and base.ndcg_at_k else float("nan")
         lines.append(
-            f"{name:<22}{m.precision_at_k:>8.3f}{m.ndcg_at_k:>9.3f}{ratio:>8.2f}x{m.coverage:>7.2f}"
+            f"{name:<{width}}{m.precision_at_k:>8.3f}{m.ndcg_at_k:>9.3f}{ratio:>8.2f}x{m.coverage:>7.2f}"
             f"{m.catalogue_coverage:>8.2f}{m.catalogue_coverage_distinct:>9.2f}{m.hub_max:>8d}{m.hub_p99:>8.1f}{m.near_duplicate_rate:>7.3f}"
         )
     return "\n".join(lines)

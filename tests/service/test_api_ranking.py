@@ -98,7 +98,9 @@ def test_category_same_returns_only_the_articles_category(client, corpus: dict[s
     same = _get(client, "limit=50&min_score=0&category=same")
     assert same["count"] > 0
     assert {corpus[i].category for i in _ids(same)} == {own}
-    assert _ids(same) == [i for i in _ids(plain) if corpus[i].category == own]
+    expected = [i for i in _ids(plain) if corpus[i].category == own]
+    # the precomputed list's own-category stories come first, in order; a full scan may add deeper ones
+    assert _ids(same)[: len(expected)] == expected
 
 
 def test_category_prefer_boosts_the_articles_category(client, corpus: dict[str, Article]) -> None:

@@ -221,3 +221,24 @@ def test_duplicate_groups_link_articles_above_the_threshold() -> None:
     scores = np.array([[0.95, 0.2], [0.95, 0.1], [0.2, 0.1], [0.0, 0.0]])
     groups = duplicate_groups(indices, scores, threshold=0.9)
     assert groups[0] == groups[1] and len({groups[0], groups[2], groups[3]}) == 3
+
+
+def test_rules_add_a_row_measured_in_the_same_run(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.jsonl")
+    assert evaluate(corpus, "--report", str(tmp_path / "r"), "--rules", "diversity=0.5", "max_age_days=60") == 0
+    rankers = json.loads((tmp_path / "r" / "evaluation.json").read_text())["rankers"]
+    ruled = rankers["relatedly+diversity=0.5,max_age_days=60.0"]
+    # a 60-day window around each article leaves fewer candidates than the unrestricted list
+    assert ruled["coverage"] < rankers["relatedly"]["coverage"]
+
+
+@pytest.mark.parametrize("rule", ["colour=red", "half_life_days=soon", "diversity"])
+def test_malformed_rules_are_usage_errors(tmp_path: Path, rule: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        evaluate(write_corpus(tmp_path / "corpus.jsonl"), "--rules", rule)
+    assert exited.value.code == 2
+
+
+def test_out_of_range_rules_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate(write_corpus(tmp_path / "corpus.jsonl"), "--rules", "diversity=5") == 2
+    assert "diversity must be between 0 and 1" in capsys.readouterr().err
