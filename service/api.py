@@ -7,6 +7,7 @@ them; `If-None-Match` gets a 304.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -158,7 +159,15 @@ def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -
 
 
 def _options(params: Mapping[str, Any], loaded: LoadedModel) -> RankingOptions:
-    return ranking_options(params, default_limit=relatedly().settings.default_limit, max_limit=loaded.model.top_k)
+    default_limit = relatedly().settings.default_limit
+    if not params:  # the common case: the page renderer asks with the defaults
+        return _default_options(default_limit, loaded.model.top_k)
+    return ranking_options(params, default_limit=default_limit, max_limit=loaded.model.top_k)
+
+
+@functools.cache
+def _default_options(default_limit: int, top_k: int) -> RankingOptions:
+    return ranking_options({}, default_limit=default_limit, max_limit=top_k)
 
 
 def _json_object() -> dict[str, Any]:
@@ -209,9 +218,13 @@ def _json_response(body: bytes, model_version: str, *, cacheable: bool) -> Respo
     response = Response(body, mimetype="application/json")
     response.headers["X-Model-Version"] = model_version
     if cacheable:
+        etag = hashlib.blake2b(body, digest_size=16).hexdigest()
         response.headers["Cache-Control"] = f"public, max-age={relatedly().settings.http_max_age_seconds}"
-        response.set_etag(hashlib.blake2b(body, digest_size=16).hexdigest())
-        response.make_conditional(request)
+        response.headers["ETag"] = f'"{etag}"'
+        if request.if_none_match.contains_weak(etag):  # the client's copy is current
+            response.status_code = 304
+            response.set_data(b"")
+            del response.headers["Content-Type"]
     else:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import redis
 
@@ -27,8 +27,13 @@ KEY_SCHEMA = "v1"
 
 def cache_key(model_version: str, endpoint: str, article_id: str, params: Mapping[str, Any]) -> str:
     """A key naming the model version, the endpoint, the article and every parameter (sorted)."""
-    canonical = urlencode(sorted((k, str(v)) for k, v in params.items()))
+    canonical = "&".join(f"{name}={_escape(params[name])}" for name in sorted(params))
     return f"{KEY_SCHEMA}:{model_version}:{endpoint}:{quote(article_id, safe='')}:{canonical}"
+
+
+def _escape(value: Any) -> str:
+    """Strings may hold '&', '=' or ':' (excluded ids); numbers, booleans and None never do."""
+    return quote(value, safe=",") if isinstance(value, str) else str(value)
 
 
 class ResponseCache(Protocol):

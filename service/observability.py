@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
@@ -21,32 +21,42 @@ def register_request_hooks(app: Flask) -> None:
     app.after_request(_finish)
 
 
+def _served_version() -> str | None:
+    loaded = relatedly().store.current()
+    return loaded.version if loaded else None
+
+
 def _start() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
     g.cache = None
 
 
 def _finish(response: Response) -> Response:
-    duration = time.perf_counter() - g.get("started", time.perf_counter())
-    endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-    loaded = relatedly().store.current()
-    version = g.get("model_version") or (loaded.version if loaded else None)
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    state = g._get_current_object()
+    req = request._get_current_object()
+    duration = time.perf_counter() - getattr(state, "started", time.perf_counter())
+    endpoint = req.url_rule.rule if req.url_rule else "unmatched"
+    version = getattr(state, "model_version", None) or _served_version()
+    request_id, cache = getattr(state, "request_id", ""), getattr(state, "cache", None)
+    headers = response.headers
+    headers["X-Request-ID"] = request_id
     if version:
-        response.headers.setdefault("X-Model-Version", version)
-    if g.get("cache"):
-        response.headers["X-Cache"] = g.cache
-    metrics.REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
-    metrics.LATENCY.labels(endpoint=endpoint).observe(duration)
-    log.info("request", extra={"fields": {
-        "method": request.method,
-        "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round(duration * 1000, 3),
-        "cache": g.get("cache"),
-        "model_version": version,
-        "request_id": g.get("request_id"),
-    }})
+        headers.setdefault("X-Model-Version", version)
+    if cache:
+        headers["X-Cache"] = cache
+    status = response.status_code
+    metrics.REQUESTS.labels(endpoint, req.method, str(status)).inc()
+    metrics.LATENCY.labels(endpoint).observe(duration)
+    if log.isEnabledFor(logging.INFO):
+        log.info("request", extra={"fields": {
+            "method": req.method,
+            "path": req.path,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "cache": cache,
+            "model_version": version,
+            "request_id": request_id,
+        }})
     return response
