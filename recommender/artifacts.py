@@ -16,6 +16,7 @@ Version directories are immutable: rollback is publishing an older one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ import platform
 import secrets
 import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 TMP_PREFIX = ".tmp-"
 STALE_TMP_SECONDS = 3600
+LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, update, remove)
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 
@@ -218,6 +221,19 @@ def prune(models_dir: str | Path, keep: int) -> list[str]:
                 else:
                     leftover.unlink()
     return doomed
+
+
+@contextlib.contextmanager
+def publish_lock(models_dir: str | Path) -> Iterator[None]:
+    """Exclusive lock for a read-modify-publish job, so concurrent jobs never publish over each other."""
+    Path(models_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(models_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _write_json(path: Path, data: Any, *, durable: bool = False) -> None:

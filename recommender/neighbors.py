@@ -110,6 +110,40 @@ def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -
     return indices, scores
 
 
+def top_k_rows(space: SimilaritySpace, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k lists of the given rows against every row (used to refresh a few lists)."""
+    n = space.n_rows
+    indices = np.full((len(rows), k), -1, dtype=np.int32)
+    scores = np.zeros((len(rows), k), dtype=np.float32)
+    step = chunk_rows_for(n)
+    for lo in range(0, len(rows), step):
+        part = rows[lo : lo + step]
+        block = space.rows_against(part, None)
+        block[np.arange(len(part)), part] = -np.inf
+        idx, val = _top_k_of_block(block, k)
+        keep = val > 0
+        indices[lo : lo + len(part)] = np.where(keep, idx, -1)
+        scores[lo : lo + len(part)] = np.where(keep, val, 0.0)
+    return indices, scores
+
+
+def top_k_of_candidates(candidates: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k best (candidate id, score) pairs by (-score, id); non-positive scores become padding."""
+    usable = (candidates >= 0) & (values > 0)
+    keyed_values = np.where(usable, values, -np.inf)
+    keyed_ids = np.where(usable, candidates, np.iinfo(np.int64).max)
+    order = np.lexsort((keyed_ids, -keyed_values), axis=1)[:, :k]
+    ids = np.take_along_axis(candidates, order, axis=1)
+    vals = np.take_along_axis(keyed_values, order, axis=1)
+    keep = np.isfinite(vals)
+    width = order.shape[1]
+    indices = np.full((len(candidates), k), -1, dtype=np.int32)
+    scores = np.zeros((len(candidates), k), dtype=np.float32)
+    indices[:, :width] = np.where(keep, ids, -1)
+    scores[:, :width] = np.where(keep, vals, 0.0)
+    return indices, scores
+
+
 def _top_k_of_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k best columns of each row, ordered by (-score, column)."""
     if k < block.shape[1]:

@@ -46,6 +46,14 @@ class SimilaritySpace:
         scores = (self.tfidf[start:stop] @ self._tfidf_t).toarray()
         return self._blend(scores, None if self.lsa is None else self.lsa[start:stop] @ self.lsa.T)
 
+    def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+        """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""
+        right_t = self._tfidf_t if columns is None else self.tfidf[columns].T.tocsr()
+        scores = (self.tfidf[rows] @ right_t).toarray()
+        if self.lsa is None:
+            return self._blend(scores, None)
+        return self._blend(scores, self.lsa[rows] @ (self.lsa if columns is None else self.lsa[columns]).T)
+
     def against_all(self, query: QueryVector) -> np.ndarray:
         """Similarity of one query with every corpus row (length N)."""
         scores = (query.tfidf @ self._tfidf_t).toarray().ravel()

@@ -12,12 +12,15 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 
 from recommender import artifacts
+from recommender.corpus import load_corpus
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
+from recommender.updates import UpdateResult, update_published
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
 from training.notify import announce_publish
@@ -69,6 +72,21 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="published versions to keep on disk")
     train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
     train.set_defaults(handler=_train)
+
+    update = commands.add_parser("update", help="add new and edited articles to the current model (no refit)")
+    update.add_argument("--corpus", required=True, help="JSON Lines or CSV export of new or edited articles")
+    update.add_argument("--models-dir", default=models_dir)
+    update.add_argument("--skip-invalid", action="store_true", help="apply the valid rows, report the rest")
+    update.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS)
+    update.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
+    update.set_defaults(handler=_update)
+
+    remove = commands.add_parser("remove", help="take articles down from every list, now and for later updates")
+    remove.add_argument("article_ids", nargs="+", metavar="ID")
+    remove.add_argument("--models-dir", default=models_dir)
+    remove.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS)
+    remove.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
+    remove.set_defaults(handler=_remove)
 
     models = commands.add_parser("models", help="list published versions, publish one, roll back")
     models.add_argument("--models-dir", default=models_dir)
@@ -156,6 +174,35 @@ def _train(args: argparse.Namespace) -> int:
         f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
+    return EXIT_OK
+
+
+def _update(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    corpus = load_corpus(args.corpus, skip_invalid=args.skip_invalid)
+    result = update_published(args.models_dir, corpus.articles, keep_versions=args.keep_versions)
+    return _report_update(args, result, time.perf_counter() - started, skipped=corpus.skipped)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    result = update_published(args.models_dir, removals=args.article_ids, keep_versions=args.keep_versions)
+    return _report_update(args, result, time.perf_counter() - started)
+
+
+def _report_update(args: argparse.Namespace, result: UpdateResult, seconds: float, skipped: int = 0) -> int:
+    announce_publish(args.redis_url, result.version)
+    s, drift = result.summary, result.drift
+    print(f"published version {result.version} (was {result.previous}): {len(s.added)} added, "
+          f"{len(s.replaced)} replaced, {len(s.removed)} removed, {len(s.refused)} refused as taken down, "
+          f"{skipped} invalid rows skipped; {s.recomputed_lists} lists recomputed; {result.n_articles} articles; "
+          f"{seconds:.1f} s")
+    if s.refused:
+        print(f"refused (taken down earlier; only a full 'relatedly train' brings them back): {', '.join(s.refused)}")
+    if drift.get("retrain_recommended"):
+        log.warning("retrain_recommended added_since_fit=%d fit_articles=%d unknown_term_share=%.3f",
+                    drift["added_since_fit"], drift["fit_articles"], drift["unknown_term_share"])
+        print("note: a full 'relatedly train' is recommended (many articles added since the last fit)")
     return EXIT_OK
 
 

@@ -58,22 +58,25 @@ def train_and_publish(
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f", model.n_articles,
              model.vectorizer_.vocabulary_size, fit_seconds)
     _check_model(model)
-    version = artifacts.save_version(
-        model,
-        models_dir,
-        info={
-            "corpus": {
-                "path": str(Path(corpus.path).resolve()),
-                "sha256": corpus.sha256,
-                "n_valid": len(corpus.articles),
-                "n_skipped": corpus.skipped,
-            },
-            "training_seconds": round(fit_seconds, 3),
+    info = {
+        "corpus": {
+            "path": str(Path(corpus.path).resolve()),
+            "sha256": corpus.sha256,
+            "n_valid": len(corpus.articles),
+            "n_skipped": corpus.skipped,
         },
-    )
-    artifacts.publish(models_dir, version)
+        "training_seconds": round(fit_seconds, 3),
+        "lineage": {"kind": "fit"},
+        "drift": {"fit_articles": model.n_articles, "added_since_fit": 0, "unknown_term_share": 0.0,
+                  "retrain_recommended": False},
+        "takedowns": [],
+    }
+    with artifacts.publish_lock(models_dir):
+        version = artifacts.save_version(model, models_dir, info=info)
+        artifacts.publish(models_dir, version)
     log.info("model_published version=%s models_dir=%s", version, models_dir)
-    pruned = artifacts.prune(models_dir, keep_versions)
+    with artifacts.publish_lock(models_dir):
+        pruned = artifacts.prune(models_dir, keep_versions)
     if pruned:
         log.info("versions_pruned removed=%s", ",".join(pruned))
     return TrainSummary(
