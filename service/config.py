@@ -5,6 +5,8 @@
 | RELATEDLY_MODELS_DIR         | ./models      | where `relatedly train` publishes versions and `CURRENT`      |
 | RELATEDLY_REDIS_URL          | (unset)       | redis://host:port/db; unset = in-process cache               |
 | RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
+| RELATEDLY_ADMIN_TOKEN        | (unset)       | enables /v1/admin/* with Authorization: Bearer <token>        |
+| RELATEDLY_KEEP_VERSIONS      | 5             | versions kept on disk after an admin update                  |
 | RELATEDLY_CACHE_EMPTY_TTL    | 30            | seconds an empty list is cached (it may fill up soon)        |
 | RELATEDLY_HTTP_MAX_AGE       | 300           | Cache-Control max-age of successful GETs (for CDNs)          |
 | RELATEDLY_MAX_BODY_BYTES     | 1048576       | larger request bodies get 413                                |
@@ -39,6 +41,8 @@ class Settings:
     models_dir: str = "models"
     redis_url: str | None = None
     cache_ttl_seconds: int = 300
+    admin_token: str | None = None
+    keep_versions: int = 5
     cache_empty_ttl_seconds: int = 30
     http_max_age_seconds: int = 300
     max_body_bytes: int = 1_048_576
@@ -60,6 +64,8 @@ class Settings:
             f"{name} must be {rule}"
             for name, ok, rule in (
                 ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
+                ("keep_versions", self.keep_versions >= 1, ">= 1"),
+                ("admin_token", self.admin_token is None or len(self.admin_token) >= 16, "at least 16 characters"),
                 ("cache_empty_ttl_seconds", self.cache_empty_ttl_seconds >= 1, ">= 1"),
                 ("http_max_age_seconds", self.http_max_age_seconds >= 0, ">= 0"),
                 ("max_body_bytes", self.max_body_bytes >= 1024, ">= 1024"),
@@ -88,6 +94,8 @@ class Settings:
             "models_dir": ("RELATEDLY_MODELS_DIR", str),
             "redis_url": ("RELATEDLY_REDIS_URL", str),
             "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
+            "admin_token": ("RELATEDLY_ADMIN_TOKEN", str),
+            "keep_versions": ("RELATEDLY_KEEP_VERSIONS", int),
             "cache_empty_ttl_seconds": ("RELATEDLY_CACHE_EMPTY_TTL", int),
             "http_max_age_seconds": ("RELATEDLY_HTTP_MAX_AGE", int),
             "max_body_bytes": ("RELATEDLY_MAX_BODY_BYTES", int),

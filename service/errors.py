@@ -15,6 +15,8 @@ log = logging.getLogger("relatedly.api")
 
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",

@@ -32,11 +32,14 @@ def readyz() -> ResponseReturnValue:
         body["status"] = "unavailable"
         body["error"] = {"code": "model_unavailable", "message": parts.store.last_error or "no model loaded"}
         return jsonify(body), 503
+    drift = loaded.manifest.get("drift", {})
     body.update(
         status="degraded" if body["cache"]["state"] != "ok" else "ready",
         model_version=loaded.version,
         n_articles=loaded.model.n_articles,
         top_k=loaded.model.top_k,
+        retrain_recommended=bool(drift.get("retrain_recommended", False)),
+        added_since_fit=int(drift.get("added_since_fit", 0)),
     )
     return jsonify(body), 200
 

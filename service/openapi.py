@@ -23,6 +23,12 @@ _ERRORS = {
     "404": _json(_ref("Error"), "unknown article"),
     "503": _json(_ref("Error"), "no model loaded yet"),
 }
+_ADMIN_ERRORS = {
+    "400": _json(_ref("Error"), "invalid body"),
+    "401": _json(_ref("Error"), "no bearer token"),
+    "403": _json(_ref("Error"), "wrong token"),
+    "404": _json(_ref("Error"), "admin API off, or unknown article"),
+}
 _RANKING_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
      "description": "stories to return, 1…K (the model's top_k); default 10"},
@@ -97,6 +103,24 @@ SPEC: dict[str, Any] = {
                               "415": _json(_ref("Error"), "not JSON"), **_ERRORS},
             }
         },
+        "/v1/admin/articles": {
+            "post": {
+                "summary": "Add or replace articles without a refit (needs RELATEDLY_ADMIN_TOKEN)",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["articles"],
+                    "properties": {"articles": {"type": "array", "items": {"type": "object"}}}}}}},
+                "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
+            }
+        },
+        "/v1/admin/articles/{article_id}": {
+            "delete": {
+                "summary": "Take an article down from every list (needs RELATEDLY_ADMIN_TOKEN)",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
+            }
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(_ref("Health"), "alive")}}},
         "/readyz": {
             "get": {
@@ -109,7 +133,23 @@ SPEC: dict[str, Any] = {
                              "responses": {"200": {"description": "text exposition format"}}}},
     },
     "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
+            "AdminResult": {
+                "type": "object",
+                "required": ["model_version", "previous_version", "added", "replaced", "removed", "refused"],
+                "properties": {
+                    "model_version": {"type": "string"},
+                    "previous_version": {"type": "string"},
+                    "added": {"type": "array", "items": {"type": "string"}},
+                    "replaced": {"type": "array", "items": {"type": "string"}},
+                    "removed": {"type": "array", "items": {"type": "string"}},
+                    "refused": {"type": "array", "items": {"type": "string"}},
+                    "recomputed_lists": {"type": "integer"},
+                    "n_articles": {"type": "integer"},
+                    "retrain_recommended": {"type": "boolean"},
+                },
+            },
             "Error": {
                 "type": "object",
                 "required": ["error"],
@@ -232,6 +272,8 @@ SPEC: dict[str, Any] = {
                     "top_k": {"type": "integer"},
                     "cache": {"type": "object", "required": ["backend", "state"]},
                     "last_reload_error": _NULLABLE_STRING,
+                    "retrain_recommended": {"type": "boolean"},
+                    "added_since_fit": {"type": "integer"},
                 },
             },
         }
