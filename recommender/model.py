@@ -16,7 +16,7 @@ import numpy as np
 from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import CorpusError
-from recommender.neighbors import NeighborTable, ProgressCallback, top_k_neighbors
+from recommender.neighbors import DEFAULT_CHUNK_BYTES, NeighborTable, ProgressCallback, top_k_neighbors
 from recommender.ranking import Query, Ranked, RankingOptions, rank
 from recommender.similarity import QueryVector, SimilaritySpace
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
@@ -52,8 +52,15 @@ class RelatedModel:
         self.top_k = top_k
         self.params = params or VectorizerParams()
 
-    def fit(self, articles: Sequence[Article], *, progress: ProgressCallback | None = None) -> RelatedModel:
-        """Vectorise the articles and precompute every neighbour list; returns self."""
+    def fit(
+        self,
+        articles: Sequence[Article],
+        *,
+        n_jobs: int = 1,
+        memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
+        progress: ProgressCallback | None = None,
+    ) -> RelatedModel:
+        """Vectorise the articles and precompute every neighbour list (see `top_k_neighbors`); returns self."""
         if len(articles) < 2:
             raise CorpusError([], "a model needs at least 2 articles")
         if self.top_k < 1:
@@ -61,7 +68,9 @@ class RelatedModel:
         self.vectorizer_ = ArticleVectorizer(self.params)
         vectors = self.vectorizer_.fit_transform(articles)
         self._assemble(vectors, ArticleCatalog.from_articles(articles))
-        self.neighbors_ = top_k_neighbors(self.space_, self.top_k, progress=progress)
+        self.neighbors_ = top_k_neighbors(
+            self.space_, self.top_k, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes, progress=progress
+        )
         return self
 
     @classmethod

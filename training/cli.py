@@ -22,7 +22,7 @@ from recommender.model import DEFAULT_TOP_K
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 from recommender.updates import UpdateResult, update_published
 from training.evaluate import evaluate_corpus, format_table, write_report
-from training.jobs import DEFAULT_KEEP_VERSIONS, train_and_publish
+from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
 from training.progress import progress_factory
 
@@ -71,6 +71,11 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS,
                        help="published versions to keep on disk")
     train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
+    train.add_argument("--jobs", type=int, default=-1, help="processes for the neighbour step (-1: all cores)")
+    train.add_argument("--memory-budget-mb", type=_positive_int, default=DEFAULT_MEMORY_BUDGET_MB,
+                       help="working memory of the neighbour step across all processes")
+    train.add_argument("--backend", choices=("local", "dask"), default="local")
+    train.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
     train.set_defaults(handler=_train)
 
     update = commands.add_parser("update", help="add new and edited articles to the current model (no refit)")
@@ -166,6 +171,10 @@ def _train(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         skip_invalid=args.skip_invalid,
         keep_versions=args.keep_versions,
+        jobs=args.jobs,
+        memory_budget_mb=args.memory_budget_mb,
+        backend=args.backend,
+        scheduler=args.scheduler,
         progress_factory=progress_factory(),
     )
     announce_publish(args.redis_url, summary.version)

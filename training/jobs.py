@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 from recommender import artifacts
@@ -19,6 +21,26 @@ from recommender.neighbors import ProgressCallback
 log = logging.getLogger("relatedly.training")
 
 DEFAULT_KEEP_VERSIONS = 5
+DEFAULT_MEMORY_BUDGET_MB = 256
+PARALLEL_MIN_ARTICLES = 5000
+
+
+@contextlib.contextmanager
+def neighbour_backend(backend: str, scheduler: str | None) -> Iterator[None]:
+    """Run joblib work locally, or on the Dask cluster at `scheduler` (needs `pip install relatedly[dask]`)."""
+    if backend == "local":
+        yield
+        return
+    if backend != "dask" or not scheduler:
+        raise RelatedlyError("the dask backend needs --scheduler tcp://host:port")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise RelatedlyError("the dask backend needs the 'distributed' package: pip install 'relatedly[dask]'") \
+            from None
+    with Client(scheduler, timeout="10s") as client, joblib.parallel_config(backend="dask"):
+        log.info("dask_connected scheduler=%s workers=%d", scheduler, len(client.scheduler_info()["workers"]))
+        yield
 
 
 @dataclass(frozen=True)
@@ -40,9 +62,17 @@ def train_and_publish(
     top_k: int,
     skip_invalid: bool = False,
     keep_versions: int = DEFAULT_KEEP_VERSIONS,
+    jobs: int = -1,
+    memory_budget_mb: int = DEFAULT_MEMORY_BUDGET_MB,
+    backend: str = "local",
+    scheduler: str | None = None,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
 ) -> TrainSummary:
-    """Train on a corpus export and publish the model; the previous model serves until the switch."""
+    """Train on a corpus export and publish the model; the previous model serves until the switch.
+
+    The neighbour step runs on `jobs` local processes (-1: all cores), or on a Dask cluster with
+    `backend="dask"` and the scheduler's address; results are identical either way.
+    """
     started = time.perf_counter()
     corpus = load_corpus(corpus_path, skip_invalid=skip_invalid)
     for problem in corpus.problems[:20]:
@@ -51,9 +81,15 @@ def train_and_publish(
         "corpus_loaded path=%s articles=%d skipped=%d sha256=%s",
         corpus.path, len(corpus.articles), corpus.skipped, corpus.sha256[:12],
     )
-    model = RelatedModel(top_k=top_k).fit(
-        corpus.articles, progress=progress_factory("neighbours") if progress_factory else None
-    )
+    if backend == "local" and len(corpus.articles) < PARALLEL_MIN_ARTICLES:
+        jobs = 1  # starting worker processes costs more than it saves on a small corpus
+    with neighbour_backend(backend, scheduler):
+        model = RelatedModel(top_k=top_k).fit(
+            corpus.articles,
+            n_jobs=jobs,
+            memory_budget_bytes=memory_budget_mb * 2**20,
+            progress=progress_factory("neighbours") if progress_factory else None,
+        )
     fit_seconds = time.perf_counter() - started
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f", model.n_articles,
              model.vectorizer_.vocabulary_size, fit_seconds)
