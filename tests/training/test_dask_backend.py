@@ -18,7 +18,6 @@ from tests.conftest import SAMPLE_CORPUS
 from training.cli import main
 
 
-
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
