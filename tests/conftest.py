@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -122,3 +123,20 @@ def app(sample_models_dir: Path):
 @pytest.fixture()
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture()
+def fresh_process_logging() -> Iterator[None]:
+    """Logging as in a new `relatedly` process, restored afterwards.
+
+    `main` points the root logger at this test's captured stdout, and an app built by another test
+    may have given the "relatedly" logger its own handler that does not propagate.
+    """
+    loggers = [logging.getLogger(), logging.getLogger("relatedly")]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    loggers[1].handlers[:], loggers[1].propagate = [], True
+    loggers[1].setLevel(logging.NOTSET)
+    yield
+    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        lg.handlers[:], lg.propagate = handlers, propagate
+        lg.setLevel(level)

@@ -164,16 +164,6 @@ def test_log_lines_are_single_lines_even_for_odd_paths(client, log_lines) -> Non
 # --- model switches over Redis pub/sub --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def cli_logging() -> Iterator[None]:
-    """`main` reconfigures the root logger (basicConfig(force=True)); put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def subscribers(server: redis.Redis) -> int:
     return dict(server.pubsub_numsub(PUBLISH_CHANNEL)).get(PUBLISH_CHANNEL.encode(), 0)
 
@@ -205,7 +195,7 @@ def listening_app(models_dir: Path, redis_url: str, cache_prefix: str):
 
 
 def test_a_published_model_is_served_at_once_and_a_rollback_too(
-    listening_app, models_dir: Path, redis_url: str, cli_logging
+    listening_app, models_dir: Path, redis_url: str, fresh_process_logging
 ) -> None:
     client = listening_app.test_client()
     old = served_version(client)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,23 +18,6 @@ from training.cli import main
 N_SAMPLE_ARTICLES = 156
 RANKED_LINE = re.compile(r"^\s*(\d+)\. (\d\.\d{3})  (\S+)  .+$")
 BAD_ROW = b'{"title": "An article without an id", "body": "Body."}\n'
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_logging() -> Iterator[None]:
-    """Logging as in a new `relatedly` process, restored afterwards.
-
-    `main` points the root logger at this test's captured stdout, and an app built by another test
-    may have given the "relatedly" logger its own handler that does not propagate.
-    """
-    loggers = [logging.getLogger(), logging.getLogger("relatedly")]
-    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
-    loggers[1].handlers[:], loggers[1].propagate = [], True
-    loggers[1].setLevel(logging.NOTSET)
-    yield
-    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        lg.handlers[:], lg.propagate = handlers, propagate
-        lg.setLevel(level)
 
 
 def corpus_with_bad_rows(tmp_path: Path, n_bad: int) -> Path:

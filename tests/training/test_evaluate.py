@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,19 +34,6 @@ TOPICS = {
     "genetics": "genome dna gene mutation chromosome sequencing protein enzyme heredity allele crispr rna",
 }
 COMMON = ["report", "today", "said", "new", "week", "people", "year", "local", "first", "according"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_logging() -> Iterator[None]:
-    """`main` points the root logger at this test's captured stdout; restore logging afterwards."""
-    loggers = [logging.getLogger(), logging.getLogger("relatedly")]
-    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
-    loggers[1].handlers[:], loggers[1].propagate = [], True
-    loggers[1].setLevel(logging.NOTSET)
-    yield
-    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        lg.handlers[:], lg.propagate = handlers, propagate
-        lg.setLevel(level)
 
 
 def write_corpus(path: Path, *, per_topic: int = 15, labels: bool = True, seed: int = 7) -> Path:
