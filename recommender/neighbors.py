@@ -18,8 +18,9 @@ from joblib import Parallel, delayed, effective_n_jobs
 from recommender.similarity import SimilaritySpace
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
-# Working memory per dense cell: the float32 block, its negation and argpartition's int64 indices.
-_BYTES_PER_CELL = 4 + 4 + 8
+# Working memory per dense cell: the float64 blend and its float64 temporary, the float32 block, its
+# negation, argpartition's int64 indices.
+_BYTES_PER_CELL = 8 + 8 + 4 + 4 + 8
 
 ProgressCallback = Callable[[int, int], None]
 

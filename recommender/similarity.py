@@ -44,7 +44,7 @@ class SimilaritySpace:
     def block(self, start: int, stop: int) -> np.ndarray:
         """Dense (stop - start) × N similarities of corpus rows start…stop-1 with every row."""
         scores = (self.tfidf[start:stop] @ self._tfidf_t).toarray()
-        return self._blend(scores, None if self.lsa is None else self.lsa[start:stop] @ self.lsa.T)
+        return self._blend(scores, None if self.lsa is None else self._lsa_dot(self.lsa[start:stop], self.lsa))
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""
@@ -52,12 +52,12 @@ class SimilaritySpace:
         scores = (self.tfidf[rows] @ right_t).toarray()
         if self.lsa is None:
             return self._blend(scores, None)
-        return self._blend(scores, self.lsa[rows] @ (self.lsa if columns is None else self.lsa[columns]).T)
+        return self._blend(scores, self._lsa_dot(self.lsa[rows], self.lsa if columns is None else self.lsa[columns]))
 
     def against_all(self, query: QueryVector) -> np.ndarray:
         """Similarity of one query with every corpus row (length N)."""
         scores = (query.tfidf @ self._tfidf_t).toarray().ravel()
-        lsa = None if self.lsa is None or query.lsa is None else self.lsa @ query.lsa
+        lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self.lsa)[0]
         return self._blend(scores, lsa)
 
     def pairwise(self, indices: np.ndarray) -> np.ndarray:
@@ -71,16 +71,27 @@ class SimilaritySpace:
         dense = np.zeros((len(indices), len(columns)), dtype=np.float32)
         dense[np.repeat(np.arange(len(indices)), np.diff(rows.indptr)), position] = rows.data
         scores = dense @ dense.T
-        return self._blend(scores, None if self.lsa is None else self.lsa[indices] @ self.lsa[indices].T)
+        lsa = None if self.lsa is None else self._lsa_dot(self.lsa[indices], self.lsa[indices])
+        return self._blend(scores, lsa)
 
     def to_candidates(self, query: QueryVector, indices: np.ndarray) -> np.ndarray:
         """Similarity of one query with the given corpus rows."""
         scores = (self.tfidf[indices] @ query.tfidf.T).toarray().ravel()
-        lsa = None if self.lsa is None or query.lsa is None else self.lsa[indices] @ query.lsa
+        lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self.lsa[indices])[0]
         return self._blend(scores, lsa)
 
+    @staticmethod
+    def _lsa_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """left · rightᵀ in float64 (see `_blend`)."""
+        return left.astype(np.float64) @ right.astype(np.float64).T
+
     def _blend(self, tfidf_scores: np.ndarray, lsa_scores: np.ndarray | None) -> np.ndarray:
+        """Blend in float64, then round to float32: the same pair gets the same float32 score whatever
+        the shapes of the products that computed it (BLAS sums in shape-dependent orders), so ties
+        between identical stories break the same way in a full pass and in an incremental update."""
         if lsa_scores is None or not self.lsa_weight:
             return tfidf_scores.astype(np.float32, copy=False)
         w = self.lsa_weight
-        return ((1.0 - w) * tfidf_scores + w * lsa_scores).astype(np.float32, copy=False)
+        blended = lsa_scores.astype(np.float64, copy=False) * w
+        blended += (1.0 - w) * tfidf_scores
+        return blended.astype(np.float32)

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from recommender import artifacts
 from recommender.catalog import ArticleCatalog
 from recommender.corpus import Article
-from recommender.errors import ArtifactError, UnknownArticleError
+from recommender.errors import ArtifactError, RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable, chunk_rows_for, top_k_of_candidates, top_k_rows
 from recommender.vectorize import Vectors
@@ -71,6 +71,8 @@ def apply_changes(
     order = [n_old + replaced_at[i] if i in replaced_at else i
              for i in range(n_old) if catalog.id_at(i) not in removed]
     order += [n_old + j for j in added]
+    if len(order) < 2:
+        raise RelatedlyError(f"the update would leave {len(order)} article(s); a model needs at least 2")
     order_arr = np.array(order, dtype=np.int64)
     old_to_new = np.full(n_old, -1, dtype=np.int64)
     survivors = [i for i in range(n_old) if catalog.id_at(i) not in removed]

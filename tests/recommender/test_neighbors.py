@@ -211,5 +211,5 @@ def test_chunk_rows_for_respects_the_memory_budget() -> None:
         previous = rows
     assert chunk_rows_for(100_000, budget) < chunk_rows_for(1_000, budget)
     assert chunk_rows_for(10**9, budget) == 1  # never below one row, even over budget
-    assert chunk_rows_for(10_000, 2 * budget) == 2 * chunk_rows_for(10_000, budget)
+    assert 0 <= chunk_rows_for(10_000, 2 * budget) - 2 * chunk_rows_for(10_000, budget) <= 1  # linear, up to flooring
     assert chunk_rows_for(10_000) == chunk_rows_for(10_000, DEFAULT_CHUNK_BYTES)
