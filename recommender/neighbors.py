@@ -1,8 +1,9 @@
 """Exact top-K neighbours of every row, in row chunks: memory grows with the chunk, never N².
 
 A scorer gives a dense block of scores (chunk × N) for rows start…stop-1, e.g. cosines from the sparse
-product `X[i:j] @ X.T` of L2-normalised rows. The K best of each row are picked with `argpartition`
-and ordered by (-score, index), so ties always resolve to the lower index and results are reproducible.
+product `X[i:j] @ X.T` of L2-normalised rows. The K best of each row are picked in one compiled pass
+(`recommender.sparse_kernels`) and ordered by (-score, index), so ties always resolve to the lower
+index and results are reproducible.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 
 from recommender.similarity import SimilaritySpace
+from recommender.sparse_kernels import top_k_of_dense
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
-# Working memory per dense cell: the float64 blend and its float64 temporary, the float32 block, its
-# negation, argpartition's int64 indices.
-_BYTES_PER_CELL = 8 + 8 + 4 + 4 + 8
+# Working memory per dense cell: the float32 TF-IDF block, the float64 LSA product and its float32 copy.
+_BYTES_PER_CELL = 4 + 8 + 4
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -104,10 +105,7 @@ def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -
         hi = min(lo + step, stop)
         block = scorer.block(lo, hi)
         block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf  # never one's own neighbour
-        idx, val = _top_k_of_block(block, k)
-        keep = val > 0
-        indices[lo - start : hi - start] = np.where(keep, idx, -1)
-        scores[lo - start : hi - start] = np.where(keep, val, 0.0)
+        indices[lo - start : hi - start], scores[lo - start : hi - start] = top_k_of_dense(block, k)
     return indices, scores
 
 
@@ -121,10 +119,7 @@ def top_k_rows(space: SimilaritySpace, k: int, rows: np.ndarray) -> tuple[np.nda
         part = rows[lo : lo + step]
         block = space.rows_against(part, None)
         block[np.arange(len(part)), part] = -np.inf
-        idx, val = _top_k_of_block(block, k)
-        keep = val > 0
-        indices[lo : lo + len(part)] = np.where(keep, idx, -1)
-        scores[lo : lo + len(part)] = np.where(keep, val, 0.0)
+        indices[lo : lo + len(part)], scores[lo : lo + len(part)] = top_k_of_dense(block, k)
     return indices, scores
 
 
@@ -143,29 +138,3 @@ def top_k_of_candidates(candidates: np.ndarray, values: np.ndarray, k: int) -> t
     indices[:, :width] = np.where(keep, ids, -1)
     scores[:, :width] = np.where(keep, vals, 0.0)
     return indices, scores
-
-
-def _top_k_of_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best columns of each row, ordered by (-score, column)."""
-    if k < block.shape[1]:
-        cols = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(block, cols, axis=1)
-        _prefer_lower_index_on_ties(block, cols, vals)
-    else:
-        cols = np.broadcast_to(np.arange(block.shape[1]), block.shape).copy()
-        vals = block.copy()
-    order = np.lexsort((cols, -vals), axis=1)
-    return np.take_along_axis(cols, order, axis=1), np.take_along_axis(vals, order, axis=1)
-
-
-def _prefer_lower_index_on_ties(block: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
-    """argpartition picks arbitrary members of a tie at the K-th score; take the lowest indices instead."""
-    kth = vals.min(axis=1, keepdims=True)
-    ties_total = (block == kth).sum(axis=1)
-    ties_taken = (vals == kth).sum(axis=1)
-    for row in np.nonzero(ties_total != ties_taken)[0]:
-        threshold = kth[row, 0]
-        above = np.nonzero(block[row] > threshold)[0]
-        tied = np.nonzero(block[row] == threshold)[0][: cols.shape[1] - len(above)]
-        cols[row] = np.concatenate((above, tied))
-        vals[row] = block[row, cols[row]]

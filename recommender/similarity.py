@@ -31,6 +31,7 @@ class SimilaritySpace:
             raise ValueError("lsa_weight needs an LSA matrix")
         self.tfidf = tfidf
         self.lsa = lsa
+        self._lsa64 = None if lsa is None else lsa.astype(np.float64)
         self.lsa_weight = float(lsa_weight) if lsa is not None else 0.0
         self._tfidf_t = tfidf.T.tocsr()
 
@@ -43,21 +44,27 @@ class SimilaritySpace:
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Dense (stop - start) × N similarities of corpus rows start…stop-1 with every row."""
-        scores = (self.tfidf[start:stop] @ self._tfidf_t).toarray()
-        return self._blend(scores, None if self.lsa is None else self._lsa_dot(self.lsa[start:stop], self.lsa))
+        from recommender.sparse_kernels import rows_dot_all
+
+        scores = rows_dot_all(self.tfidf, self._tfidf_t, np.arange(start, stop))
+        lsa = None if self._lsa64 is None else self._lsa_dot(self._lsa64[start:stop], self._lsa64)
+        return self._blend(scores, lsa)
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""
+        from recommender.sparse_kernels import rows_dot_all
+
         right_t = self._tfidf_t if columns is None else self.tfidf[columns].T.tocsr()
-        scores = (self.tfidf[rows] @ right_t).toarray()
+        scores = rows_dot_all(self.tfidf, right_t, rows)
         if self.lsa is None:
             return self._blend(scores, None)
-        return self._blend(scores, self._lsa_dot(self.lsa[rows], self.lsa if columns is None else self.lsa[columns]))
+        right = self._lsa64 if columns is None else self._lsa64[columns]
+        return self._blend(scores, self._lsa_dot(self._lsa64[rows], right))
 
     def against_all(self, query: QueryVector) -> np.ndarray:
         """Similarity of one query with every corpus row (length N)."""
         scores = (query.tfidf @ self._tfidf_t).toarray().ravel()
-        lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self.lsa)[0]
+        lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self._lsa64)[0]
         return self._blend(scores, lsa)
 
     def pairwise(self, indices: np.ndarray) -> np.ndarray:
@@ -71,27 +78,33 @@ class SimilaritySpace:
         dense = np.zeros((len(indices), len(columns)), dtype=np.float32)
         dense[np.repeat(np.arange(len(indices)), np.diff(rows.indptr)), position] = rows.data
         scores = dense @ dense.T
-        lsa = None if self.lsa is None else self._lsa_dot(self.lsa[indices], self.lsa[indices])
+        lsa = None if self.lsa is None else self._lsa_dot(self._lsa64[indices], self._lsa64[indices])
         return self._blend(scores, lsa)
 
     def to_candidates(self, query: QueryVector, indices: np.ndarray) -> np.ndarray:
         """Similarity of one query with the given corpus rows."""
         scores = (self.tfidf[indices] @ query.tfidf.T).toarray().ravel()
-        lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self.lsa[indices])[0]
-        return self._blend(scores, lsa)
+        if self.lsa is None or query.lsa is None:
+            return self._blend(scores, None)
+        return self._blend(scores, self._lsa_dot(query.lsa[None, :], self._lsa64[indices])[0])
 
-    @staticmethod
-    def _lsa_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """left · rightᵀ in float64 (see `_blend`)."""
-        return left.astype(np.float64) @ right.astype(np.float64).T
+    def _lsa_dot(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """left · rightᵀ accumulated in float64, returned in float32 (see `_blend`)."""
+        return (np.asarray(left, dtype=np.float64) @ np.asarray(right, dtype=np.float64).T).astype(np.float32)
 
     def _blend(self, tfidf_scores: np.ndarray, lsa_scores: np.ndarray | None) -> np.ndarray:
-        """Blend in float64, then round to float32: the same pair gets the same float32 score whatever
-        the shapes of the products that computed it (BLAS sums in shape-dependent orders), so ties
-        between identical stories break the same way in a full pass and in an incremental update."""
+        """(1 - w) · tfidf + w · lsa in float32, in place.
+
+        The LSA products are accumulated in float64 before rounding, so the same pair gets the same
+        float32 score whatever the shapes of the products that computed it (BLAS sums in
+        shape-dependent orders): ties between identical stories break alike in a full pass and in an
+        incremental update. The element-wise blend is exact-order by construction.
+        """
+        scores = tfidf_scores.astype(np.float32, copy=False)
         if lsa_scores is None or not self.lsa_weight:
-            return tfidf_scores.astype(np.float32, copy=False)
-        w = self.lsa_weight
-        blended = lsa_scores.astype(np.float64, copy=False) * w
-        blended += (1.0 - w) * tfidf_scores
-        return blended.astype(np.float32)
+            return scores
+        w = np.float32(self.lsa_weight)
+        scores *= np.float32(1.0) - w
+        lsa_scores *= w
+        scores += lsa_scores
+        return scores
