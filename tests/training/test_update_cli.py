@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,19 +36,6 @@ EDITED_STORY = {
     "category": "astronomy",
 }
 BAD_ROW = {"title": "A change without an id", "body": "Body."}
-
-
-@pytest.fixture(autouse=True)
-def fresh_process_logging() -> Iterator[None]:
-    """`main` points the root logger at this test's captured stdout; restore logging afterwards."""
-    loggers = [logging.getLogger(), logging.getLogger("relatedly")]
-    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
-    loggers[1].handlers[:], loggers[1].propagate = [], True
-    loggers[1].setLevel(logging.NOTSET)
-    yield
-    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
-        lg.handlers[:], lg.propagate = handlers, propagate
-        lg.setLevel(level)
 
 
 def write_changes(path: Path, *rows: dict) -> Path:
