@@ -176,7 +176,7 @@ def bench_corpus(name: str, articles: list[dict], args: argparse.Namespace, work
     np.save(data_dir / "lsa.npy", vectors.lsa)
     rows = [{"corpus": name, "n": len(articles), "method": "vectorize (TF-IDF + LSA)", "seconds": vectorize_seconds,
              "nnz_per_row": vectors.tfidf.nnz / len(articles)}]
-    for method in METHODS:
+    for method in args.methods:
         if method == "naive-dense" and len(articles) > NAIVE_MAX_ROWS:
             rows.append({"corpus": name, "n": len(articles), "method": method, "skipped": "N² does not fit"})
             continue
@@ -188,6 +188,9 @@ def bench_corpus(name: str, articles: list[dict], args: argparse.Namespace, work
             rows.append({"corpus": name, "n": len(articles), "method": method, "skipped": child.stderr[-200:]})
             continue
         rows.append({"corpus": name, "n": len(articles), "method": method, **json.loads(child.stdout)})
+    if not (data_dir / "relatedly.npy").exists():
+        print_rows(rows)
+        return rows
     exact = np.load(data_dir / "relatedly.npy")
     for row in rows:
         path = data_dir / f"{row['method']}.npy"
@@ -234,11 +237,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--newsgroups", default=str(DEFAULT_NEWSGROUPS))
     parser.add_argument("--no-retrain", action="store_true", help="skip the end-to-end retrain")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--no-newsgroups", action="store_true")
     args = parser.parse_args()
     print(f"K = {args.k}, Relatedly with {args.jobs} processes, sparse_dot_topn with 2 threads")
     with tempfile.TemporaryDirectory(prefix="relatedly-train-bench-") as tmp:
         work = Path(tmp)
-        if Path(args.newsgroups).exists():
+        if Path(args.newsgroups).exists() and not args.no_newsgroups:
             with open(args.newsgroups, encoding="utf-8") as lines:
                 newsgroups = [json.loads(line) for line in lines if line.strip()]
             bench_corpus("20newsgroups", newsgroups, args, work)

@@ -64,10 +64,9 @@ def top_k_neighbors(
     """Each row's `k` best-scoring other rows with a positive score, exactly.
 
     A sparse matrix of L2-normalised rows stands for its cosine similarity. With `n_jobs` > 1 (or -1
-    for all cores) row ranges run in joblib workers under the active joblib backend (processes by
-    default, a Dask cluster inside `joblib.parallel_config(backend="dask")`); the scorer's arrays are
-    memory-mapped to local workers, not copied, and the dense working blocks of all workers together
-    stay within `memory_budget_bytes`.
+    for all cores) row ranges run in joblib workers under the active joblib backend (threads locally,
+    sharing the matrices; a Dask cluster inside `joblib.parallel_config(backend="dask")`), and the
+    dense working blocks of all workers together stay within `memory_budget_bytes`.
     """
     if sp.issparse(scorer):
         scorer = SimilaritySpace(sp.csr_matrix(scorer))
@@ -82,10 +81,11 @@ def top_k_neighbors(
     if workers == 1:
         tasks = [(start, min(start + step, n)) for start in range(0, n, step)]
         results = (_top_k_rows(scorer, width, start, stop, step) for start, stop in tasks)
-    else:  # a few large tasks per worker: each task ships the scorer once
+    else:  # threads: the compiled kernels and BLAS release the GIL, and threads share the matrices
+        # (a Dask backend, when configured, ships each task's scorer to its workers instead)
         per_task = max(step, -(-n // (workers * 4)))
         tasks = [(start, min(start + per_task, n)) for start in range(0, n, per_task)]
-        results = Parallel(n_jobs=workers, return_as="generator")(
+        results = Parallel(n_jobs=workers, prefer="threads", return_as="generator")(
             delayed(_top_k_rows)(scorer, width, start, stop, step) for start, stop in tasks
         )
     done = 0
