@@ -7,7 +7,7 @@
 For each corpus (seeded synthetic corpora with Zipfian vocabularies, topics and 150–600 words per
 article, plus the real 20 Newsgroups) it vectorises once with Relatedly's recipe, then times each
 neighbour method in its own process, so its wall time and peak RSS are its own:
-  relatedly            Relatedly's exact chunked top-K on the TF-IDF cosine (`--jobs` processes)
+  relatedly            Relatedly's exact chunked top-K on the TF-IDF cosine (`--jobs` workers)
   relatedly-blend      the same on the product's TF-IDF + LSA blend (what `relatedly train` computes)
   sparse_dot_topn      sp_matmul_topn(X, X.T, top_n=K + 1, n_threads=2), self removed afterwards
   naive-dense          cosine_similarity(X) then argsort (only where N² float64 fits in memory)
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--no-newsgroups", action="store_true")
     args = parser.parse_args()
-    print(f"K = {args.k}, Relatedly with {args.jobs} processes, sparse_dot_topn with 2 threads")
+    print(f"K = {args.k}, Relatedly with {args.jobs} worker threads, sparse_dot_topn with 2 threads")
     with tempfile.TemporaryDirectory(prefix="relatedly-train-bench-") as tmp:
         work = Path(tmp)
         if Path(args.newsgroups).exists() and not args.no_newsgroups:
