@@ -55,17 +55,6 @@ class RankingOptions:
         if problems:
             raise ValueError("; ".join(problems))
 
-    @property
-    def is_default_filtering(self) -> bool:
-        """True when only the defaults apply, so the precomputed list can be served as it is."""
-        return (
-            not self.exclude
-            and self.max_age_days is None
-            and self.half_life_days is None
-            and self.diversity == 0.0
-            and self.category == "any"
-        )
-
 
 @dataclass(frozen=True)
 class Query:

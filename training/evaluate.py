@@ -27,7 +27,6 @@ from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, RankingOptions
 log = logging.getLogger("relatedly.evaluate")
 
 CURVE_K = 20
-REFERENCE_RANKERS = ("random", "recent", "tfidf-plain", "bm25")
 
 
 @dataclass
