@@ -135,7 +135,7 @@ def _run_server(work: Path, kind: str, workers: int, env: dict[str, str], script
                 duration: int) -> dict:
     port = _free_port()
     environment = {**os.environ, **env, "PORT": str(port), "RELATEDLY_HOST": "127.0.0.1",
-                   "WEB_CONCURRENCY": str(workers), "RELATEDLY_LOG_LEVEL": "WARNING",
+                   "WEB_CONCURRENCY": str(workers),
                    "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
     if kind == "bare":
         command = [str(BIN / "gunicorn"), "--config", "python:service.gunicorn_conf",

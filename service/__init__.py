@@ -9,6 +9,7 @@ from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
 from service.extensions import init_app
+from service.fastpath import register_fast_path
 from service.logs import configure_logger
 from service.observability import register_request_hooks
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     register_errorhandlers(app)
     register_request_hooks(app)
     register_cors(app)
+    register_fast_path(app)
     return app
 
 

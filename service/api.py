@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, request
 from recommender.model import RelatedItem
 from recommender.ranking import RankingOptions
 from service import metrics
-from service.cache import cache_key
+from service.cache import cache_key, encode_params
 from service.errors import ApiError
 from service.extensions import Relatedly, relatedly
 from service.model_store import LoadedModel
@@ -26,9 +26,10 @@ from service.params import canonical, explain_flag, iso_datetime, ranking_option
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 MAX_BATCH_IDS = 100
+RELATED_RULE = "/v1/articles/<path:article_id>/related"  # also the endpoint label in metrics and logs
 
 
-@bp.get("/articles/<path:article_id>/related")
+@bp.get(RELATED_RULE.removeprefix("/v1"))
 def related(article_id: str) -> Response:
     """`{"article_id", "model_version", "count", "related": [{"id", "title", "url", "published_at", "score"}]}`."""
     parts, loaded = relatedly(), current_model()
@@ -137,8 +138,22 @@ def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, option
         items = loaded.model.related(article_id, options, explain=explain)
         return {"article_id": article_id, "model_version": loaded.version, **related_payload(items, options)}
 
-    return _cached(parts, cache_key(loaded.version, "related", article_id, canonical(options, explain=explain)),
-                   compute)
+    return _cached(parts, related_cache_key(loaded.version, article_id, options, explain), compute)
+
+
+def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool) -> str:
+    """The cache key of one article's list under the given options."""
+    return cache_key(model_version, "related", article_id, canonical(options, explain=explain))
+
+
+def default_related_cache_key(model_version: str, article_id: str, default_limit: int, top_k: int) -> str:
+    """The key of the page renderer's request: an article's list with no options given."""
+    return cache_key(model_version, "related", article_id, _default_params(default_limit, top_k))
+
+
+@functools.cache
+def _default_params(default_limit: int, top_k: int) -> str:
+    return encode_params(canonical(_default_options(default_limit, top_k), explain=False))
 
 
 def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -> bytes:
@@ -214,14 +229,24 @@ def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def etag_of(body: bytes) -> str:
+    """A strong validator for a response body (quoted, as the ETag header carries it)."""
+    return f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def public_cache_control(max_age_seconds: int) -> str:
+    """`Cache-Control` of a successful GET, so a CDN may keep it."""
+    return f"public, max-age={max_age_seconds}"
+
+
 def _json_response(body: bytes, model_version: str, *, cacheable: bool) -> Response:
     response = Response(body, mimetype="application/json")
     response.headers["X-Model-Version"] = model_version
     if cacheable:
-        etag = hashlib.blake2b(body, digest_size=16).hexdigest()
-        response.headers["Cache-Control"] = f"public, max-age={relatedly().settings.http_max_age_seconds}"
-        response.headers["ETag"] = f'"{etag}"'
-        if request.if_none_match.contains_weak(etag):  # the client's copy is current
+        etag = etag_of(body)
+        response.headers["Cache-Control"] = public_cache_control(relatedly().settings.http_max_age_seconds)
+        response.headers["ETag"] = etag
+        if request.if_none_match.contains_weak(etag.strip('"')):  # the client's copy is current
             response.status_code = 304
             response.set_data(b"")
             del response.headers["Content-Type"]

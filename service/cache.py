@@ -25,10 +25,18 @@ log = logging.getLogger("relatedly.cache")
 KEY_SCHEMA = "v1"
 
 
-def cache_key(model_version: str, endpoint: str, article_id: str, params: Mapping[str, Any]) -> str:
-    """A key naming the model version, the endpoint, the article and every parameter (sorted)."""
-    canonical = "&".join(f"{name}={_escape(params[name])}" for name in sorted(params))
-    return f"{KEY_SCHEMA}:{model_version}:{endpoint}:{quote(article_id, safe='')}:{canonical}"
+def cache_key(model_version: str, endpoint: str, article_id: str, params: Mapping[str, Any] | str) -> str:
+    """A key naming the model version, the endpoint, the article and every parameter (sorted).
+
+    `params` may be given already encoded (`encode_params`), for keys built on every request.
+    """
+    encoded = params if isinstance(params, str) else encode_params(params)
+    return f"{KEY_SCHEMA}:{model_version}:{endpoint}:{quote(article_id, safe='')}:{encoded}"
+
+
+def encode_params(params: Mapping[str, Any]) -> str:
+    """The parameters in one order-independent string."""
+    return "&".join(f"{name}={_escape(params[name])}" for name in sorted(params))
 
 
 def _escape(value: Any) -> str:

@@ -1,4 +1,8 @@
-"""CORS for the origins in `RELATEDLY_CORS_ORIGINS`, so the website's browser JavaScript can call the API."""
+"""CORS for the origins in `RELATEDLY_CORS_ORIGINS`, so the website's browser JavaScript can call the API.
+
+`cors_headers` decides the headers; the Flask hook and the WSGI fast path (`service.fastpath`) both
+apply it, so every response answers CORS the same way.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,30 @@ def register_cors(app: Flask) -> None:
     app.after_request(_add_cors_headers)
 
 
-def _add_cors_headers(response: Response) -> Response:
-    origin = request.headers.get("Origin")
-    allowed = relatedly().settings.cors_origins
+def cors_headers(origin: str | None, method: str, allowed: tuple[str, ...]) -> tuple[bool, list[tuple[str, str]]]:
+    """(whether the response varies by Origin, the CORS headers to add) for a request from `origin`."""
     if not allowed:
-        return response
-    if "*" not in allowed:
-        response.vary.add("Origin")  # the answer depends on Origin: shared caches must key on it
+        return False, []
+    vary = "*" not in allowed  # the answer depends on Origin: shared caches must key on it
     if not origin or ("*" not in allowed and origin not in allowed):
-        return response
-    response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
-    response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-    if request.method == "OPTIONS":
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-        response.headers["Access-Control-Max-Age"] = "600"
+        return vary, []
+    headers = [
+        ("Access-Control-Allow-Origin", "*" if "*" in allowed else origin),
+        ("Access-Control-Expose-Headers", EXPOSED_HEADERS),
+    ]
+    if method == "OPTIONS":
+        headers += [
+            ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+            ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
+            ("Access-Control-Max-Age", "600"),
+        ]
+    return vary, headers
+
+
+def _add_cors_headers(response: Response) -> Response:
+    vary, headers = cors_headers(request.headers.get("Origin"), request.method, relatedly().settings.cors_origins)
+    if vary:
+        response.vary.add("Origin")
+    for name, value in headers:
+        response.headers[name] = value
     return response

@@ -35,3 +35,6 @@ def configure_logger(level: str) -> None:
         root.addHandler(handler)
         root.propagate = False
     root.setLevel(level)
+    # The logging HOWTO's optimisations: skip the caller, thread and process lookups no line prints.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

@@ -1,4 +1,8 @@
-"""Per-request bookkeeping: request id, metrics, and one JSON log line per request."""
+"""Per-request bookkeeping: request id, metrics, and one JSON log line per request.
+
+`record_request` is the one place that counts and logs a request, for the Flask hooks and for the
+WSGI fast path (`service.fastpath`) alike, so both give the same metrics and log line.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,30 @@ def register_request_hooks(app: Flask) -> None:
     app.after_request(_finish)
 
 
+def request_id_from(incoming: str) -> str:
+    """The caller's `X-Request-ID` when it is a sane token, else a new random one."""
+    return incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
+
+
+def record_request(
+    *, endpoint: str, method: str, path: str, status: int, duration_seconds: float, cache: str | None,
+    model_version: str | None, request_id: str,
+) -> None:
+    """Count the request, observe its latency and write its log line."""
+    metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
+    metrics.LATENCY.labels(endpoint).observe(duration_seconds)
+    if log.isEnabledFor(logging.INFO):
+        log.info("request", extra={"fields": {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(duration_seconds * 1000, 3),
+            "cache": cache,
+            "model_version": model_version,
+            "request_id": request_id,
+        }})
+
+
 def _served_version() -> str | None:
     loaded = relatedly().store.current()
     return loaded.version if loaded else None
@@ -28,8 +56,7 @@ def _served_version() -> str | None:
 
 def _start() -> None:
     g.started = time.perf_counter()
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    g.request_id = request_id_from(request.headers.get("X-Request-ID", ""))
     g.cache = None
 
 
@@ -37,7 +64,6 @@ def _finish(response: Response) -> Response:
     state = g._get_current_object()
     req = request._get_current_object()
     duration = time.perf_counter() - getattr(state, "started", time.perf_counter())
-    endpoint = req.url_rule.rule if req.url_rule else "unmatched"
     version = getattr(state, "model_version", None) or _served_version()
     request_id, cache = getattr(state, "request_id", ""), getattr(state, "cache", None)
     headers = response.headers
@@ -46,17 +72,9 @@ def _finish(response: Response) -> Response:
         headers.setdefault("X-Model-Version", version)
     if cache:
         headers["X-Cache"] = cache
-    status = response.status_code
-    metrics.REQUESTS.labels(endpoint, req.method, str(status)).inc()
-    metrics.LATENCY.labels(endpoint).observe(duration)
-    if log.isEnabledFor(logging.INFO):
-        log.info("request", extra={"fields": {
-            "method": req.method,
-            "path": req.path,
-            "status": status,
-            "duration_ms": round(duration * 1000, 3),
-            "cache": cache,
-            "model_version": version,
-            "request_id": request_id,
-        }})
+    record_request(
+        endpoint=req.url_rule.rule if req.url_rule else "unmatched", method=req.method, path=req.path,
+        status=response.status_code, duration_seconds=duration, cache=cache, model_version=version,
+        request_id=request_id,
+    )
     return response

@@ -3,11 +3,8 @@ over Redis pub/sub reaching a running app at once (not at the next poll)."""
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,6 @@ from recommender import artifacts
 from recommender.artifacts import PUBLISH_CHANNEL
 from service import create_app
 from service.config import Settings
-from service.logs import JsonFormatter
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
 from training.cli import main
 
@@ -113,21 +109,6 @@ def test_successful_model_loads_are_counted(client, sample_models_dir: Path) -> 
 
 
 # --- logs -------------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def log_lines() -> Iterator[Callable[[], list[dict]]]:
-    """The JSON lines the "relatedly" loggers write during the test, parsed."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("relatedly")
-    saved_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    logger.removeHandler(handler)
-    logger.setLevel(saved_level)
 
 
 def test_one_json_log_line_per_request(app, client, log_lines) -> None:

@@ -1,0 +1,118 @@
+"""The WSGI fast path for cached default-option related lists: it answers exactly what Flask would.
+
+Each test asks once (a miss, served by the Flask route) and again (a hit, served by the fast path) and
+compares the two responses; a counting wrapper around the Flask WSGI app shows which one answered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service import create_app
+from service.config import Settings
+from tests.conftest import SPACE_STATION_ID
+from tests.service.test_ops import RELATED_RULE, delta, scrape
+
+URL = f"/v1/articles/{SPACE_STATION_ID}/related"
+PER_REQUEST_HEADERS = {"X-Request-ID", "X-Cache"}
+
+
+class CountingFlask:
+    """Wraps the Flask WSGI app behind the fast path and counts the requests that reach it."""
+
+    def __init__(self, app) -> None:
+        self.calls = 0
+        self.flask_wsgi = app.wsgi_app.flask_wsgi
+        app.wsgi_app.flask_wsgi = self
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.flask_wsgi(environ, start_response)
+
+
+def make_client(sample_models_dir: Path, **settings):
+    app = create_app(Settings(models_dir=str(sample_models_dir), **settings), watch=False)
+    return app.test_client(), CountingFlask(app)
+
+
+def comparable(response) -> tuple[int, bytes, dict[str, str]]:
+    headers = {name: value for name, value in response.headers.items() if name not in PER_REQUEST_HEADERS}
+    return response.status_code, response.get_data(), headers
+
+
+@pytest.mark.parametrize(
+    ("cors_origins", "request_headers"),
+    [
+        ((), {}),
+        (("https://site.example",), {"Origin": "https://site.example"}),
+        (("https://site.example",), {"Origin": "https://elsewhere.example"}),
+        (("https://site.example",), {}),
+        (("*",), {"Origin": "https://anyone.example"}),
+    ],
+    ids=["no-cors", "allowed-origin", "other-origin", "no-origin", "any-origin"],
+)
+def test_a_cached_hit_answers_exactly_as_flask_did(sample_models_dir: Path, cors_origins, request_headers) -> None:
+    client, flask = make_client(sample_models_dir, cors_origins=cors_origins)
+    first = client.get(URL, headers=request_headers)
+    assert (flask.calls, first.headers["X-Cache"]) == (1, "miss")
+    second = client.get(URL, headers=request_headers)
+    assert (flask.calls, second.headers["X-Cache"]) == (1, "hit")
+    assert comparable(second) == comparable(first)
+    assert first.status_code == 200 and first.get_json()["related"]
+
+
+def test_a_matching_etag_gets_the_same_304_from_both(sample_models_dir: Path) -> None:
+    client, flask = make_client(sample_models_dir)
+    etag = client.get(URL).headers["ETag"]
+    cold, cold_flask = make_client(sample_models_dir)
+    from_flask = cold.get(URL, headers={"If-None-Match": etag})
+    from_fast_path = client.get(URL, headers={"If-None-Match": f'W/{etag}, "other"'})
+    assert (cold_flask.calls, flask.calls) == (1, 1)
+    assert from_fast_path.status_code == from_flask.status_code == 304
+    assert comparable(from_fast_path) == comparable(from_flask)
+    assert client.get(URL, headers={"If-None-Match": '"stale"'}).status_code == 200
+
+
+def test_request_ids_are_kept_or_made(client) -> None:
+    client.get(URL)
+    assert client.get(URL, headers={"X-Request-ID": "edge-42"}).headers["X-Request-ID"] == "edge-42"
+    made = client.get(URL, headers={"X-Request-ID": "bad id with spaces"}).headers["X-Request-ID"]
+    assert len(made) == 32 and made != client.get(URL).headers["X-Request-ID"]
+
+
+def test_hits_are_counted_and_logged_like_flask_requests(app, client, log_lines) -> None:
+    flask = CountingFlask(app)
+    client.get(URL)
+    before = scrape(client)
+    client.get(URL, headers={"X-Request-ID": "hit-1"})
+    after = scrape(client)
+    assert flask.calls == 3  # the miss and two scrapes
+    requests = "relatedly_http_requests_total"
+    assert delta(before, after, requests, endpoint=RELATED_RULE, method="GET", status="200") == 1
+    assert delta(before, after, "relatedly_http_request_duration_seconds_count", endpoint=RELATED_RULE) == 1
+    assert delta(before, after, "relatedly_cache_requests_total", result="hit") == 1
+    assert delta(before, after, "relatedly_cache_requests_total", result="miss") == 0
+    miss, hit = [line for line in log_lines() if line["event"] == "request" and line["path"] == URL]
+    assert (hit["status"], hit["cache"], hit["request_id"], hit["method"]) == (200, "hit", "hit-1", "GET")
+    assert hit["model_version"] == miss["model_version"] == app.extensions["relatedly"].store.current().version
+    assert set(hit) == set(miss)
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("GET", f"{URL}?limit=3"),  # options: their own cache entry, through Flask
+        ("HEAD", URL),
+        ("POST", URL),  # 405 from Flask
+        ("GET", "/v1/articles/no-such-article/related"),  # 404 from Flask
+        ("GET", "/v1/articles/%C3%A9t%C3%A9/related"),  # non-ASCII path: Flask decodes it
+        ("GET", "/v1/articles//related"),
+    ],
+)
+def test_everything_else_goes_to_flask(client, app, method: str, url: str) -> None:
+    flask = CountingFlask(app)
+    for _ in range(2):
+        client.open(url, method=method)
+    assert flask.calls == 2
