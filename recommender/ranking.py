@@ -132,11 +132,10 @@ def _select(
     near_duplicates: Callable[[np.ndarray, float], np.ndarray],
 ) -> np.ndarray:
     """Positions of the picked candidates, in list order."""
-    order = np.lexsort((candidates, -scores))
     threshold = options.duplicate_threshold
-    if (threshold is None and options.diversity == 0) or len(order) == 0:
-        return order[: options.limit]
-    pool = order[: max(options.limit * 4, 50)]  # the best few are enough to fill and diversify a list
+    if (threshold is None and options.diversity == 0) or len(candidates) == 0:
+        return _best_first(candidates, scores, options.limit)
+    pool = _best_first(candidates, scores, max(options.limit * 4, 50))  # enough to fill and diversify a list
     if options.diversity > 0:
         sims = pairwise(candidates[pool])
         copies = sims >= threshold if threshold is not None else None
@@ -157,3 +156,17 @@ def _select(
             continue
         picked.append(best)
     return pool[picked]
+
+
+def _best_first(candidates: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` best candidates by (-score, candidate).
+
+    A whole-corpus scan has thousands of candidates for a list of ten: a linear-time partition keeps
+    those scoring at least the count-th best (ties included, so the result is exact), and only they
+    are sorted.
+    """
+    if len(scores) > 4 * count:
+        kth_best = np.partition(scores, len(scores) - count)[len(scores) - count]
+        head = np.flatnonzero(scores >= kth_best)
+        return head[np.lexsort((candidates[head], -scores[head]))][:count]
+    return np.lexsort((candidates, -scores))[:count]
