@@ -569,3 +569,17 @@ def test_rank_same_category_with_an_unknown_query_category_is_empty() -> None:
 def test_rank_ties_resolve_to_the_lower_index() -> None:
     ranked = _rank([0.5, 0.5, 0.5], RankingOptions(duplicate_threshold=None), _facts([100.0] * 3))
     assert ranked.indices.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("dedup", [False, True], ids=["plain", "dedup"])
+@pytest.mark.parametrize("seed", range(5))
+def test_whole_corpus_scans_pick_exactly_the_best_with_ties_to_the_lower_row(seed: int, dedup: bool) -> None:
+    """Thousands of candidates with many tied scores (a scan of the whole corpus): the list is the
+    first `limit` of a full sort by (-score, row), as if every candidate had been sorted."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    sims = rng.choice(np.linspace(0.05, 0.6, 12), size=n).astype(np.float32)  # 12 distinct values: ties
+    options = RankingOptions(limit=10, duplicate_threshold=0.99 if dedup else None)
+    ranked = _rank(sims, options, _facts([100.0] * n))
+    expected = sorted(range(n), key=lambda j: (-sims[j], j))[:10]
+    assert ranked.indices.tolist() == expected
