@@ -1,9 +1,14 @@
-"""Exact top-K neighbours of every row, in row chunks: memory grows with the chunk, never N².
+"""Exact top-K neighbours of every row: memory grows with the working blocks, never with N².
 
-A scorer gives a dense block of scores (chunk × N) for rows start…stop-1, e.g. cosines from the sparse
-product `X[i:j] @ X.T` of L2-normalised rows. The K best of each row are picked in one compiled pass
-(`recommender.sparse_kernels`) and ordered by (-score, index), so ties always resolve to the lower
-index and results are reproducible.
+Each list is ordered by (-score, index), so ties always resolve to the lower index and results are
+reproducible. Two paths:
+- symmetric scores (a `SimilaritySpace`, or a sparse matrix of L2-normalised rows standing for its
+  cosine): each pair is scored once. The upper triangle of the score matrix is cut into tiles — a
+  band of rows × a range of columns at or right of the band — scored a few rows at a time into a
+  dense block. A tile offers each cell (i, j), i < j, to row i's list and to column j's list (j's
+  candidates from earlier rows); the parent merges the tiles' lists as they arrive.
+- any other `BlockScorer` (BM25 is not symmetric): chunks of rows scored against all rows.
+The K best are picked by compiled one-pass scans (`recommender.sparse_kernels`).
 """
 
 from __future__ import annotations
@@ -15,19 +20,25 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
+from threadpoolctl import threadpool_limits
 
 from recommender.similarity import SimilaritySpace
-from recommender.sparse_kernels import top_k_of_dense
+from recommender.sparse_kernels import merge_top_k, scan_upper, top_k_of_dense
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
-# Working memory per dense cell: the float32 TF-IDF block, the float64 LSA product and its float32 copy.
+# Working memory per dense cell of the row-chunk path: the float32 block, the float64 LSA product and
+# its float32 copy.
 _BYTES_PER_CELL = 4 + 8 + 4
+TILE_CHUNK_ROWS = 32  # rows of a tile scored at once: the dense block stays in the shared cache
+_TILES_PER_WORKER = 8  # bands per worker: enough tiles to keep every worker busy to the end
 
 ProgressCallback = Callable[[int, int], None]
+# A task's result: (rows, indices, scores) lists to merge into the table's rows.
+Lists = list[tuple[range, np.ndarray, np.ndarray]]
 
 
 class BlockScorer(Protocol):
-    """Anything that scores rows start…stop-1 against all `n_rows` rows (see `recommender.similarity`)."""
+    """Anything that scores rows start…stop-1 against all `n_rows` rows (see `recommender.baselines`)."""
 
     @property
     def n_rows(self) -> int: ...
@@ -52,8 +63,13 @@ def chunk_rows_for(n_rows: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
     return max(1, chunk_bytes // (max(n_rows, 1) * _BYTES_PER_CELL))
 
 
+def empty_lists(n_rows: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """n_rows lists of k padding entries: index -1, score 0."""
+    return np.full((n_rows, k), -1, dtype=np.int32), np.zeros((n_rows, k), dtype=np.float32)
+
+
 def top_k_neighbors(
-    scorer: BlockScorer | sp.spmatrix,
+    scorer: BlockScorer | SimilaritySpace | sp.spmatrix,
     k: int,
     *,
     chunk_rows: int | None = None,
@@ -63,57 +79,131 @@ def top_k_neighbors(
 ) -> NeighborTable:
     """Each row's `k` best-scoring other rows with a positive score, exactly.
 
-    A sparse matrix of L2-normalised rows stands for its cosine similarity. With `n_jobs` > 1 (or -1
-    for all cores) row ranges run in joblib workers under the active joblib backend (threads locally,
-    sharing the matrices; a Dask cluster inside `joblib.parallel_config(backend="dask")`), and the
-    dense working blocks of all workers together stay within `memory_budget_bytes`.
+    `chunk_rows` is how many rows are scored into one dense block. With `n_jobs` > 1 (or -1 for all
+    cores) the tasks run in joblib workers under the active joblib backend (threads locally, sharing
+    the matrices — the compiled kernels and BLAS release the GIL; a Dask cluster inside
+    `joblib.parallel_config(backend="dask")`), and the working memory of all workers together stays
+    within `memory_budget_bytes`. `progress(done, n)` is told the share of the work done, in rows.
     """
     if sp.issparse(scorer):
         scorer = SimilaritySpace(sp.csr_matrix(scorer))
     n = scorer.n_rows
     width = max(0, min(k, n - 1))
-    indices = np.full((n, width), -1, dtype=np.int32)
-    scores = np.zeros((n, width), dtype=np.float32)
+    table = NeighborTable(*empty_lists(n, width))
     if width == 0:
-        return NeighborTable(indices, scores)
+        return table
     workers = max(1, min(effective_n_jobs(n_jobs), n))
-    step = chunk_rows or chunk_rows_for(n, memory_budget_bytes // workers)
-    if workers == 1:
-        tasks = [(start, min(start + step, n)) for start in range(0, n, step)]
-        results = (_top_k_rows(scorer, width, start, stop, step) for start, stop in tasks)
-    else:  # threads: the compiled kernels and BLAS release the GIL, and threads share the matrices
-        # (a Dask backend, when configured, ships each task's scorer to its workers instead)
-        per_task = max(step, -(-n // (workers * 4)))
-        tasks = [(start, min(start + per_task, n)) for start in range(0, n, per_task)]
-        results = Parallel(n_jobs=workers, prefer="threads", return_as="generator")(
-            delayed(_top_k_rows)(scorer, width, start, stop, step) for start, stop in tasks
-        )
+    if isinstance(scorer, SimilaritySpace):
+        step = chunk_rows or TILE_CHUNK_ROWS
+        diagonal, rest = _upper_tiles(n, width, step, memory_budget_bytes // workers, workers)
+        report = _progress_meter(n, sum(_upper_cells(*tile) for tile in diagonal + rest), progress)
+        with threadpool_limits(1, user_api="blas"):  # small LSA products: BLAS threads would only contend
+            # The diagonal tiles first: their lists give every row a lower bound of its final k-th best
+            # score, with which the other tiles pass over most cells after two comparisons.
+            bounds = np.zeros(n, dtype=np.float32)
+            _merge_results(table, [_tile_task(scorer, width, tile, step, bounds) for tile in diagonal], workers, report)
+            bounds = table.scores[:, -1].copy()
+            _merge_results(table, [_tile_task(scorer, width, tile, step, bounds) for tile in rest], workers, report)
+    else:
+        step = chunk_rows or chunk_rows_for(n, memory_budget_bytes // workers)
+        per_task = step if workers == 1 else max(step, -(-n // (workers * 4)))
+        starts = range(0, n, per_task)
+        report = _progress_meter(n, n, progress)
+        tasks = [(delayed(_top_k_rows)(scorer, width, start, min(start + per_task, n), step), min(per_task, n - start))
+                 for start in starts]
+        _merge_results(table, tasks, workers, report)
+    return table
+
+
+def _progress_meter(n: int, total: int, progress: ProgressCallback | None) -> Callable[[int], None]:
+    """A callback for finished work (out of `total`) that reports `progress(done, n)`: the share done, in rows."""
     done = 0
-    for (start, stop), (idx, val) in zip(tasks, results, strict=True):
-        indices[start:stop], scores[start:stop] = idx, val
-        done += stop - start
+
+    def report(work: int) -> None:
+        nonlocal done
+        done += work
         if progress is not None:
-            progress(done, n)
-    return NeighborTable(indices, scores)
+            progress(n * done // max(total, 1), n)
+
+    return report
 
 
-def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k of rows start…stop-1, computed `step` rows at a time."""
-    indices = np.empty((stop - start, k), dtype=np.int32)
-    scores = np.empty((stop - start, k), dtype=np.float32)
+def _merge_results(table: NeighborTable, tasks: list[tuple], workers: int, report: Callable[[int], None]) -> None:
+    """Run the (joblib task, work) pairs — in this thread, or streamed from joblib workers — and merge
+    their lists into the table as they arrive."""
+    calls = [call for call, _ in tasks]
+    if workers == 1:
+        results = (function(*args, **kwargs) for function, args, kwargs in calls)
+    else:
+        results = Parallel(n_jobs=workers, prefer="threads", return_as="generator")(calls)
+    for (_, work), lists in zip(tasks, results, strict=True):
+        for rows, idx, val in lists:
+            merge_top_k(table.indices[rows.start : rows.stop], table.scores[rows.start : rows.stop], idx, val)
+        report(work)
+
+
+def _tile_task(space: SimilaritySpace, k: int, tile: tuple[range, range], step: int, bounds: np.ndarray) -> tuple:
+    """The joblib task of one tile, with its own copies of the rows' and columns' score bounds, and its work."""
+    rows, columns = tile
+    call = delayed(_top_k_of_tile)(space, k, rows, columns, step, bounds[rows.start : rows.stop].copy(),
+                                   bounds[columns.start : columns.stop].copy())
+    return call, _upper_cells(rows, columns)
+
+
+def _upper_tiles(n: int, k: int, step: int, worker_bytes: int, workers: int) -> tuple[list, list]:
+    """The tiles covering the cells above the diagonal: those on the diagonal, then the others, each
+    largest first (so the last ones to run are short).
+
+    A tile keeps a k-list per row and per column (8 bytes an entry) and a step-row float32 block, so
+    its column range is cut to fit `worker_bytes`; at 100k articles with the defaults it is whole.
+    """
+    band = max(step, -(-n // (_TILES_PER_WORKER * workers)))
+    width = max(band, min(n, (worker_bytes - band * k * 8) // (step * 4 + k * 8)))
+    diagonal = [(range(lo, min(lo + band, n)), range(lo, min(lo + band, n))) for lo in range(0, n, band)]
+    rest = [(range(lo, min(lo + band, n)), range(start, min(start + width, n)))
+            for lo in range(0, n, band) for start in range(lo + band, n, width)]
+    return diagonal, sorted(rest, key=lambda tile: -_upper_cells(*tile))
+
+
+def _upper_cells(rows: range, columns: range) -> int:
+    """How many cells (i, j) with i < j a tile has."""
+    first = np.maximum(columns.start, np.arange(rows.start, rows.stop) + 1)
+    return int(np.clip(columns.stop - first, 0, None).sum())
+
+
+def _top_k_of_tile(
+    space: SimilaritySpace, k: int, rows: range, columns: range, step: int, row_kth: np.ndarray, col_kth: np.ndarray
+) -> Lists:
+    """The k-lists of a tile's rows over its columns and of its columns over its rows (cells i < j);
+    `row_kth` and `col_kth` are lower bounds of the final k-th best scores (see `scan_upper`)."""
+    row_idx, row_val = empty_lists(len(rows), k)
+    col_idx, col_val = empty_lists(len(columns), k)
+    for lo in range(rows.start, rows.stop, step):
+        first = max(columns.start, lo + 1)  # the cells on and below the diagonal are left out
+        if first >= columns.stop:
+            break
+        chunk, own, off = range(lo, min(lo + step, rows.stop)), slice(lo - rows.start, None), first - columns.start
+        block = space.tile(chunk, range(first, columns.stop))
+        scan_upper(block, lo, first, row_idx[own], row_val[own], row_kth[own], col_idx[off:], col_val[off:],
+                   col_kth[off:])
+    return [(rows, row_idx, row_val), (columns, col_idx, col_val)]
+
+
+def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -> Lists:
+    """Top-k of rows start…stop-1 against all rows, computed `step` rows at a time."""
+    indices, scores = empty_lists(stop - start, k)
     for lo in range(start, stop, step):
         hi = min(lo + step, stop)
         block = scorer.block(lo, hi)
         block[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf  # never one's own neighbour
         indices[lo - start : hi - start], scores[lo - start : hi - start] = top_k_of_dense(block, k)
-    return indices, scores
+    return [(range(start, stop), indices, scores)]
 
 
 def top_k_rows(space: SimilaritySpace, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k lists of the given rows against every row (used to refresh a few lists)."""
     n = space.n_rows
-    indices = np.full((len(rows), k), -1, dtype=np.int32)
-    scores = np.zeros((len(rows), k), dtype=np.float32)
+    indices, scores = empty_lists(len(rows), k)
     step = chunk_rows_for(n)
     for lo in range(0, len(rows), step):
         part = rows[lo : lo + step]
@@ -133,8 +223,7 @@ def top_k_of_candidates(candidates: np.ndarray, values: np.ndarray, k: int) -> t
     vals = np.take_along_axis(keyed_values, order, axis=1)
     keep = np.isfinite(vals)
     width = order.shape[1]
-    indices = np.full((len(candidates), k), -1, dtype=np.int32)
-    scores = np.zeros((len(candidates), k), dtype=np.float32)
+    indices, scores = empty_lists(len(candidates), k)
     indices[:, :width] = np.where(keep, ids, -1)
     scores[:, :width] = np.where(keep, vals, 0.0)
     return indices, scores

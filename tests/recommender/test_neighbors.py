@@ -1,4 +1,5 @@
-"""Exact chunked top-K neighbours: an oracle against brute force, ties, edge cases and the memory budget."""
+"""Exact top-K neighbours: an oracle against brute force, ties, edge cases and the memory budget, for the
+symmetric (tiled) path and the generic row-chunk path."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sklearn.preprocessing import normalize
 
 from recommender import neighbors
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, chunk_rows_for, top_k_neighbors
+from recommender.similarity import SimilaritySpace
 
 # (n_rows, n_cols, density, signed values, seed): sparse enough that some rows are empty and some
 # pairs share no term; the signed case has negative cosines, which must never be listed.
@@ -53,14 +55,26 @@ def brute_force(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, scores
 
 
+class RowChunks:
+    """The same scores through the generic row-chunk path (`BlockScorer`): each row against all rows."""
+
+    def __init__(self, space: SimilaritySpace) -> None:
+        self.space = space
+        self.n_rows = space.n_rows
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        return self.space.rows_against(np.arange(start, stop), None)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
 @pytest.mark.parametrize("chunk_rows", [1, 7, 10_000, None], ids=lambda c: f"chunk={c}")
 @pytest.mark.parametrize("k", [1, 3, 10, 1000], ids=lambda k: f"k={k}")
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}{'-signed' if s[3] else ''}")
-def test_top_k_equals_brute_force(shape: tuple, k: int, chunk_rows: int | None) -> None:
+def test_top_k_equals_brute_force(shape: tuple, k: int, chunk_rows: int | None, n_jobs: int) -> None:
     matrix = random_matrix(*shape)
     expected_idx, expected_scores = brute_force(matrix, k)
 
-    table = top_k_neighbors(matrix, k, chunk_rows=chunk_rows)
+    table = top_k_neighbors(matrix, k, chunk_rows=chunk_rows, n_jobs=n_jobs)
 
     assert table.indices.dtype == np.int32
     assert table.scores.dtype == np.float32
@@ -99,12 +113,13 @@ def expected_tied(k: int) -> np.ndarray:
     return np.array(out, dtype=np.int32)
 
 
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
 @pytest.mark.parametrize("chunk_rows", [1, 4, 29, None], ids=lambda c: f"chunk={c}")
 @pytest.mark.parametrize("k", [2, 5, 12, 25], ids=lambda k: f"k={k}")
-def test_ties_resolve_to_the_lowest_indices_whatever_the_chunking(k: int, chunk_rows: int | None) -> None:
+def test_ties_resolve_to_the_lowest_indices_whatever_the_chunking(k: int, chunk_rows: int | None, n_jobs: int) -> None:
     matrix = tied_matrix()
 
-    table = top_k_neighbors(matrix, k, chunk_rows=chunk_rows)
+    table = top_k_neighbors(matrix, k, chunk_rows=chunk_rows, n_jobs=n_jobs, memory_budget_bytes=4096)
 
     np.testing.assert_array_equal(table.indices, expected_tied(k))
     again = top_k_neighbors(matrix, k, chunk_rows=chunk_rows)
@@ -188,13 +203,27 @@ def test_short_lists_are_padded_with_minus_one_and_zero() -> None:
         (50, [(10, 10)]),
     ],
 )
-def test_progress_reports_rows_done_and_ends_at_n(chunk_rows: int | None, expected: list) -> None:
+def test_progress_of_row_chunks_reports_rows_done_and_ends_at_n(chunk_rows: int | None, expected: list) -> None:
     calls: list[tuple[int, int]] = []
+    space = SimilaritySpace(random_matrix(10, 6, 0.4, False, 5))
 
-    top_k_neighbors(random_matrix(10, 6, 0.4, False, 5), 3, chunk_rows=chunk_rows,
+    top_k_neighbors(RowChunks(space), 3, chunk_rows=chunk_rows,
                     progress=lambda done, total: calls.append((done, total)))
 
     assert calls == expected
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 3, None])
+@pytest.mark.parametrize("memory_budget_bytes", [1, DEFAULT_CHUNK_BYTES])
+def test_progress_of_tiles_rises_to_n(chunk_rows: int | None, memory_budget_bytes: int) -> None:
+    calls: list[tuple[int, int]] = []
+
+    top_k_neighbors(random_matrix(40, 30, 0.08, False, 2), 3, chunk_rows=chunk_rows,
+                    memory_budget_bytes=memory_budget_bytes, progress=lambda done, total: calls.append((done, total)))
+
+    done = [d for d, _ in calls]
+    assert {total for _, total in calls} == {40}
+    assert done == sorted(done) and done[-1] == 40
 
 
 def test_chunk_rows_for_respects_the_memory_budget() -> None:
@@ -213,3 +242,38 @@ def test_chunk_rows_for_respects_the_memory_budget() -> None:
     assert chunk_rows_for(10**9, budget) == 1  # never below one row, even over budget
     assert 0 <= chunk_rows_for(10_000, 2 * budget) - 2 * chunk_rows_for(10_000, budget) <= 1  # linear, up to flooring
     assert chunk_rows_for(10_000) == chunk_rows_for(10_000, DEFAULT_CHUNK_BYTES)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
+@pytest.mark.parametrize("memory_budget_bytes", [1, 20_000, DEFAULT_CHUNK_BYTES], ids=lambda b: f"budget={b}")
+@pytest.mark.parametrize("chunk_rows", [1, 5, None], ids=lambda c: f"chunk={c}")
+@pytest.mark.parametrize("k", [1, 4, 30], ids=lambda k: f"k={k}")
+def test_tiles_cut_by_the_memory_budget_equal_brute_force(
+    k: int, chunk_rows: int | None, memory_budget_bytes: int, n_jobs: int
+) -> None:
+    """Small budgets cut each band's columns into several tiles; duplicated rows add exact ties."""
+    matrix = random_matrix(150, 60, 0.06, False, 8)
+    matrix = sp.vstack([matrix, matrix[70:90], matrix[5:12]]).tocsr()  # copies far from their originals
+    expected_idx, expected_scores = brute_force(matrix, k)
+
+    table = top_k_neighbors(matrix, k, chunk_rows=chunk_rows, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes)
+
+    np.testing.assert_array_equal(table.indices, expected_idx)
+    np.testing.assert_allclose(table.scores, expected_scores, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
+@pytest.mark.parametrize("chunk_rows", [1, 6, None], ids=lambda c: f"chunk={c}")
+def test_blended_scores_are_bit_identical_in_tiles_and_in_row_chunks(chunk_rows: int | None, n_jobs: int) -> None:
+    """Each pair is scored once in the tiled path: it must give the float32 value of the row-by-row path
+    (which incremental updates use), whatever the tile shapes, LSA part included."""
+    matrix = random_matrix(130, 80, 0.05, False, 9)
+    lsa = normalize(np.random.default_rng(9).standard_normal((130, 12))).astype(np.float32)
+    space = SimilaritySpace(matrix, lsa, 0.3)
+
+    tiled = top_k_neighbors(space, 15, chunk_rows=chunk_rows, n_jobs=n_jobs, memory_budget_bytes=30_000)
+    rows = top_k_neighbors(RowChunks(space), 15)
+
+    np.testing.assert_array_equal(tiled.indices, rows.indices)
+    np.testing.assert_array_equal(tiled.scores, rows.scores)
+    assert (tiled.indices >= 0).all(axis=1).sum() > 100  # most lists are full: the blend is rarely <= 0
