@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from recommender.corpus import Article
 from recommender.errors import CorpusError
@@ -112,7 +112,10 @@ class ArticleVectorizer:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
         if getattr(self, "_components_t", None) is None:
             self._components_t = np.ascontiguousarray(self.svd_.components_.T, dtype=np.float32)
-        return normalize(np.asarray(tfidf @ self._components_t)).astype(np.float32)
+        lsa = np.asarray(tfidf @ self._components_t, dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", lsa, lsa))
+        norms[norms == 0] = 1.0  # a text with no known term stays all zero
+        return lsa / norms[:, None]
 
     @property
     def lsa_weight(self) -> float:
@@ -124,21 +127,54 @@ class ArticleVectorizer:
     ) -> sp.csr_matrix:
         """Each article's fields weighted and summed, L2-normalised.
 
-        The fields of all articles go through one `transform` call (scikit-learn's input checks cost
-        more than the text itself for a single draft), and a sparse weight matrix sums each
-        article's three rows in the order title, body, tags.
+        The three fields of all articles are vectorised together (`_field_tfidf`), and a sparse
+        weight matrix sums each article's three rows in the order title, body, tags.
         """
         p = self.params
         n = len(titles)
-        fields = self.tfidf_.transform([*titles, *bodies, *(" ".join(t) for t in tags)])
+        fields = self._field_tfidf([*titles, *bodies, *(" ".join(t) for t in tags)])
         rows = np.tile(np.arange(n), 3)
         weights = np.repeat(np.array([p.title_weight, p.body_weight, p.tags_weight], dtype=np.float32), n)
         order = np.argsort(rows, kind="stable")  # per article: its title, body, then tags row
         weighting = sp.csr_matrix((weights[order], order, np.arange(0, 3 * n + 1, 3)), shape=(n, 3 * n))
         combined = weighting @ fields
-        matrix = normalize(sp.csr_matrix(combined, dtype=np.float32), norm="l2", copy=False)
+        matrix = sp.csr_matrix(combined, dtype=np.float32)
+        inplace_csr_row_normalize_l2(matrix)  # `normalize`'s own kernel, without its input checks
         matrix.sort_indices()
         return matrix
+
+    def _field_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Unnormalised TF-IDF rows of the texts: what the fitted `TfidfVectorizer.transform` gives.
+
+        The same steps (its analyzer, vocabulary, sublinear tf, IDF, all in float32) without its
+        input checks, which cost several times the text itself for one draft on the request path;
+        a test holds the two equal bit for bit.
+        """
+        if getattr(self, "_analyzer", None) is None:
+            self._analyzer = self.tfidf_.build_analyzer()
+        vocabulary, analyze = self.tfidf_.vocabulary_, self._analyzer
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            indices.extend(column for term in analyze(text) if (column := vocabulary.get(term)) is not None)
+            indptr.append(len(indices))
+        counts = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
+            shape=(len(texts), len(vocabulary)),
+        )
+        counts.sum_duplicates()
+        if self.tfidf_.sublinear_tf:
+            np.log(counts.data, out=counts.data)
+            counts.data += 1.0
+        counts.data *= self.tfidf_.idf_[counts.indices]
+        return counts
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the fitted state only: the caches built on first use are rebuilt after loading."""
+        state = dict(self.__dict__)
+        for cache in ("_analyzer", "_components_t", "_feature_names"):
+            state.pop(cache, None)
+        return state
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "tfidf_"):
