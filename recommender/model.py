@@ -166,10 +166,13 @@ class RelatedModel:
         Two stories that similar are in each other's top-K unless one has K or more such copies;
         for those rows (their K-th score is ≥ threshold) the similarities are computed instead.
         """
-        neighbours, scores = self.neighbors_.indices[rows], self.neighbors_.scores[rows]
-        close = (neighbours[:, :, None] == rows[None, None, :]) & (scores >= threshold)[:, :, None]
+        scores = self.neighbors_.scores[rows]
+        above = scores >= threshold
+        width = int(above.sum(axis=1).max(initial=0))  # lists are best first: only their prefixes matter
+        neighbours = self.neighbors_.indices[rows, :width]
+        close = (neighbours[:, :, None] == rows[None, None, :]) & above[:, :width, None]
         copies = close.any(axis=1)
-        crowded = scores[:, -1] >= threshold if scores.shape[1] else np.zeros(len(rows), dtype=bool)
+        crowded = above[:, -1] if scores.shape[1] else np.zeros(len(rows), dtype=bool)
         if crowded.any():
             copies[crowded] = self.space_.pairwise(rows)[crowded] >= threshold
         np.fill_diagonal(copies, False)
