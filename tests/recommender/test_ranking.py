@@ -123,6 +123,19 @@ def test_dedup_removes_only_the_copies(syndicated_model: RelatedModel) -> None:
     assert "tail" in deduped
 
 
+def test_an_article_with_more_copies_than_its_list_holds_is_still_deduplicated() -> None:
+    """Four copies with lists of two: the copies' lists are all copies (crowded), so the copies of a
+    copy cannot be read from the lists; they are computed, and only one copy is listed."""
+    copies = [_article(f"tail-{n}", "Comet tail photographed by amateurs", TAIL_TEXT, tags=["comet"]) for n in range(4)]
+    model = RelatedModel(top_k=2).fit(
+        [_article("when", "When to see the comet", "Look low in the west after sunset to see the comet tail."),
+         *copies, *UNRELATED]
+    )
+    ids = _ids(model.related("when", RankingOptions(limit=5)))
+    assert [i for i in ids if i.startswith("tail-")] == ["tail-0"]
+    assert len(_ids(model.related("when", RankingOptions(limit=5, duplicate_threshold=None)))) > len(ids)
+
+
 # --- exclusions -----------------------------------------------------------------------------------
 
 
