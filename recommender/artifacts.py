@@ -1,7 +1,7 @@
 """The only module that knows the on-disk layout of published models.
 
     MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
-                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA)
+                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
                                   lsa.npy            the articles' LSA vectors (numpy, no pickle)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
@@ -16,6 +16,7 @@ Version directories are immutable: rollback is publishing an older one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -77,7 +78,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
     tmp = versions_dir / f"{TMP_PREFIX}{version}"
     tmp.mkdir()
     try:
-        joblib.dump({"tfidf": model.vectorizer_.tfidf_, "svd": model.vectorizer_.svd_}, tmp / "vectorizer.joblib")
+        joblib.dump(_vectorizer_parts(model.vectorizer_), tmp / "vectorizer.joblib")
         sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
         np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
@@ -103,6 +104,26 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return version
+
+
+def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
+    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the vocabulary as one string.
+
+    joblib unpickles in pure Python, where a dict of a few hundred thousand terms takes over a second
+    (the service loads every new model while serving); one newline-joined string of the terms in
+    column order loads at once, and the dict is rebuilt from it. Older versions, with the dict
+    inside the TfidfVectorizer, load as before.
+    """
+    tfidf = vectorizer.tfidf_
+    terms = [""] * len(tfidf.vocabulary_)
+    for term, column in tfidf.vocabulary_.items():
+        terms[column] = term
+    joined = "\n".join(terms)
+    if joined.count("\n") != len(terms) - 1:  # a term with a newline: keep the dict
+        return {"tfidf": tfidf, "svd": vectorizer.svd_}
+    slim = copy.copy(tfidf)
+    del slim.vocabulary_
+    return {"tfidf": slim, "svd": vectorizer.svd_, "terms": joined}
 
 
 def publish(models_dir: str | Path, version: str) -> None:
@@ -183,6 +204,9 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     fitted = joblib.load(directory / "vectorizer.joblib")  # trusted: checksum verified above
     if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
         raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
+    if "terms" in fitted:
+        terms = fitted["terms"].split("\n")
+        fitted["tfidf"].vocabulary_ = dict(zip(terms, range(len(terms)), strict=True))
     vectors = Vectors(
         sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
     )

@@ -149,6 +149,28 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert artifacts.list_versions(store) == [version]
 
 
+def test_the_vocabulary_is_stored_as_terms_and_restored(fitted: RelatedModel, store: Path) -> None:
+    version = artifacts.save_version(fitted, store, info=INFO)
+    stored = joblib.load(store / artifacts.VERSIONS / version / "vectorizer.joblib")
+    assert not hasattr(stored["tfidf"], "vocabulary_")  # the slow-to-unpickle dict is not in the file
+    assert hasattr(fitted.vectorizer_.tfidf_, "vocabulary_")  # and the fitted model still has it
+    loaded, _ = artifacts.load_version(store, version)
+    assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
+
+
+def test_a_version_with_the_vocabulary_dict_inside_still_loads(fitted: RelatedModel, store: Path) -> None:
+    """Versions written before the terms were stored apart keep loading (rollback must work)."""
+    version = artifacts.save_version(fitted, store, info=INFO)
+    path = store / artifacts.VERSIONS / version / "vectorizer.joblib"
+    joblib.dump({"tfidf": fitted.vectorizer_.tfidf_, "svd": fitted.vectorizer_.svd_}, path)
+    data = path.read_bytes()
+    _edit_manifest(store, version, lambda m: m["files"]["vectorizer.joblib"].update(
+        {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+    loaded, _ = artifacts.load_version(store, version)
+    assert _related_lists(loaded) == _related_lists(fitted)
+    assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
+
+
 @pytest.mark.parametrize("damage", ["flip-byte", "append", "delete"])
 @pytest.mark.parametrize("name", artifacts.FILES)
 def test_a_tampered_file_is_refused(fitted: RelatedModel, store: Path, name: str, damage: str) -> None:
