@@ -10,12 +10,21 @@ Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for ea
   filtered GET     GET related with exclude + half_life_days + category=prefer + diversity, cache disabled
   POST text        POST /v1/related with a corpus title + opening as a draft, cache disabled
 and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
-the same run. Needs `wrk` (Debian package) on PATH. Not part of the test suite.
+the same run. The service logs its JSON line per request as in production (to /dev/null here).
+
+Then, unless --no-publish: a model switch under load. The service runs with Redis (cache and
+publish announcements, --redis-url); while wrk drives cached GETs at the first concurrency, a poller
+asks for one article every 10 ms and `relatedly models publish` switches to a new version (one
+added article, prepared with `relatedly update` beforehand).
+It prints how long after the publish the first and then every response carried the new
+`model_version`, and the non-2xx count of wrk and the poller. Note: this adds a version to the models
+dir. Needs `wrk` (Debian package) on PATH. Not part of the test suite.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -25,13 +34,26 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+from recommender.artifacts import read_current
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
 BIN = Path(sys.executable).parent
+
+# scenario → (label, whether the response cache is on)
+SCENARIOS = {
+    "cached": ("cached GET related", True),
+    "uncached": ("uncached GET related", False),
+    "filtered": ("filtered GET related", False),
+    "text": ("POST /v1/related text", False),
+}
 
 WRK_REPORT = """
 done = function(summary, latency, requests)
@@ -50,6 +72,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models-dir", help="reuse a trained models dir instead of training")
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the publish-under-load run")
+    parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -68,20 +93,18 @@ def main() -> int:
     scripts = _write_scripts(work, ids, articles, rng)
 
     rows = []
+    app_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
     for concurrency in args.concurrency:
-        ceiling = _run_server(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
+        ceiling = _wrk_run(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
         rows.append(("bare-wsgi", concurrency, ceiling, ceiling))
-        cached_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
-        uncached_env = {**cached_env, "RELATEDLY_MEMORY_CACHE_SIZE": "0"}
-        for name, env, script in (
-            ("cached GET related", cached_env, scripts["cached"]),
-            ("uncached GET related", uncached_env, scripts["uncached"]),
-            ("filtered GET related", uncached_env, scripts["filtered"]),
-            ("POST /v1/related text", uncached_env, scripts["text"]),
-        ):
-            result = _run_server(work, "app", args.workers, env, script, concurrency, args.duration)
-            rows.append((name, concurrency, result, ceiling))
+        for name in args.scenarios:
+            label, cached = SCENARIOS[name]
+            env = app_env if cached else {**app_env, "RELATEDLY_MEMORY_CACHE_SIZE": "0"}
+            result = _wrk_run(work, "app", args.workers, env, scripts[name], concurrency, args.duration)
+            rows.append((label, concurrency, result, ceiling))
     _print_table(rows, args)
+    if not args.no_publish:
+        _publish_under_load(work, models_dir, articles[0], scripts["cached"], args)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
@@ -131,12 +154,12 @@ end
     return paths
 
 
-def _run_server(work: Path, kind: str, workers: int, env: dict[str, str], script: Path, concurrency: int,
-                duration: int) -> dict:
+@contextlib.contextmanager
+def _server(work: Path, kind: str, workers: int, env: dict[str, str]) -> Iterator[str]:
+    """Start the service (or the bare WSGI ceiling) under gunicorn; yield its base URL once ready."""
     port = _free_port()
     environment = {**os.environ, **env, "PORT": str(port), "RELATEDLY_HOST": "127.0.0.1",
-                   "WEB_CONCURRENCY": str(workers),
-                   "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
+                   "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
     if kind == "bare":
         command = [str(BIN / "gunicorn"), "--config", "python:service.gunicorn_conf",
                    "--chdir", str(Path(__file__).parent), "bare_wsgi:app"]
@@ -144,16 +167,83 @@ def _run_server(work: Path, kind: str, workers: int, env: dict[str, str], script
         command = [str(BIN / "relatedly"), "serve"]
     server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(f"http://127.0.0.1:{port}/" if kind == "bare" else f"http://127.0.0.1:{port}/readyz")
-        subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", "2s", "-s", str(script),
-                        f"http://127.0.0.1:{port}"], capture_output=True, check=True)  # warm-up
-        output = subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", f"{duration}s", "-s", str(script),
-                                 f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
-        return json.loads(output.strip().splitlines()[-1])
+        _wait_ready(f"{base}/" if kind == "bare" else f"{base}/readyz")
+        yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def _wrk(script: Path, concurrency: int, seconds: int, base: str) -> dict:
+    output = subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", f"{seconds}s", "-s", str(script), base],
+                            capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _wrk_run(work: Path, kind: str, workers: int, env: dict[str, str], script: Path, concurrency: int,
+             duration: int) -> dict:
+    with _server(work, kind, workers, env) as base:
+        _wrk(script, concurrency, 2, base)  # warm-up
+        return _wrk(script, concurrency, duration, base)
+
+
+def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Path, args: argparse.Namespace) -> None:
+    """Publish a new version while wrk drives cached GETs; report when responses switch and any failures.
+
+    The new version (one added article, made with `relatedly update`) is prepared before the load
+    starts and the old one made current again, so the run measures the switch itself.
+    """
+    env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_REDIS_URL": args.redis_url,
+           "RELATEDLY_CACHE_PREFIX": f"bench-{os.getpid()}-{time.time_ns()}"}
+    change = work / "change.jsonl"
+    change.write_text(json.dumps({**article, "id": f"bench-added-{time.time_ns()}"}) + "\n", encoding="utf-8")
+    url_path = f"/v1/articles/{urllib.request.quote(article['id'], safe='')}/related"
+    polls: list[tuple[float, int, str]] = []  # (monotonic time, status, model version)
+    concurrency = args.concurrency[0]
+    relatedly = [str(BIN / "relatedly")]
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run([*relatedly, "update", "--corpus", change, "--models-dir", models_dir], **quiet)
+    new_version = read_current(models_dir)
+    subprocess.run([*relatedly, "models", "--models-dir", models_dir, "rollback"], **quiet)  # serve the old one
+    with _server(work, "app", args.workers, env) as base:
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(0.01):
+                try:
+                    with urllib.request.urlopen(base + url_path, timeout=5) as response:
+                        polls.append((time.monotonic(), response.status, response.headers["X-Model-Version"]))
+                except urllib.error.HTTPError as exc:
+                    polls.append((time.monotonic(), exc.code, ""))
+
+        poller = threading.Thread(target=poll)
+        load = subprocess.Popen(["wrk", "-t2", "-c", str(concurrency), "-d", f"{args.duration}s", "-s", str(script),
+                                 base], stdout=subprocess.PIPE, text=True)
+        poller.start()
+        time.sleep(args.duration / 3)
+        publish = subprocess.Popen([*relatedly, "models", "--models-dir", models_dir, "--redis-url", args.redis_url,
+                                    "publish", new_version], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while read_current(models_dir) != new_version:  # the switch itself, not the CLI's start-up
+            time.sleep(0.001)
+        published_at = time.monotonic()
+        publish.wait(timeout=60)
+        wrk_result = json.loads(load.communicate()[0].strip().splitlines()[-1])
+        stop.set()
+        poller.join()
+    after = [(t - published_at, status, version) for t, status, version in polls if t >= published_at]
+    first_new = next((t for t, _, version in after if version == new_version), None)
+    last_old = max((t for t, _, version in after if version != new_version), default=0.0)
+    failures = sum(1 for _, status, _ in polls if status >= 300)
+    print(f"\npublish under load (wrk -c{concurrency}, Redis cache + announcements): new version {new_version}")
+    print(f"  first response with it {_ms(first_new)} after the publish; every response from {_ms(last_old)} on")
+    print(f"  wrk: {wrk_result['requests']} requests, {wrk_result['errors']} non-2xx; poller: {len(polls)} "
+          f"requests, {failures} non-2xx")
+
+
+def _ms(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
 def _wait_ready(url: str) -> None:
