@@ -219,8 +219,8 @@ def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Pat
                     polls.append((time.monotonic(), exc.code, ""))
 
         poller = threading.Thread(target=poll)
-        load = subprocess.Popen(["wrk", "-t2", "-c", str(concurrency), "-d", f"{args.duration}s", "-s", str(script),
-                                 base], stdout=subprocess.PIPE, text=True)
+        load = subprocess.Popen(["wrk", "-t2", "-c", str(concurrency), "-d", f"{2 * args.duration}s", "-s",
+                                 str(script), base], stdout=subprocess.PIPE, text=True)  # room for the CLI's start-up
         poller.start()
         time.sleep(args.duration / 3)
         publish = subprocess.Popen([*relatedly, "models", "--models-dir", models_dir, "--redis-url", args.redis_url,
