@@ -72,8 +72,14 @@ class SimilaritySpace:
         return self._blend(scores, self._lsa_dot(self._lsa64[rows], right))
 
     def against_all(self, query: QueryVector) -> np.ndarray:
-        """Similarity of one query with every corpus row (length N)."""
-        scores = (query.tfidf @ self._tfidf_t).toarray().ravel()
+        """Similarity of one query with every corpus row (length N).
+
+        The compiled scatter (bit-identical to SciPy's product) takes a quarter of SciPy's time for
+        one row: text queries are on the request path.
+        """
+        from recommender.sparse_kernels import rows_dot_all
+
+        scores = rows_dot_all(query.tfidf, self._tfidf_t, np.zeros(1, dtype=np.int64))[0]
         lsa = None if self.lsa is None or query.lsa is None else self._lsa_dot(query.lsa[None, :], self._lsa64)[0]
         return self._blend(scores, lsa)
 

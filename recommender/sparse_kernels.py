@@ -5,7 +5,8 @@ scattering straight into the dense output row is one pass and about 3.5× faster
 Terms are visited in ascending order, as SciPy does, so the float32 sums are bit-identical to
 `X @ X.T` — and symmetric: the score of (i, j) computed from row i equals the one computed from row j
 (the same common terms, summed in the same order), so each pair may be computed once.
-Imported lazily: only the neighbour search needs it, not the request path.
+Imported lazily, by the neighbour search and by text queries (the model store's smoke test runs one,
+so a worker compiles or loads the kernels before it serves).
 
 Every top-K buffer is best first by (-score, index) and padded with (score 0, index -1); only
 positive scores are ever admitted, so the padding never competes.

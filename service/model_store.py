@@ -123,5 +123,11 @@ class ModelStore:
 
 
 def _smoke_test(model: RelatedModel) -> None:
-    """A loaded model must answer for its first article before it may serve."""
-    model.related(model.catalog_.id_at(0), RankingOptions(limit=1))
+    """A loaded model must answer for its first article, and for a text, before it may serve.
+
+    The text query also compiles (or loads from numba's cache) the scatter kernel it uses, so the
+    first real text query does not pay for it.
+    """
+    first = model.article(model.catalog_.id_at(0))
+    model.related(first.id, RankingOptions(limit=1))
+    model.related_to_text(first.title, "", first.tags, RankingOptions(limit=1))
