@@ -15,6 +15,7 @@ FROM python:3.11-slim
 ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     RELATEDLY_MODELS_DIR=/models \
+    NUMBA_CACHE_DIR=/tmp/numba-cache \
     PORT=8000
 RUN useradd --system --uid 10001 --home-dir /app relatedly
 COPY --from=build /venv /venv
