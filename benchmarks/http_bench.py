@@ -41,6 +41,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from recommender.artifacts import read_current
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +188,19 @@ def _wrk_run(work: Path, kind: str, workers: int, env: dict[str, str], script: P
              duration: int) -> dict:
     with _server(work, kind, workers, env) as base:
         _wrk(script, concurrency, 2, base)  # warm-up
-        return _wrk(script, concurrency, duration, base)
+        if kind == "bare":
+            return _wrk(script, concurrency, duration, base)
+        before = _counted_requests(base)
+        result = _wrk(script, concurrency, duration, base)
+        return {**result, "counted": _counted_requests(base) - before - 1}  # less the first scrape itself
+
+
+def _counted_requests(base: str) -> int:
+    """All requests `/metrics` has counted so far, over every worker."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return round(sum(sample.value for family in text_string_to_metric_families(text)
+                     for sample in family.samples if sample.name == "relatedly_http_requests_total"))
 
 
 def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Path, args: argparse.Namespace) -> None:
@@ -266,12 +280,16 @@ def _free_port() -> int:
 
 def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespace) -> None:
     print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} sync workers, loopback, {os.cpu_count()} cores")
-    print(f"{'scenario':<24}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print("(requests: wrk's count; counted: the rise of relatedly_http_requests_total in /metrics over the run,"
+          " which also counts requests still in flight when wrk stopped)")
+    print(f"{'scenario':<24}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+          f"{'requests':>10}{'counted':>10}")
     for name, concurrency, result, ceiling in rows:
         rps = result["requests"] / result["seconds"]
         ratio = rps / (ceiling["requests"] / ceiling["seconds"])
         print(f"{name:<24}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
-              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}")
+              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
+              f"{result.get('counted', ''):>10}")
 
 
 if __name__ == "__main__":
