@@ -13,7 +13,7 @@ The K best are picked by compiled one-pass scans (`recommender.sparse_kernels`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -95,64 +95,51 @@ def top_k_neighbors(
     workers = max(1, min(effective_n_jobs(n_jobs), n))
     if isinstance(scorer, SimilaritySpace):
         step = chunk_rows or TILE_CHUNK_ROWS
-        diagonal, rest = _upper_tiles(n, width, step, memory_budget_bytes // workers, workers)
-        report = _progress_meter(n, sum(_upper_cells(*tile) for tile in diagonal + rest), progress)
+        tiles = _upper_tiles(n, width, step, memory_budget_bytes // workers, workers)
+        works = [_upper_cells(*tile) for tile in tiles]
+        # Tasks are made as they are dispatched, each with the k-th best scores the table holds then:
+        # lower bounds of the final ones (lists only improve), so the later tiles pass over most cells
+        # after two comparisons. The diagonal tiles come first to give every row a bound.
+        calls = (_tile_call(scorer, width, tile, step, table.scores) for tile in tiles)
         with threadpool_limits(1, user_api="blas"):  # small LSA products: BLAS threads would only contend
-            # The diagonal tiles first: their lists give every row a lower bound of its final k-th best
-            # score, with which the other tiles pass over most cells after two comparisons.
-            bounds = np.zeros(n, dtype=np.float32)
-            _merge_results(table, [_tile_task(scorer, width, tile, step, bounds) for tile in diagonal], workers, report)
-            bounds = table.scores[:, -1].copy()
-            _merge_results(table, [_tile_task(scorer, width, tile, step, bounds) for tile in rest], workers, report)
+            _merge_results(table, calls, works, workers, progress)
     else:
         step = chunk_rows or chunk_rows_for(n, memory_budget_bytes // workers)
         per_task = step if workers == 1 else max(step, -(-n // (workers * 4)))
         starts = range(0, n, per_task)
-        report = _progress_meter(n, n, progress)
-        tasks = [(delayed(_top_k_rows)(scorer, width, start, min(start + per_task, n), step), min(per_task, n - start))
-                 for start in starts]
-        _merge_results(table, tasks, workers, report)
+        calls = (delayed(_top_k_rows)(scorer, width, start, min(start + per_task, n), step) for start in starts)
+        _merge_results(table, calls, [min(per_task, n - start) for start in starts], workers, progress)
     return table
 
 
-def _progress_meter(n: int, total: int, progress: ProgressCallback | None) -> Callable[[int], None]:
-    """A callback for finished work (out of `total`) that reports `progress(done, n)`: the share done, in rows."""
-    done = 0
-
-    def report(work: int) -> None:
-        nonlocal done
-        done += work
-        if progress is not None:
-            progress(n * done // max(total, 1), n)
-
-    return report
-
-
-def _merge_results(table: NeighborTable, tasks: list[tuple], workers: int, report: Callable[[int], None]) -> None:
-    """Run the (joblib task, work) pairs — in this thread, or streamed from joblib workers — and merge
-    their lists into the table as they arrive."""
-    calls = [call for call, _ in tasks]
+def _merge_results(
+    table: NeighborTable, calls: Iterator[tuple], works: list[int], workers: int, progress: ProgressCallback | None
+) -> None:
+    """Run the joblib tasks — in this thread, or streamed from joblib workers — and merge their lists
+    into the table as they arrive; `progress` is told the share of the `works` done, in rows."""
     if workers == 1:
         results = (function(*args, **kwargs) for function, args, kwargs in calls)
     else:
         results = Parallel(n_jobs=workers, prefer="threads", return_as="generator")(calls)
-    for (_, work), lists in zip(tasks, results, strict=True):
+    n, total, done = len(table.indices), max(sum(works), 1), 0
+    for work, lists in zip(works, results, strict=True):
         for rows, idx, val in lists:
             merge_top_k(table.indices[rows.start : rows.stop], table.scores[rows.start : rows.stop], idx, val)
-        report(work)
+        done += work
+        if progress is not None:
+            progress(n * done // total, n)
 
 
-def _tile_task(space: SimilaritySpace, k: int, tile: tuple[range, range], step: int, bounds: np.ndarray) -> tuple:
-    """The joblib task of one tile, with its own copies of the rows' and columns' score bounds, and its work."""
+def _tile_call(space: SimilaritySpace, k: int, tile: tuple[range, range], step: int, scores: np.ndarray) -> tuple:
+    """The joblib task of one tile, with copies of its rows' and columns' current k-th best scores."""
     rows, columns = tile
-    call = delayed(_top_k_of_tile)(space, k, rows, columns, step, bounds[rows.start : rows.stop].copy(),
-                                   bounds[columns.start : columns.stop].copy())
-    return call, _upper_cells(rows, columns)
+    return delayed(_top_k_of_tile)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
+                                   scores[columns.start : columns.stop, -1].copy())
 
 
-def _upper_tiles(n: int, k: int, step: int, worker_bytes: int, workers: int) -> tuple[list, list]:
-    """The tiles covering the cells above the diagonal: those on the diagonal, then the others, each
-    largest first (so the last ones to run are short).
+def _upper_tiles(n: int, k: int, step: int, worker_bytes: int, workers: int) -> list[tuple[range, range]]:
+    """The tiles covering the cells above the diagonal: those on the diagonal, then the others largest
+    first (so the last ones to run are short).
 
     A tile keeps a k-list per row and per column (8 bytes an entry) and a step-row float32 block, so
     its column range is cut to fit `worker_bytes`; at 100k articles with the defaults it is whole.
@@ -162,7 +149,7 @@ def _upper_tiles(n: int, k: int, step: int, worker_bytes: int, workers: int) -> 
     diagonal = [(range(lo, min(lo + band, n)), range(lo, min(lo + band, n))) for lo in range(0, n, band)]
     rest = [(range(lo, min(lo + band, n)), range(start, min(start + width, n)))
             for lo in range(0, n, band) for start in range(lo + band, n, width)]
-    return diagonal, sorted(rest, key=lambda tile: -_upper_cells(*tile))
+    return diagonal + sorted(rest, key=lambda tile: -_upper_cells(*tile))
 
 
 def _upper_cells(rows: range, columns: range) -> int:
