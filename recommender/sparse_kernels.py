@@ -100,6 +100,9 @@ def top_k_of_dense(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, scores
 
 
+SCAN_STRIP_COLUMNS = 256  # the K-lists of this many columns (100 KB at K = 50) stay in the L2 cache
+
+
 @njit(cache=True, nogil=True)
 def scan_upper(block, row0, col0, row_idx, row_val, row_kth, col_idx, col_val, col_kth):  # pragma: no cover - compiled
     """Offer every cell above the diagonal (row0 + a < col0 + b) of a dense block to two top-K lists:
@@ -107,22 +110,25 @@ def scan_upper(block, row0, col0, row_idx, row_val, row_kth, col_idx, col_val, c
 
     `row_kth` / `col_kth` start as lower bounds of each list's final k-th best score (0: none known)
     and rise with the lists: a cell below them cannot make it, so most cells cost two comparisons
-    with contiguous values and never touch the lists.
+    with contiguous values and never touch the lists. The block is read in strips of columns, so the
+    column lists a strip updates stay in cache for all its rows.
     """
     k = row_val.shape[1]
-    for a in range(block.shape[0]):
-        rv = row_val[a]
-        ri = row_idx[a]
-        kth = row_kth[a]
-        for b in range(max(0, row0 + a + 1 - col0), block.shape[1]):
-            v = block[a, b]
-            if v <= 0.0:
-                continue
-            if v >= kth and _insert(rv, ri, v, col0 + b):
-                kth = max(kth, rv[k - 1])
-            if v >= col_kth[b] and _insert(col_val[b], col_idx[b], v, row0 + a):
-                col_kth[b] = max(col_kth[b], col_val[b, k - 1])
-        row_kth[a] = kth
+    for strip in range(0, block.shape[1], SCAN_STRIP_COLUMNS):
+        strip_stop = min(strip + SCAN_STRIP_COLUMNS, block.shape[1])
+        for a in range(block.shape[0]):
+            rv = row_val[a]
+            ri = row_idx[a]
+            kth = row_kth[a]
+            for b in range(max(strip, row0 + a + 1 - col0), strip_stop):
+                v = block[a, b]
+                if v <= 0.0:
+                    continue
+                if v >= kth and _insert(rv, ri, v, col0 + b):
+                    kth = max(kth, rv[k - 1])
+                if v >= col_kth[b] and _insert(col_val[b], col_idx[b], v, row0 + a):
+                    col_kth[b] = max(col_kth[b], col_val[b, k - 1])
+            row_kth[a] = kth
 
 
 @njit(cache=True, nogil=True)
