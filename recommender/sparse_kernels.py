@@ -20,27 +20,35 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
+def _first_posting(t_indices, start, stop, column):  # pragma: no cover - compiled
+    """Where the postings start…stop-1 (sorted by column) reach `column`: a binary search."""
+    while start < stop:
+        mid = (start + stop) // 2
+        if t_indices[mid] < column:
+            start = mid + 1
+        else:
+            stop = mid
+    return start
+
+
+@njit(cache=True, nogil=True)
 def _scatter_rows(  # pragma: no cover - compiled
-    indptr, indices, data, t_indptr, t_indices, t_data, rows, col_start, col_stop, out
+    indptr, indices, data, t_indptr, t_indices, t_data, rows, col_start, col_stop, n_columns, out
 ):
+    # Postings are sorted by column: a row-term's postings in the range are found by binary search.
     for i in range(rows.shape[0]):
         row = rows[i]
         acc = out[i]
         for p in range(indptr[row], indptr[row + 1]):
             term = indices[p]
             weight = data[p]
-            q, end = t_indptr[term], t_indptr[term + 1]
-            if col_start > 0:  # postings are sorted by column: binary search for the first one ≥ col_start
-                top = end
-                while q < top:
-                    mid = (q + top) // 2
-                    if t_indices[mid] < col_start:
-                        q = mid + 1
-                    else:
-                        top = mid
-            while q < end and t_indices[q] < col_stop:
+            first, end = t_indptr[term], t_indptr[term + 1]
+            if col_start > 0:
+                first = _first_posting(t_indices, first, end, col_start)
+            if col_stop < n_columns:
+                end = _first_posting(t_indices, first, end, col_stop)
+            for q in range(first, end):
                 acc[t_indices[q] - col_start] += weight * t_data[q]
-                q += 1
 
 
 def rows_dot_all(
@@ -53,7 +61,7 @@ def rows_dot_all(
     _scatter_rows(
         matrix.indptr, matrix.indices, matrix.data.astype(np.float32, copy=False),  # no copy when float32
         transposed.indptr, transposed.indices, transposed.data.astype(np.float32, copy=False),
-        np.asarray(rows, dtype=np.int64), columns.start, columns.stop, out,
+        np.asarray(rows, dtype=np.int64), columns.start, columns.stop, transposed.shape[1], out,
     )
     return out
 
