@@ -30,11 +30,13 @@ class SimilaritySpace:
     def __init__(self, tfidf: sp.csr_matrix, lsa: np.ndarray | None = None, lsa_weight: float = 0.0) -> None:
         if lsa is None and lsa_weight:
             raise ValueError("lsa_weight needs an LSA matrix")
-        self.tfidf = tfidf
+        # Sorted terms make a pair's TF-IDF sum run in the same order from either side (see
+        # `recommender.sparse_kernels`); the vectorizer's matrices are sorted already (no copy).
+        self.tfidf = tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices()
         self.lsa = lsa
         self._lsa64 = None if lsa is None else lsa.astype(np.float64)
         self.lsa_weight = float(lsa_weight) if lsa is not None else 0.0
-        self._tfidf_t = tfidf.T.tocsr()
+        self._tfidf_t = self.tfidf.T.tocsr()
 
     @property
     def n_rows(self) -> int:

@@ -277,3 +277,22 @@ def test_blended_scores_are_bit_identical_in_tiles_and_in_row_chunks(chunk_rows:
     np.testing.assert_array_equal(tiled.indices, rows.indices)
     np.testing.assert_array_equal(tiled.scores, rows.scores)
     assert (tiled.indices >= 0).all(axis=1).sum() > 100  # most lists are full: the blend is rarely <= 0
+
+
+def test_unsorted_term_order_gives_the_same_lists() -> None:
+    """Each pair is scored once, from its lower row: the space sorts each row's terms first, so the sum
+    runs in the same order from either side."""
+    matrix = random_matrix(60, 40, 0.15, False, 10)
+    shuffled = matrix.copy()
+    rng = np.random.default_rng(10)
+    for i in range(shuffled.shape[0]):
+        span = slice(shuffled.indptr[i], shuffled.indptr[i + 1])
+        order = rng.permutation(span.stop - span.start)
+        shuffled.indices[span], shuffled.data[span] = shuffled.indices[span][order], shuffled.data[span][order]
+    shuffled.has_sorted_indices = False
+
+    table = top_k_neighbors(shuffled, 8)
+
+    expected = top_k_neighbors(matrix, 8)
+    np.testing.assert_array_equal(table.indices, expected.indices)
+    np.testing.assert_array_equal(table.scores, expected.scores)
