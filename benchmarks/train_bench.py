@@ -215,6 +215,7 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def full_retrain(articles: list[dict], work: Path) -> None:
+    work.mkdir(parents=True, exist_ok=True)
     corpus = work / "full.jsonl"
     with open(corpus, "w", encoding="utf-8") as out:
         for article in articles:
@@ -237,6 +238,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--newsgroups", default=str(DEFAULT_NEWSGROUPS))
     parser.add_argument("--no-retrain", action="store_true", help="skip the end-to-end retrain")
+    parser.add_argument("--keep-retrain", metavar="DIR",
+                        help="write the retrain's corpus (full.jsonl) and models dir here and keep them "
+                             "(for benchmarks/update_bench.py)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--no-newsgroups", action="store_true")
     args = parser.parse_args()
@@ -252,7 +256,7 @@ def main() -> None:
             largest = synthetic_corpus(size)
             bench_corpus(f"synthetic-{size // 1000}k", largest, args, work)
         if largest and not args.no_retrain:
-            full_retrain(largest, work)
+            full_retrain(largest, Path(args.keep_retrain) if args.keep_retrain else work)
 
 
 if __name__ == "__main__":
