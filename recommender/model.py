@@ -141,12 +141,12 @@ class RelatedModel:
         vector = QueryVector(vectors.tfidf, vectors.lsa[0] if self.space_.lsa is not None else None)
         codes = self.catalog_.category_code(category)
         days = published_at.timestamp() / 86400.0 if published_at else float("nan")
-        ranked = self._rank(Query(None, days, codes), *self._scan(vector), options)
+        ranked = self._rank(Query(None, days, codes), *self._scan(vector, like_the_lists=False), options)
         return self._items(ranked, vector if explain else None, tuple(tags), category)
 
-    def _scan(self, vector: QueryVector) -> tuple[np.ndarray, np.ndarray]:
-        """Every corpus row as a candidate, with its similarity to the query."""
-        return np.arange(self.n_articles), self.space_.against_all(vector)
+    def _scan(self, vector: QueryVector, *, like_the_lists: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Every corpus row as a candidate, with its similarity to the query (see `against_all`)."""
+        return np.arange(self.n_articles), self.space_.against_all(vector, like_the_lists=like_the_lists)
 
     def _rank(self, query: Query, candidates: np.ndarray, sims: np.ndarray, options: RankingOptions) -> Ranked:
         return rank(

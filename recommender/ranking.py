@@ -98,20 +98,24 @@ def rank(
     `pairwise(rows)` gives the rows' similarity matrix (for diversity); `near_duplicates(rows, t)`, when
     given, a cheaper boolean matrix of pairs with similarity ≥ t (for de-duplication alone).
     """
-    keep = (candidates >= 0) & (similarities >= max(options.min_score, 1e-9))
-    if query.idx is not None:
-        keep &= candidates != query.idx
-    if len(excluded):
-        keep &= ~np.isin(candidates, excluded)
+    # The similarity rules first, on the arrays as given; the other rules only see what passed
+    # (on 20 Newsgroups a text query's whole-corpus scan keeps about half).
+    keep = similarities >= max(options.min_score, 1e-9)
     if options.duplicate_threshold is not None:
         keep &= similarities < options.duplicate_threshold  # a near-copy of the query itself
-    safe = np.where(candidates >= 0, candidates, 0)
+    cand, sims = candidates[keep], similarities[keep]
+    keep = cand >= 0
+    if query.idx is not None:
+        keep &= cand != query.idx
+    if len(excluded):
+        keep &= ~np.isin(cand, excluded)
+    safe = np.maximum(cand, 0)
     age_days = query.published_days - facts.published_days[safe]
     if options.max_age_days is not None:
         keep &= ~(np.abs(age_days) > options.max_age_days)  # unknown dates pass
     if options.category == "same":
         keep &= (facts.category_codes[safe] == query.category_code) & (query.category_code >= 0)
-    cand, sims, ages = candidates[keep], similarities[keep], age_days[keep]
+    cand, sims, ages = cand[keep], sims[keep], age_days[keep]
 
     scores = sims.astype(np.float64)
     if options.half_life_days is not None:
