@@ -94,6 +94,7 @@ def top_k_neighbors(
         return table
     workers = max(1, min(effective_n_jobs(n_jobs), n))
     if isinstance(scorer, SimilaritySpace):
+        scorer.postings  # noqa: B018 - built once here, before the tasks share (or ship) the space
         step = chunk_rows or TILE_CHUNK_ROWS
         tiles = _upper_tiles(n, width, step, memory_budget_bytes // workers, workers)
         works = [_upper_cells(*tile) for tile in tiles]
@@ -197,20 +198,4 @@ def top_k_rows(space: SimilaritySpace, k: int, rows: np.ndarray) -> tuple[np.nda
         block = space.rows_against(part, None)
         block[np.arange(len(part)), part] = -np.inf
         indices[lo : lo + len(part)], scores[lo : lo + len(part)] = top_k_of_dense(block, k)
-    return indices, scores
-
-
-def top_k_of_candidates(candidates: np.ndarray, values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k best (candidate id, score) pairs by (-score, id); non-positive scores become padding."""
-    usable = (candidates >= 0) & (values > 0)
-    keyed_values = np.where(usable, values, -np.inf)
-    keyed_ids = np.where(usable, candidates, np.iinfo(np.int64).max)
-    order = np.lexsort((keyed_ids, -keyed_values), axis=1)[:, :k]
-    ids = np.take_along_axis(candidates, order, axis=1)
-    vals = np.take_along_axis(keyed_values, order, axis=1)
-    keep = np.isfinite(vals)
-    width = order.shape[1]
-    indices, scores = empty_lists(len(candidates), k)
-    indices[:, :width] = np.where(keep, ids, -1)
-    scores[:, :width] = np.where(keep, vals, 0.0)
     return indices, scores

@@ -9,6 +9,7 @@ through this one class, so the blend is computed the same way everywhere.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,12 @@ class SimilaritySpace:
         self.lsa = lsa
         self._lsa64 = None if lsa is None else lsa.astype(np.float64)
         self.lsa_weight = float(lsa_weight) if lsa is not None else 0.0
-        self._tfidf_t = self.tfidf.T.tocsr()
+
+    @functools.cached_property
+    def postings(self) -> sp.csr_matrix:
+        """The TF-IDF postings (terms × articles, CSR), built on first use: an update loads the
+        published model only to read it, and never scores with it."""
+        return self.tfidf.T.tocsr()
 
     @property
     def n_rows(self) -> int:
@@ -53,7 +59,7 @@ class SimilaritySpace:
         """
         from recommender.sparse_kernels import rows_dot_all
 
-        scores = rows_dot_all(self.tfidf, self._tfidf_t, np.arange(rows.start, rows.stop), columns)
+        scores = rows_dot_all(self.tfidf, self.postings, np.arange(rows.start, rows.stop), columns)
         if self._lsa64 is None:
             return scores
         left = self._lsa64[rows.start : rows.stop]
@@ -66,7 +72,7 @@ class SimilaritySpace:
         """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""
         from recommender.sparse_kernels import rows_dot_all
 
-        right_t = self._tfidf_t if columns is None else self.tfidf[columns].T.tocsr()
+        right_t = self.postings if columns is None else self.tfidf[columns].T.tocsr()
         scores = rows_dot_all(self.tfidf, right_t, rows)
         if self.lsa is None:
             return self._blend(scores, None)
@@ -84,7 +90,7 @@ class SimilaritySpace:
         """
         from recommender.sparse_kernels import rows_dot_all
 
-        scores = rows_dot_all(query.tfidf, self._tfidf_t, np.zeros(1, dtype=np.int64))[0]
+        scores = rows_dot_all(query.tfidf, self.postings, np.zeros(1, dtype=np.int64))[0]
         if self.lsa is None or query.lsa is None:
             return self._blend(scores, None)
         lsa = self._lsa_dot(query.lsa[None, :], self._lsa64)[0] if like_the_lists else self.lsa @ query.lsa

@@ -86,6 +86,23 @@ def _insert(vals, idxs, v, j):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
+def offer_to_lists(idx, val, rows, block, columns):  # pragma: no cover - compiled
+    """Offer (rows[c], block[c, columns[j]]) to list j for every c and j: the scores of a few rows
+    against all rows, given to the lists of the rows they were scored against (scores are
+    symmetric). Only positive scores can enter; ties go to the lower index."""
+    k = val.shape[1]
+    if k == 0:
+        return
+    for c in range(block.shape[0]):
+        line = block[c]
+        row = rows[c]
+        for j in range(columns.shape[0]):
+            v = line[columns[j]]
+            if v > 0.0 and v >= val[j, k - 1]:
+                _insert(val[j], idx[j], v, row)
+
+
+@njit(cache=True, nogil=True)
 def _top_k_scan(block, out_idx, out_val):  # pragma: no cover - compiled
     k = out_val.shape[1]
     for i in range(block.shape[0]):

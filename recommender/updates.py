@@ -26,7 +26,8 @@ from recommender.catalog import ArticleCatalog
 from recommender.corpus import Article
 from recommender.errors import ArtifactError, RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
-from recommender.neighbors import NeighborTable, chunk_rows_for, top_k_of_candidates, top_k_rows
+from recommender.neighbors import NeighborTable, chunk_rows_for, empty_lists, top_k_rows
+from recommender.sparse_kernels import offer_to_lists, top_k_of_dense
 from recommender.vectorize import Vectors
 
 RETRAIN_ADDED_SHARE = 0.25  # recommend a full fit once this share of the corpus came in by updates
@@ -140,19 +141,27 @@ def _updated_neighbours(
     clean_old = survivors[~dirty[old_to_new[survivors]]]
     clean_new = old_to_new[clean_old]
     space = model.space_
-    step = chunk_rows_for(max(len(changed), 1) + old.indices.shape[1])
-    for start in range(0, len(clean_new), step):
-        rows_new, rows_old = clean_new[start : start + step], clean_old[start : start + step]
-        previous = np.where(old.indices[rows_old] >= 0, old_to_new[np.maximum(old.indices[rows_old], 0)], -1)
-        candidates = np.concatenate([previous, np.broadcast_to(changed, (len(rows_new), len(changed)))], axis=1)
-        sims = space.rows_against(rows_new, changed) if len(changed) else np.empty((len(rows_new), 0), np.float32)
-        values = np.concatenate([np.where(previous >= 0, old.scores[rows_old], -np.inf), sims], axis=1)
-        idx, val = top_k_of_candidates(candidates, values, width)
-        indices[rows_new], scores[rows_new] = idx, val
+    kept = min(width, old.indices.shape[1])
+    # A clean list holds no changed or removed article, and the row map keeps the old order, so it
+    # is still best first by (-score, index) under the new numbering.
+    previous = old.indices[clean_old, :kept]
+    clean_idx, clean_val = empty_lists(len(clean_new), width)
+    clean_idx[:, :kept] = np.where(previous >= 0, old_to_new[np.maximum(previous, 0)], -1)
+    clean_val[:, :kept] = old.scores[clean_old, :kept]
+    # Each changed row is scored against every row once: its own list comes from that block, and the
+    # same scores (symmetric, bit for bit) are offered to the clean lists — the reverse update.
+    step = chunk_rows_for(n)
+    for start in range(0, len(changed), step):
+        part = changed[start : start + step]
+        block = space.rows_against(part, None)
+        offer_to_lists(clean_idx, clean_val, part.astype(np.int64), block, clean_new.astype(np.int64))
+        block[np.arange(len(part)), part] = -np.inf  # never one's own neighbour
+        indices[part], scores[part] = top_k_of_dense(block, width)
+    indices[clean_new], scores[clean_new] = clean_idx, clean_val
     dirty_rows = np.nonzero(dirty)[0]
-    if len(dirty_rows):
-        idx, val = top_k_rows(space, width, dirty_rows)
-        indices[dirty_rows], scores[dirty_rows] = idx, val
+    lost_rows = dirty_rows[~np.isin(dirty_rows, changed)]  # lists that held a removed or edited article
+    if len(lost_rows):
+        indices[lost_rows], scores[lost_rows] = top_k_rows(space, width, lost_rows)
     return NeighborTable(indices, scores), int(len(dirty_rows))
 
 

@@ -106,13 +106,20 @@ class ArticleVectorizer:
         return svd
 
     def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
-        """`TruncatedSVD.transform` (X · componentsᵀ) with the components kept C-contiguous in float32:
-        the library's transposed view costs a copy of V × d floats per call, too slow per request."""
+        """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
+
+        SciPy's sparse × dense product needs the dense side C-contiguous; the library's transposed
+        view of the components costs a copy of V × d floats per call. Gathering only the columns of
+        the terms present (a draft has a few hundred) costs next to nothing, and the sums run in the
+        same term order, so the vectors are the same bit for bit.
+        """
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
-        if getattr(self, "_components_t", None) is None:
-            self._components_t = np.ascontiguousarray(self.svd_.components_.T, dtype=np.float32)
-        lsa = np.asarray(tfidf @ self._components_t, dtype=np.float32)
+        used = np.unique(tfidf.indices)
+        rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
+                             shape=(tfidf.shape[0], len(used)))
+        components = np.ascontiguousarray(self.svd_.components_[:, used].T, dtype=np.float32)
+        lsa = np.asarray(rows @ components, dtype=np.float32)
         norms = np.sqrt(np.einsum("ij,ij->i", lsa, lsa))
         norms[norms == 0] = 1.0  # a text with no known term stays all zero
         return lsa / norms[:, None]
@@ -172,7 +179,7 @@ class ArticleVectorizer:
     def __getstate__(self) -> dict[str, object]:
         """Pickle the fitted state only: the caches built on first use are rebuilt after loading."""
         state = dict(self.__dict__)
-        for cache in ("_analyzer", "_components_t", "_feature_names"):
+        for cache in ("_analyzer", "_feature_names"):
             state.pop(cache, None)
         return state
 
