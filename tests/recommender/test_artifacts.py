@@ -158,6 +158,17 @@ def test_the_vocabulary_is_stored_as_terms_and_restored(fitted: RelatedModel, st
     assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
 
 
+def test_the_lsa_components_are_memory_mapped_and_survive_a_resave(fitted: RelatedModel, store: Path) -> None:
+    """Workers share the components' pages instead of each reading a copy; a version saved from a
+    loaded model (what an update does) still holds them in full."""
+    version = artifacts.save_version(fitted, store, info=INFO)
+    loaded, _ = artifacts.load_version(store, version)
+    assert isinstance(loaded.vectorizer_.svd_.components_, np.memmap)
+    again, _ = artifacts.load_version(store, artifacts.save_version(loaded, store, info=INFO))
+    np.testing.assert_array_equal(again.vectorizer_.svd_.components_, fitted.vectorizer_.svd_.components_)
+    assert _related_lists(again) == _related_lists(fitted)
+
+
 def test_a_version_with_the_vocabulary_dict_inside_still_loads(fitted: RelatedModel, store: Path) -> None:
     """Versions written before the terms were stored apart keep loading (rollback must work)."""
     version = artifacts.save_version(fitted, store, info=INFO)
