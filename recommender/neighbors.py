@@ -188,14 +188,22 @@ def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -
     return [(range(start, stop), indices, scores)]
 
 
-def top_k_rows(space: SimilaritySpace, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k lists of the given rows against every row (used to refresh a few lists)."""
+def top_k_rows(
+    space: SimilaritySpace, k: int, rows: np.ndarray, on_block: Callable[[np.ndarray, np.ndarray], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k lists of the given rows against every row (used to refresh a few lists).
+
+    `on_block(part, block)`, when given, sees each block of scores of rows `part` against all rows
+    before the lists are picked from it (an update offers them to the other rows' lists).
+    """
     n = space.n_rows
     indices, scores = empty_lists(len(rows), k)
     step = chunk_rows_for(n)
     for lo in range(0, len(rows), step):
         part = rows[lo : lo + step]
         block = space.rows_against(part, None)
+        if on_block is not None:
+            on_block(part, block)
         block[np.arange(len(part)), part] = -np.inf
         indices[lo : lo + len(part)], scores[lo : lo + len(part)] = top_k_of_dense(block, k)
     return indices, scores

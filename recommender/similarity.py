@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 LSA_TILE_COLUMNS = 2048  # float64 LSA products of up to 64 rows × this many columns fit a 1 MB L2 cache
 
+
 @dataclass(frozen=True)
 class QueryVector:
     """One query in both spaces: a 1 × V sparse TF-IDF row and a length-d LSA vector (or None)."""

@@ -26,8 +26,8 @@ from recommender.catalog import ArticleCatalog
 from recommender.corpus import Article
 from recommender.errors import ArtifactError, RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
-from recommender.neighbors import NeighborTable, chunk_rows_for, empty_lists, top_k_rows
-from recommender.sparse_kernels import offer_to_lists, top_k_of_dense
+from recommender.neighbors import NeighborTable, empty_lists, top_k_rows
+from recommender.sparse_kernels import offer_to_lists
 from recommender.vectorize import Vectors
 
 RETRAIN_ADDED_SHARE = 0.25  # recommend a full fit once this share of the corpus came in by updates
@@ -130,8 +130,7 @@ def _updated_neighbours(
     """Merge clean lists with the changed rows; recompute lists of changed rows and of lists that lost one."""
     n, k = model.n_articles, model.top_k
     width = max(0, min(k, n - 1))
-    indices = np.full((n, width), -1, dtype=np.int32)
-    scores = np.zeros((n, width), dtype=np.float32)
+    indices, scores = empty_lists(n, width)
     survivors = np.nonzero(old_to_new >= 0)[0]
     lost = np.isin(old.indices, gone_old).any(axis=1) if len(gone_old) else np.zeros(len(old.indices), bool)
     dirty = np.zeros(n, dtype=bool)
@@ -150,13 +149,13 @@ def _updated_neighbours(
     clean_val[:, :kept] = old.scores[clean_old, :kept]
     # Each changed row is scored against every row once: its own list comes from that block, and the
     # same scores (symmetric, bit for bit) are offered to the clean lists — the reverse update.
-    step = chunk_rows_for(n)
-    for start in range(0, len(changed), step):
-        part = changed[start : start + step]
-        block = space.rows_against(part, None)
-        offer_to_lists(clean_idx, clean_val, part.astype(np.int64), block, clean_new.astype(np.int64))
-        block[np.arange(len(part)), part] = -np.inf  # never one's own neighbour
-        indices[part], scores[part] = top_k_of_dense(block, width)
+    columns = clean_new.astype(np.int64)
+
+    def reverse_update(part: np.ndarray, block: np.ndarray) -> None:
+        offer_to_lists(clean_idx, clean_val, part.astype(np.int64), block, columns)
+
+    if len(changed):
+        indices[changed], scores[changed] = top_k_rows(space, width, changed, reverse_update)
     indices[clean_new], scores[clean_new] = clean_idx, clean_val
     dirty_rows = np.nonzero(dirty)[0]
     lost_rows = dirty_rows[~np.isin(dirty_rows, changed)]  # lists that held a removed or edited article
