@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.sparse_kernels import rows_dot_all
+
 LSA_TILE_COLUMNS = 2048  # float64 LSA products of up to 64 rows × this many columns fit a 1 MB L2 cache
 
 
@@ -58,8 +60,6 @@ class SimilaritySpace:
         The LSA part is added `LSA_TILE_COLUMNS` columns at a time, so its float64 product stays in
         the core's cache instead of streaming 8 bytes per cell through memory.
         """
-        from recommender.sparse_kernels import rows_dot_all
-
         scores = rows_dot_all(self.tfidf, self.postings, np.arange(rows.start, rows.stop), columns)
         if self._lsa64 is None:
             return scores
@@ -71,8 +71,6 @@ class SimilaritySpace:
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""
-        from recommender.sparse_kernels import rows_dot_all
-
         right_t = self.postings if columns is None else self.tfidf[columns].T.tocsr()
         scores = rows_dot_all(self.tfidf, right_t, rows)
         if self.lsa is None:
@@ -89,8 +87,6 @@ class SimilaritySpace:
         which reads half the memory of the float64 one that makes a corpus row's scores equal to
         its list's.
         """
-        from recommender.sparse_kernels import rows_dot_all
-
         scores = rows_dot_all(query.tfidf, self.postings, np.zeros(1, dtype=np.int64))[0]
         if self.lsa is None or query.lsa is None:
             return self._blend(scores, None)

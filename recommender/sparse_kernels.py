@@ -5,8 +5,8 @@ scattering straight into the dense output row is one pass and about 3.5× faster
 Terms are visited in ascending order, as SciPy does, so the float32 sums are bit-identical to
 `X @ X.T` — and symmetric: the score of (i, j) computed from row i equals the one computed from row j
 (the same common terms, summed in the same order), so each pair may be computed once.
-Imported lazily, by the neighbour search and by text queries (the model store's smoke test runs one,
-so a worker compiles or loads the kernels before it serves).
+Text queries use the scatter too: the model store's smoke test runs one, so a worker compiles (or
+loads from numba's cache) the kernels before it serves.
 
 Loops index with unsigned integers where they can: numba then leaves out the wrap-around test for
 negative indices, which costs ~20% in these one-operation inner loops.
