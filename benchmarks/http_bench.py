@@ -179,8 +179,16 @@ def _server(work: Path, kind: str, workers: int, env: dict[str, str]) -> Iterato
 
 
 def _wrk(script: Path, concurrency: int, seconds: int, base: str) -> dict:
-    output = subprocess.run(["wrk", "-t2", "-c", str(concurrency), "-d", f"{seconds}s", "-s", str(script), base],
-                            capture_output=True, text=True, check=True).stdout
+    return _wrk_report(subprocess.run(_wrk_command(script, concurrency, seconds, base), capture_output=True,
+                                      text=True, check=True).stdout)
+
+
+def _wrk_command(script: Path, concurrency: int, seconds: int, base: str) -> list[str]:
+    return ["wrk", "-t2", "-c", str(concurrency), "-d", f"{seconds}s", "-s", str(script), base]
+
+
+def _wrk_report(output: str) -> dict:
+    """The JSON line the `WRK_REPORT` hook prints last."""
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -233,8 +241,8 @@ def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Pat
                     polls.append((time.monotonic(), exc.code, ""))
 
         poller = threading.Thread(target=poll)
-        load = subprocess.Popen(["wrk", "-t2", "-c", str(concurrency), "-d", f"{2 * args.duration}s", "-s",
-                                 str(script), base], stdout=subprocess.PIPE, text=True)  # room for the CLI's start-up
+        load = subprocess.Popen(_wrk_command(script, concurrency, 2 * args.duration, base),  # room for the CLI
+                                stdout=subprocess.PIPE, text=True)
         poller.start()
         time.sleep(args.duration / 3)
         publish = subprocess.Popen([*relatedly, "models", "--models-dir", models_dir, "--redis-url", args.redis_url,
@@ -243,7 +251,7 @@ def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Pat
             time.sleep(0.001)
         published_at = time.monotonic()
         publish.wait(timeout=60)
-        wrk_result = json.loads(load.communicate()[0].strip().splitlines()[-1])
+        wrk_result = _wrk_report(load.communicate()[0])
         stop.set()
         poller.join()
     after = [(t - published_at, status, version) for t, status, version in polls if t >= published_at]
