@@ -23,6 +23,7 @@ from recommender.corpus import Article
 from recommender.errors import CorpusError
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
+TERM_BATCH_ARTICLES = 2048  # articles whose term occurrences are counted in one sort (~60 MB of keys for long ones)
 
 
 @dataclass(frozen=True)
@@ -132,49 +133,71 @@ class ArticleVectorizer:
     def _weighted_tfidf(
         self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
     ) -> sp.csr_matrix:
-        """Each article's fields weighted and summed, L2-normalised.
+        """Each article's fields weighted and summed, L2-normalised: what each field's fitted
+        `TfidfVectorizer.transform`, weighted, summed in the order title, body, tags and normalised
+        gives, bit for bit (a test holds them equal).
 
-        The three fields of all articles are vectorised together (`_field_tfidf`), and a sparse
-        weight matrix sums each article's three rows in the order title, body, tags.
+        Built with a few array steps per batch of articles instead of SciPy's and scikit-learn's
+        sparse intermediates and input checks, which cost several times the text itself for one
+        draft on the request path; batches bound the memory of a corpus's term lists.
         """
-        p = self.params
-        n = len(titles)
-        fields = self._field_tfidf([*titles, *bodies, *(" ".join(t) for t in tags)])
-        rows = np.tile(np.arange(n), 3)
-        weights = np.repeat(np.array([p.title_weight, p.body_weight, p.tags_weight], dtype=np.float32), n)
-        order = np.argsort(rows, kind="stable")  # per article: its title, body, then tags row
-        weighting = sp.csr_matrix((weights[order], order, np.arange(0, 3 * n + 1, 3)), shape=(n, 3 * n))
-        combined = weighting @ fields
-        matrix = sp.csr_matrix(combined, dtype=np.float32)
-        inplace_csr_row_normalize_l2(matrix)  # `normalize`'s own kernel, without its input checks
-        matrix.sort_indices()
-        return matrix
-
-    def _field_tfidf(self, texts: Sequence[str]) -> sp.csr_matrix:
-        """Unnormalised TF-IDF rows of the texts: what the fitted `TfidfVectorizer.transform` gives.
-
-        The same steps (its analyzer, vocabulary, sublinear tf, IDF, all in float32) without its
-        input checks, which cost several times the text itself for one draft on the request path;
-        a test holds the two equal bit for bit.
-        """
+        self._check_fitted()
         if getattr(self, "_analyzer", None) is None:
             self._analyzer = self.tfidf_.build_analyzer()
-        vocabulary, analyze = self.tfidf_.vocabulary_, self._analyzer
-        indices: list[int] = []
-        indptr = [0]
-        for text in texts:
-            indices.extend(column for term in analyze(text) if (column := vocabulary.get(term)) is not None)
-            indptr.append(len(indices))
-        counts = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
-            shape=(len(texts), len(vocabulary)),
+        lengths, columns, values = [], [], []
+        for start in range(0, len(titles), TERM_BATCH_ARTICLES):
+            batch = slice(start, start + TERM_BATCH_ARTICLES)
+            for part, found in zip((lengths, columns, values), self._weighted_rows(titles[batch], bodies[batch],
+                                                                                   tags[batch]), strict=True):
+                part.append(found)
+        indptr = np.zeros(len(titles) + 1, dtype=np.int64)
+        np.cumsum(np.concatenate([np.zeros(0, np.int64), *lengths]), out=indptr[1:])
+        matrix = sp.csr_matrix(
+            (np.concatenate([np.zeros(0, np.float32), *values]), np.concatenate([np.zeros(0, np.int32), *columns]),
+             indptr),
+            shape=(len(titles), len(self.tfidf_.vocabulary_)),
         )
-        counts.sum_duplicates()
-        if self.tfidf_.sublinear_tf:
-            np.log(counts.data, out=counts.data)
-            counts.data += 1.0
-        counts.data *= self.tfidf_.idf_[counts.indices]
-        return counts
+        inplace_csr_row_normalize_l2(matrix)  # `normalize`'s own kernel, without its input checks
+        return matrix
+
+    def _weighted_rows(
+        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The articles' row lengths, sorted columns and weighted TF-IDF values, unnormalised.
+
+        A term occurrence is keyed article × V + column, so one sort counts every field's terms;
+        the fields' values are added in the order title, body, tags, in float32, as SciPy's sum does.
+        """
+        p, n_terms = self.params, len(self.tfidf_.vocabulary_)
+        fields = []
+        for texts, weight in ((titles, p.title_weight), (bodies, p.body_weight),
+                              ([" ".join(t) for t in tags], p.tags_weight)):
+            keys, counts = np.unique(self._term_keys(texts), return_counts=True)
+            values = counts.astype(np.float32)
+            if self.tfidf_.sublinear_tf:
+                np.log(values, out=values)
+                values += 1.0
+            values *= self.tfidf_.idf_[keys % n_terms]
+            values *= np.float32(weight)
+            fields.append((keys, values))
+        union = np.unique(np.concatenate([keys for keys, _ in fields]))
+        total = np.zeros(len(union), dtype=np.float32)
+        for keys, values in fields:
+            total[np.searchsorted(union, keys)] += values  # each key once per field
+        lengths = np.bincount(union // n_terms, minlength=len(titles))
+        return lengths, (union % n_terms).astype(np.int32), total
+
+    def _term_keys(self, texts: Sequence[str]) -> np.ndarray:
+        """article × V + column of every known term occurrence in the texts (article = position)."""
+        vocabulary, analyze = self.tfidf_.vocabulary_, self._analyzer
+        columns: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for article, text in enumerate(texts):
+            before = len(columns)
+            columns.extend(column for term in analyze(text) if (column := vocabulary.get(term)) is not None)
+            lengths[article] = len(columns) - before
+        starts = np.arange(len(texts), dtype=np.int64) * len(vocabulary)
+        return np.repeat(starts, lengths) + np.array(columns, dtype=np.int64)
 
     def __getstate__(self) -> dict[str, object]:
         """Pickle the fitted state only: the caches built on first use are rebuilt after loading."""
