@@ -3,10 +3,11 @@
 Each list is ordered by (-score, index), so ties always resolve to the lower index and results are
 reproducible. Two paths:
 - symmetric scores (a `SimilaritySpace`, or a sparse matrix of L2-normalised rows standing for its
-  cosine): each pair is scored once. The upper triangle of the score matrix is cut into tiles — a
-  band of rows × a range of columns at or right of the band — scored a few rows at a time into a
-  dense block. A tile offers each cell (i, j), i < j, to row i's list and to column j's list (j's
-  candidates from earlier rows); the parent merges the tiles' lists as they arrive.
+  cosine): each pair is scored once. The upper triangle of the score matrix is cut into strips — a
+  range of columns × every row above them — scored a few rows at a time into a dense block against
+  the strip's own postings (built once per strip; the whole corpus's are never built). A strip offers
+  each cell (i, j), i < j, to row i's list and to column j's list (j's candidates from earlier rows);
+  the parent merges the strips' lists as they arrive.
 - any other `BlockScorer` (BM25 is not symmetric): chunks of rows scored against all rows.
 The K best are picked by compiled one-pass scans (`recommender.sparse_kernels`).
 """
@@ -29,8 +30,8 @@ DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
 # Working memory per dense cell of the row-chunk path: the float32 block, the float64 LSA product and
 # its float32 copy.
 _BYTES_PER_CELL = 4 + 8 + 4
-TILE_CHUNK_ROWS = 32  # rows of a tile scored at once: the dense block stays in the shared cache
-_TILES_PER_WORKER = 8  # bands per worker: enough tiles to keep every worker busy to the end
+STRIP_CHUNK_ROWS = 32  # rows of a strip scored at once: the dense block stays in the shared cache
+_STRIPS_PER_WORKER = 4  # enough strips to keep every worker busy to the end
 
 ProgressCallback = Callable[[int, int], None]
 # A task's result: (rows, indices, scores) lists to merge into the table's rows.
@@ -94,14 +95,14 @@ def top_k_neighbors(
         return table
     workers = max(1, min(effective_n_jobs(n_jobs), n))
     if isinstance(scorer, SimilaritySpace):
-        scorer.postings  # noqa: B018 - built once here, before the tasks share (or ship) the space
-        step = chunk_rows or TILE_CHUNK_ROWS
-        tiles = _upper_tiles(n, width, step, memory_budget_bytes // workers, workers)
-        works = [_upper_cells(*tile) for tile in tiles]
+        step = chunk_rows or STRIP_CHUNK_ROWS
+        parts = _strips(n, width, step, memory_budget_bytes // workers, workers, scorer.strip_column_bytes)
+        strips = [(range(0, part.stop), part) for part in parts]
+        works = [_upper_cells(*strip) for strip in strips]
         # Tasks are made as they are dispatched, each with the k-th best scores the table holds then:
-        # lower bounds of the final ones (lists only improve), so the later tiles pass over most cells
-        # after two comparisons. The diagonal tiles come first to give every row a bound.
-        calls = (_tile_call(scorer, width, tile, step, table.scores) for tile in tiles)
+        # lower bounds of the final ones (lists only improve), so the rows' cells in later strips
+        # mostly pass after two comparisons.
+        calls = (_strip_call(scorer, width, strip, step, table.scores) for strip in strips)
         with threadpool_limits(1, user_api="blas"):  # small LSA products: BLAS threads would only contend
             _merge_results(table, calls, works, workers, progress)
     else:
@@ -131,50 +132,47 @@ def _merge_results(
             progress(n * done // total, n)
 
 
-def _tile_call(space: SimilaritySpace, k: int, tile: tuple[range, range], step: int, scores: np.ndarray) -> tuple:
-    """The joblib task of one tile, with copies of its rows' and columns' current k-th best scores."""
-    rows, columns = tile
-    return delayed(_top_k_of_tile)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
+def _strip_call(space: SimilaritySpace, k: int, strip: tuple[range, range], step: int, scores: np.ndarray) -> tuple:
+    """The joblib task of one strip, with copies of its rows' and columns' current k-th best scores."""
+    rows, columns = strip
+    return delayed(_top_k_of_strip)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
                                    scores[columns.start : columns.stop, -1].copy())
 
 
-def _upper_tiles(n: int, k: int, step: int, worker_bytes: int, workers: int) -> list[tuple[range, range]]:
-    """The tiles covering the cells above the diagonal: those on the diagonal, then the others largest
-    first (so the last ones to run are short).
+def _strips(n: int, k: int, step: int, worker_bytes: int, workers: int, column_bytes: int) -> list[range]:
+    """The column ranges of the strips, right to left: the largest first, so the workers end together.
 
-    A tile keeps a k-list per row and per column (8 bytes an entry) and a step-row float32 block, so
-    its column range is cut to fit `worker_bytes`; at 100k articles with the defaults it is whole.
+    A strip keeps a k-list per column (8 bytes an entry), `column_bytes` per column (its postings
+    and LSA rows) and a step-row float32 block, so it is cut to fit `worker_bytes`, and to at
+    least `_STRIPS_PER_WORKER` per worker: at 100k articles on 2 workers, 12.5k columns (9k with 128 MB).
     """
-    band = max(step, -(-n // (_TILES_PER_WORKER * workers)))
-    width = max(band, min(n, (worker_bytes - band * k * 8) // (step * 4 + k * 8)))
-    diagonal = [(range(lo, min(lo + band, n)), range(lo, min(lo + band, n))) for lo in range(0, n, band)]
-    rest = [(range(lo, min(lo + band, n)), range(start, min(start + width, n)))
-            for lo in range(0, n, band) for start in range(lo + band, n, width)]
-    return diagonal + sorted(rest, key=lambda tile: -_upper_cells(*tile))
+    balanced = -(-n // (_STRIPS_PER_WORKER * workers))
+    width = max(step, min(balanced, worker_bytes // (step * 4 + k * 8 + column_bytes)))
+    return [range(start, min(start + width, n)) for start in reversed(range(0, n, width))]
 
 
 def _upper_cells(rows: range, columns: range) -> int:
-    """How many cells (i, j) with i < j a tile has."""
+    """How many cells (i, j) with i < j a strip has."""
     first = np.maximum(columns.start, np.arange(rows.start, rows.stop) + 1)
     return int(np.clip(columns.stop - first, 0, None).sum())
 
 
-def _top_k_of_tile(
+def _top_k_of_strip(
     space: SimilaritySpace, k: int, rows: range, columns: range, step: int, row_kth: np.ndarray, col_kth: np.ndarray
 ) -> Lists:
-    """The k-lists of a tile's rows over its columns and of its columns over its rows (cells i < j);
+    """The k-lists of a strip's rows over its columns and of its columns over its rows (cells i < j);
     `row_kth` and `col_kth` are lower bounds of the final k-th best scores (see `scan_upper`)."""
-    row_idx, row_val = empty_lists(len(rows), k)
+    lists: Lists = []
     col_idx, col_val = empty_lists(len(columns), k)
-    for lo in range(rows.start, rows.stop, step):
-        first = max(columns.start, lo + 1)  # the cells on and below the diagonal are left out
-        if first >= columns.stop:
-            break
-        chunk, own, off = range(lo, min(lo + step, rows.stop)), slice(lo - rows.start, None), first - columns.start
-        block = space.tile(chunk, range(first, columns.stop))
-        scan_upper(block, lo, first, row_idx[own], row_val[own], row_kth[own], col_idx[off:], col_val[off:],
-                   col_kth[off:])
-    return [(rows, row_idx, row_val), (columns, col_idx, col_val)]
+    for lo, first, block in space.upper_blocks(rows, columns, step):
+        chunk, off = range(lo, lo + len(block)), first - columns.start
+        row_idx, row_val = empty_lists(len(chunk), k)
+        scan_upper(block, lo, first, row_idx, row_val, row_kth[lo - rows.start : chunk.stop - rows.start],
+                   col_idx[off:], col_val[off:], col_kth[off:])
+        filled = int((row_idx >= 0).sum(axis=1).max())  # few beat the rows' bounds: keep only those
+        lists.append((chunk, row_idx[:, :filled].copy(), row_val[:, :filled].copy()))
+    lists.append((columns, col_idx, col_val))
+    return lists
 
 
 def _top_k_rows(scorer: BlockScorer, k: int, start: int, stop: int, step: int) -> Lists:

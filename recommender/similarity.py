@@ -10,6 +10,7 @@ through this one class, so the blend is computed the same way everywhere.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,14 +39,20 @@ class SimilaritySpace:
         # `recommender.sparse_kernels`); the vectorizer's matrices are sorted already (no copy).
         self.tfidf = tfidf if tfidf.has_sorted_indices else tfidf.sorted_indices()
         self.lsa = lsa
-        self._lsa64 = None if lsa is None else lsa.astype(np.float64)
         self.lsa_weight = float(lsa_weight) if lsa is not None else 0.0
 
     @functools.cached_property
     def postings(self) -> sp.csr_matrix:
-        """The TF-IDF postings (terms × articles, CSR), built on first use: an update loads the
-        published model only to read it, and never scores with it."""
+        """The TF-IDF postings (terms × articles, CSR) for queries against all rows, built on first
+        use: an update loads the published model only to read it, and the all-pairs step makes
+        each strip's own (see `upper_blocks`)."""
         return self.tfidf.T.tocsr()
+
+    @functools.cached_property
+    def _lsa64(self) -> np.ndarray | None:
+        """The LSA rows in float64 (see `_blend`), made on first use: the all-pairs step converts
+        only the rows of the strip at hand."""
+        return None if self.lsa is None else self.lsa.astype(np.float64)
 
     @property
     def n_rows(self) -> int:
@@ -54,20 +61,38 @@ class SimilaritySpace:
     def row(self, idx: int) -> QueryVector:
         return QueryVector(self.tfidf[idx], None if self.lsa is None else self.lsa[idx])
 
-    def tile(self, rows: range, columns: range) -> np.ndarray:
-        """Dense len(rows) × len(columns) similarities between two ranges of corpus rows.
+    @property
+    def strip_column_bytes(self) -> int:
+        """The memory `upper_blocks` takes per column: the columns' rows copied and turned
+        into postings (8 bytes an entry each, both alive while the postings are made) and their
+        float64 LSA rows. (The postings' V + 1 offsets come on top: 13 MB at 3.3M terms.)"""
+        entries = -(-self.tfidf.nnz // max(self.n_rows, 1))
+        return 16 * entries + (0 if self.lsa is None else 8 * self.lsa.shape[1])
 
-        The LSA part is added `LSA_TILE_COLUMNS` columns at a time, so its float64 product stays in
-        the core's cache instead of streaming 8 bytes per cell through memory.
+    def upper_blocks(self, rows: range, columns: range, step: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """The similarities of cells (i, j), i < j, of `rows` × `columns`, `step` rows at a time:
+        yields (first row, first column, dense block of those rows × the columns from there on).
+
+        The columns' own postings and float64 LSA rows are made once for all the blocks: the
+        whole-corpus postings (as big as the matrix) are never built, and a block's columns are
+        looked up in short posting lists. The LSA part is added `LSA_TILE_COLUMNS` columns at a
+        time, so its float64 product stays in the core's cache instead of streaming 8 bytes per
+        cell through memory.
         """
-        scores = rows_dot_all(self.tfidf, self.postings, np.arange(rows.start, rows.stop), columns)
-        if self._lsa64 is None:
-            return scores
-        left = self._lsa64[rows.start : rows.stop]
-        for start in range(0, len(columns), LSA_TILE_COLUMNS):
-            part = columns[start : start + LSA_TILE_COLUMNS]
-            self._blend(scores[:, start : start + len(part)], self._lsa_dot(left, self._lsa64[part.start : part.stop]))
-        return scores
+        postings = self.tfidf[columns.start : columns.stop].T.tocsr()
+        right = None if self.lsa is None else self.lsa[columns.start : columns.stop].astype(np.float64)
+        for lo in range(rows.start, rows.stop, step):
+            first = max(columns.start, lo + 1)  # the cells on and below the diagonal are left out
+            if first >= columns.stop:
+                return
+            chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - columns.start
+            block = rows_dot_all(self.tfidf, postings, chunk, range(skip, len(columns)))
+            if right is not None:
+                left = self.lsa[chunk].astype(np.float64)
+                for start in range(0, block.shape[1], LSA_TILE_COLUMNS):
+                    part = block[:, start : start + LSA_TILE_COLUMNS]
+                    self._blend(part, self._lsa_dot(left, right[skip + start : skip + start + part.shape[1]]))
+            yield lo, first, block
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
         """Dense len(rows) × len(columns) similarities between corpus rows (`columns=None`: all rows)."""

@@ -1,5 +1,5 @@
 """Exact top-K neighbours: an oracle against brute force, ties, edge cases and the memory budget, for the
-symmetric (tiled) path and the generic row-chunk path."""
+symmetric (strip) path and the generic row-chunk path."""
 
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def test_progress_of_row_chunks_reports_rows_done_and_ends_at_n(chunk_rows: int 
 
 @pytest.mark.parametrize("chunk_rows", [1, 3, None])
 @pytest.mark.parametrize("memory_budget_bytes", [1, DEFAULT_CHUNK_BYTES])
-def test_progress_of_tiles_rises_to_n(chunk_rows: int | None, memory_budget_bytes: int) -> None:
+def test_progress_of_strips_rises_to_n(chunk_rows: int | None, memory_budget_bytes: int) -> None:
     calls: list[tuple[int, int]] = []
 
     top_k_neighbors(random_matrix(40, 30, 0.08, False, 2), 3, chunk_rows=chunk_rows,
@@ -248,10 +248,10 @@ def test_chunk_rows_for_respects_the_memory_budget() -> None:
 @pytest.mark.parametrize("memory_budget_bytes", [1, 20_000, DEFAULT_CHUNK_BYTES], ids=lambda b: f"budget={b}")
 @pytest.mark.parametrize("chunk_rows", [1, 5, None], ids=lambda c: f"chunk={c}")
 @pytest.mark.parametrize("k", [1, 4, 30], ids=lambda k: f"k={k}")
-def test_tiles_cut_by_the_memory_budget_equal_brute_force(
+def test_strips_cut_by_the_memory_budget_equal_brute_force(
     k: int, chunk_rows: int | None, memory_budget_bytes: int, n_jobs: int
 ) -> None:
-    """Small budgets cut each band's columns into several tiles; duplicated rows add exact ties."""
+    """Small budgets cut the columns into many narrow strips; duplicated rows add exact ties."""
     matrix = random_matrix(150, 60, 0.06, False, 8)
     matrix = sp.vstack([matrix, matrix[70:90], matrix[5:12]]).tocsr()  # copies far from their originals
     expected_idx, expected_scores = brute_force(matrix, k)
@@ -264,9 +264,9 @@ def test_tiles_cut_by_the_memory_budget_equal_brute_force(
 
 @pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
 @pytest.mark.parametrize("chunk_rows", [1, 6, None], ids=lambda c: f"chunk={c}")
-def test_blended_scores_are_bit_identical_in_tiles_and_in_row_chunks(chunk_rows: int | None, n_jobs: int) -> None:
-    """Each pair is scored once in the tiled path: it must give the float32 value of the row-by-row path
-    (which incremental updates use), whatever the tile shapes, LSA part included."""
+def test_blended_scores_are_bit_identical_in_strips_and_in_row_chunks(chunk_rows: int | None, n_jobs: int) -> None:
+    """Each pair is scored once in the strip path: it must give the float32 value of the row-by-row path
+    (which incremental updates use), whatever the strip shapes, LSA part included."""
     matrix = random_matrix(130, 80, 0.05, False, 9)
     lsa = normalize(np.random.default_rng(9).standard_normal((130, 12))).astype(np.float32)
     space = SimilaritySpace(matrix, lsa, 0.3)
