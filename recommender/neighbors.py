@@ -4,10 +4,10 @@ Each list is ordered by (-score, index), so ties always resolve to the lower ind
 reproducible. Two paths:
 - symmetric scores (a `SimilaritySpace`, or a sparse matrix of L2-normalised rows standing for its
   cosine): each pair is scored once. The upper triangle of the score matrix is cut into strips — a
-  range of columns × every row above them — scored a few rows at a time into a dense block against
-  the strip's own postings (built once per strip; the whole corpus's are never built). A strip offers
-  each cell (i, j), i < j, to row i's list and to column j's list (j's candidates from earlier rows);
-  the parent merges the strips' lists as they arrive.
+  range of columns × every row above them — whose rows are shared out among the workers and scored
+  a few at a time into a dense block against the strip's own postings (built once per strip; the
+  whole corpus's are never built). Each cell (i, j), i < j, is offered to row i's list and to column
+  j's list (j's candidates from earlier rows); the parent merges the tasks' lists as they arrive.
 - any other `BlockScorer` (BM25 is not symmetric): chunks of rows scored against all rows.
 The K best are picked by compiled one-pass scans (`recommender.sparse_kernels`).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -23,7 +24,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
 from threadpoolctl import threadpool_limits
 
-from recommender.similarity import SimilaritySpace
+from recommender.similarity import SimilaritySpace, StripColumns
 from recommender.sparse_kernels import merge_top_k, scan_upper, top_k_of_dense
 
 DEFAULT_CHUNK_BYTES = 128 * 1024 * 1024
@@ -97,12 +98,9 @@ def top_k_neighbors(
     if isinstance(scorer, SimilaritySpace):
         step = chunk_rows or STRIP_CHUNK_ROWS
         parts = _strips(n, width, step, memory_budget_bytes // workers, workers, scorer.strip_column_bytes)
-        strips = [(range(0, part.stop), part) for part in parts]
-        works = [_upper_cells(*strip) for strip in strips]
-        # Tasks are made as they are dispatched, each with the k-th best scores the table holds then:
-        # lower bounds of the final ones (lists only improve), so the rows' cells in later strips
-        # mostly pass after two comparisons.
-        calls = (_strip_call(scorer, width, strip, step, table.scores) for strip in strips)
+        shares = [(part, _row_shares(part, workers, step)) for part in parts]
+        works = [_upper_cells(rows, part) for part, row_ranges in shares for rows in row_ranges]
+        calls = _strip_calls(scorer, width, shares, step, table.scores)
         with threadpool_limits(1, user_api="blas"):  # small LSA products: BLAS threads would only contend
             _merge_results(table, calls, works, workers, progress)
     else:
@@ -132,11 +130,30 @@ def _merge_results(
             progress(n * done // total, n)
 
 
-def _strip_call(space: SimilaritySpace, k: int, strip: tuple[range, range], step: int, scores: np.ndarray) -> tuple:
-    """The joblib task of one strip, with copies of its rows' and columns' current k-th best scores."""
-    rows, columns = strip
-    return delayed(_top_k_of_strip)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
-                                   scores[columns.start : columns.stop, -1].copy())
+def _strip_calls(
+    space: SimilaritySpace, k: int, shares: list[tuple[range, list[range]]], step: int, scores: np.ndarray
+) -> Iterator[tuple]:
+    """The joblib tasks: each strip's columns prepared once (see `SimilaritySpace.strip_columns`)
+    and shared by the tasks of its row shares, which run side by side and so read the same postings.
+
+    Tasks are made as they are dispatched, each with copies of the k-th best scores the table holds
+    then: lower bounds of the final ones (lists only improve), so most cells of later strips pass
+    after two comparisons.
+    """
+    for part, row_ranges in shares:
+        columns = space.strip_columns(part)
+        for rows in row_ranges:
+            yield delayed(_top_k_of_strip)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
+                                           scores[part.start : part.stop, -1].copy())
+
+
+def _row_shares(part: range, workers: int, step: int) -> list[range]:
+    """The rows above a strip's columns (0 … part.stop - 1) cut into `workers` ranges of about equal
+    cells, at multiples of `step`."""
+    cells = np.cumsum(np.clip(part.stop - np.maximum(part.start, np.arange(part.stop) + 1), 0, None))
+    cuts = np.searchsorted(cells, cells[-1] * np.arange(1, workers) / workers) // step * step
+    bounds = sorted({0, part.stop, *(int(c) for c in cuts)})
+    return [range(lo, hi) for lo, hi in pairwise(bounds)]
 
 
 def _strips(n: int, k: int, step: int, worker_bytes: int, workers: int, column_bytes: int) -> list[range]:
@@ -158,20 +175,22 @@ def _upper_cells(rows: range, columns: range) -> int:
 
 
 def _top_k_of_strip(
-    space: SimilaritySpace, k: int, rows: range, columns: range, step: int, row_kth: np.ndarray, col_kth: np.ndarray
+    space: SimilaritySpace, k: int, rows: range, columns: StripColumns, step: int, row_kth: np.ndarray,
+    col_kth: np.ndarray
 ) -> Lists:
-    """The k-lists of a strip's rows over its columns and of its columns over its rows (cells i < j);
+    """The k-lists of the rows over a strip's columns and of its columns over the rows (cells i < j);
     `row_kth` and `col_kth` are lower bounds of the final k-th best scores (see `scan_upper`)."""
+    part = columns.columns
     lists: Lists = []
-    col_idx, col_val = empty_lists(len(columns), k)
+    col_idx, col_val = empty_lists(len(part), k)
     for lo, first, block in space.upper_blocks(rows, columns, step):
-        chunk, off = range(lo, lo + len(block)), first - columns.start
+        chunk, off = range(lo, lo + len(block)), first - part.start
         row_idx, row_val = empty_lists(len(chunk), k)
         scan_upper(block, lo, first, row_idx, row_val, row_kth[lo - rows.start : chunk.stop - rows.start],
                    col_idx[off:], col_val[off:], col_kth[off:])
         filled = int((row_idx >= 0).sum(axis=1).max())  # few beat the rows' bounds: keep only those
         lists.append((chunk, row_idx[:, :filled].copy(), row_val[:, :filled].copy()))
-    lists.append((columns, col_idx, col_val))
+    lists.append((part, col_idx, col_val))
     return lists
 
 

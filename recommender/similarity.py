@@ -29,6 +29,16 @@ class QueryVector:
     lsa: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class StripColumns:
+    """A range of corpus rows as the columns of the all-pairs step: its postings (terms × the range,
+    CSR) and its float64 LSA rows (or None)."""
+
+    columns: range
+    postings: sp.csr_matrix
+    lsa64: np.ndarray | None
+
+
 class SimilaritySpace:
     """Blended cosine between the corpus rows, or between a query and the corpus."""
 
@@ -45,7 +55,7 @@ class SimilaritySpace:
     def postings(self) -> sp.csr_matrix:
         """The TF-IDF postings (terms × articles, CSR) for queries against all rows, built on first
         use: an update loads the published model only to read it, and the all-pairs step makes
-        each strip's own (see `upper_blocks`)."""
+        each strip's own (see `strip_columns`)."""
         return self.tfidf.T.tocsr()
 
     @functools.cached_property
@@ -69,29 +79,35 @@ class SimilaritySpace:
         entries = -(-self.tfidf.nnz // max(self.n_rows, 1))
         return 16 * entries + (0 if self.lsa is None else 8 * self.lsa.shape[1])
 
-    def upper_blocks(self, rows: range, columns: range, step: int) -> Iterator[tuple[int, int, np.ndarray]]:
-        """The similarities of cells (i, j), i < j, of `rows` × `columns`, `step` rows at a time:
-        yields (first row, first column, dense block of those rows × the columns from there on).
+    def strip_columns(self, columns: range) -> StripColumns:
+        """Corpus rows prepared as the columns of `upper_blocks`: their own postings (the whole
+        corpus's, as big as the matrix, are never built for the all-pairs step) and float64 LSA rows."""
+        return StripColumns(
+            columns,
+            self.tfidf[columns.start : columns.stop].T.tocsr(),
+            None if self.lsa is None else self.lsa[columns.start : columns.stop].astype(np.float64),
+        )
 
-        The columns' own postings and float64 LSA rows are made once for all the blocks: the
-        whole-corpus postings (as big as the matrix) are never built, and a block's columns are
-        looked up in short posting lists. The LSA part is added `LSA_TILE_COLUMNS` columns at a
-        time, so its float64 product stays in the core's cache instead of streaming 8 bytes per
-        cell through memory.
+    def upper_blocks(self, rows: range, columns: StripColumns, step: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """The similarities of cells (i, j), i < j, of `rows` × the prepared columns, `step` rows at a
+        time: yields (first row, first column, dense block of those rows × the columns from there on).
+
+        A block's columns are looked up in the strip's short posting lists. The LSA part is added
+        `LSA_TILE_COLUMNS` columns at a time, so its float64 product stays in the core's cache
+        instead of streaming 8 bytes per cell through memory.
         """
-        postings = self.tfidf[columns.start : columns.stop].T.tocsr()
-        right = None if self.lsa is None else self.lsa[columns.start : columns.stop].astype(np.float64)
+        part = columns.columns
         for lo in range(rows.start, rows.stop, step):
-            first = max(columns.start, lo + 1)  # the cells on and below the diagonal are left out
-            if first >= columns.stop:
+            first = max(part.start, lo + 1)  # the cells on and below the diagonal are left out
+            if first >= part.stop:
                 return
-            chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - columns.start
-            block = rows_dot_all(self.tfidf, postings, chunk, range(skip, len(columns)))
-            if right is not None:
+            chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - part.start
+            block = rows_dot_all(self.tfidf, columns.postings, chunk, range(skip, len(part)))
+            if columns.lsa64 is not None:
                 left = self.lsa[chunk].astype(np.float64)
                 for start in range(0, block.shape[1], LSA_TILE_COLUMNS):
-                    part = block[:, start : start + LSA_TILE_COLUMNS]
-                    self._blend(part, self._lsa_dot(left, right[skip + start : skip + start + part.shape[1]]))
+                    cells = block[:, start : start + LSA_TILE_COLUMNS]
+                    self._blend(cells, self._lsa_dot(left, columns.lsa64[skip + start : skip + start + cells.shape[1]]))
             yield lo, first, block
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
