@@ -19,6 +19,7 @@ import contextlib
 import copy
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -44,7 +45,10 @@ from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
-FORMAT = "relatedly-model/1"
+FORMAT = "relatedly-model/2"  # 2: the vocabulary is stored as a string of terms, not a dict
+# Formats this code loads. Code that only knows format 1 refuses a format-2 version by name instead of
+# failing on the missing vocabulary.
+READABLE_FORMATS = ("relatedly-model/1", FORMAT)
 VERSIONS = "versions"
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -56,8 +60,10 @@ FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "article
 
 
 def library_versions() -> dict[str, str]:
-    """Versions that must match between training and serving (scikit-learn's pickles depend on them)."""
+    """Versions that must match between training and serving (scikit-learn's pickles depend on
+    them), and Relatedly's own, to tell which code wrote a version."""
     return {
+        "relatedly": importlib.metadata.version("relatedly"),
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
@@ -173,8 +179,8 @@ def read_manifest(models_dir: str | Path, version: str) -> dict[str, Any]:
         raise ArtifactError(f"model version {version!r} not found in {models_dir}") from None
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"unreadable manifest {path}: {exc}") from exc
-    if manifest.get("format") != FORMAT or manifest.get("version") != version:
-        raise ArtifactError(f"{path} is not a {FORMAT} manifest for version {version!r}")
+    if manifest.get("format") not in READABLE_FORMATS or manifest.get("version") != version:
+        raise ArtifactError(f"{path} is not a {' or '.join(READABLE_FORMATS)} manifest for version {version!r}")
     return manifest
 
 

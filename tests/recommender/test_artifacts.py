@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -137,6 +138,7 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert manifest["parameters"] == {"top_k": 5, "vectorizer": fitted.params.as_dict()}
     assert manifest["libraries"]["scikit-learn"] == sklearn.__version__
     assert manifest["libraries"]["numpy"] == np.__version__
+    assert manifest["libraries"]["relatedly"] == importlib.metadata.version("relatedly")
     assert manifest["corpus"] == INFO["corpus"]
     assert manifest["training_seconds"] == INFO["training_seconds"]
     directory = store / artifacts.VERSIONS / version
@@ -175,8 +177,12 @@ def test_a_version_with_the_vocabulary_dict_inside_still_loads(fitted: RelatedMo
     path = store / artifacts.VERSIONS / version / "vectorizer.joblib"
     joblib.dump({"tfidf": fitted.vectorizer_.tfidf_, "svd": fitted.vectorizer_.svd_}, path)
     data = path.read_bytes()
-    _edit_manifest(store, version, lambda m: m["files"]["vectorizer.joblib"].update(
-        {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+
+    def as_format_1(manifest: dict) -> None:
+        manifest["format"] = "relatedly-model/1"
+        manifest["files"]["vectorizer.joblib"].update({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+
+    _edit_manifest(store, version, as_format_1)
     loaded, _ = artifacts.load_version(store, version)
     assert _related_lists(loaded) == _related_lists(fitted)
     assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
@@ -207,6 +213,14 @@ def test_a_model_from_another_scikit_learn_is_refused(fitted: RelatedModel, stor
     _edit_manifest(store, version, lambda m: m["libraries"].update({"scikit-learn": "0.24.2"}))
 
     with pytest.raises(ArtifactError, match="scikit-learn 0.24.2"):
+        artifacts.load_version(store, version)
+
+
+def test_a_version_in_a_format_this_code_does_not_know_is_refused_by_name(fitted: RelatedModel, store: Path) -> None:
+    version = artifacts.save_version(fitted, store, info=INFO)
+    _edit_manifest(store, version, lambda m: m.update({"format": "relatedly-model/99"}))
+
+    with pytest.raises(ArtifactError, match="relatedly-model/1 or relatedly-model/2 manifest"):
         artifacts.load_version(store, version)
 
 
