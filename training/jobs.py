@@ -16,12 +16,12 @@ from recommender import artifacts
 from recommender.corpus import load_corpus
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
-from recommender.neighbors import ProgressCallback
+from recommender.neighbors import DEFAULT_CHUNK_BYTES, ProgressCallback
 
 log = logging.getLogger("relatedly.training")
 
 DEFAULT_KEEP_VERSIONS = 5
-DEFAULT_MEMORY_BUDGET_MB = 256
+DEFAULT_MEMORY_BUDGET_MB = DEFAULT_CHUNK_BYTES // 2**20  # the neighbour step's own default: 128 MB
 PARALLEL_MIN_ARTICLES = 5000
 
 
