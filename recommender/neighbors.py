@@ -141,9 +141,9 @@ def _strip_calls(
     after two comparisons.
     """
     for part, row_ranges in shares:
-        columns = space.strip_columns(part)
+        strip = space.strip_columns(part)
         for rows in row_ranges:
-            yield delayed(_top_k_of_strip)(space, k, rows, columns, step, scores[rows.start : rows.stop, -1].copy(),
+            yield delayed(_top_k_of_strip)(space, k, rows, strip, step, scores[rows.start : rows.stop, -1].copy(),
                                            scores[part.start : part.stop, -1].copy())
 
 
@@ -176,15 +176,15 @@ def _upper_cells(rows: range, columns: range) -> int:
 
 
 def _top_k_of_strip(
-    space: SimilaritySpace, k: int, rows: range, columns: StripColumns, step: int, row_kth: np.ndarray,
+    space: SimilaritySpace, k: int, rows: range, strip: StripColumns, step: int, row_kth: np.ndarray,
     col_kth: np.ndarray
 ) -> Lists:
     """The k-lists of the rows over a strip's columns and of its columns over the rows (cells i < j);
     `row_kth` and `col_kth` are lower bounds of the final k-th best scores (see `scan_upper`)."""
-    part = columns.columns
+    part = strip.columns
     lists: Lists = []
     col_idx, col_val = empty_lists(len(part), k)
-    for lo, first, block in space.upper_blocks(rows, columns, step):
+    for lo, first, block in space.upper_blocks(rows, strip, step):
         chunk, off = range(lo, lo + len(block)), first - part.start
         row_idx, row_val = empty_lists(len(chunk), k)
         scan_upper(block, lo, first, row_idx, row_val, row_kth[lo - rows.start : chunk.stop - rows.start],

@@ -88,26 +88,26 @@ class SimilaritySpace:
             None if self.lsa is None else self.lsa[columns.start : columns.stop].astype(np.float64),
         )
 
-    def upper_blocks(self, rows: range, columns: StripColumns, step: int) -> Iterator[tuple[int, int, np.ndarray]]:
-        """The similarities of cells (i, j), i < j, of `rows` × the prepared columns, `step` rows at a
+    def upper_blocks(self, rows: range, strip: StripColumns, step: int) -> Iterator[tuple[int, int, np.ndarray]]:
+        """The similarities of cells (i, j), i < j, of `rows` × a strip's columns, `step` rows at a
         time: yields (first row, first column, dense block of those rows × the columns from there on).
 
         A block's columns are looked up in the strip's short posting lists. The LSA part is added
         `LSA_TILE_COLUMNS` columns at a time, so its float64 product stays in the core's cache
         instead of streaming 8 bytes per cell through memory.
         """
-        part = columns.columns
+        part = strip.columns
         for lo in range(rows.start, rows.stop, step):
             first = max(part.start, lo + 1)  # the cells on and below the diagonal are left out
             if first >= part.stop:
                 return
             chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - part.start
-            block = rows_dot_all(self.tfidf, columns.postings, chunk, range(skip, len(part)))
-            if columns.lsa64 is not None:
+            block = rows_dot_all(self.tfidf, strip.postings, chunk, range(skip, len(part)))
+            if strip.lsa64 is not None:
                 left = self.lsa[chunk].astype(np.float64)
                 for start in range(0, block.shape[1], LSA_TILE_COLUMNS):
                     cells = block[:, start : start + LSA_TILE_COLUMNS]
-                    self._blend(cells, self._lsa_dot(left, columns.lsa64[skip + start : skip + start + cells.shape[1]]))
+                    self._blend(cells, self._lsa_dot(left, strip.lsa64[skip + start : skip + start + cells.shape[1]]))
             yield lo, first, block
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
