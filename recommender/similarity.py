@@ -102,7 +102,7 @@ class SimilaritySpace:
             if first >= part.stop:
                 return
             chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - part.start
-            block = rows_dot_all(self.tfidf, strip.postings, chunk, range(skip, len(part)))
+            block = rows_dot_all(self.tfidf, strip.postings, chunk, skip)
             if strip.lsa64 is not None:
                 left = self.lsa[chunk].astype(np.float64)
                 for start in range(0, block.shape[1], LSA_TILE_COLUMNS):

@@ -36,9 +36,10 @@ def _first_posting(t_indices, start, stop, column):  # pragma: no cover - compil
 
 @njit(cache=True, nogil=True)
 def _scatter_rows(  # pragma: no cover - compiled
-    indptr, indices, data, t_indptr, t_indices, t_data, rows, col_start, col_stop, n_columns, out
+    indptr, indices, data, t_indptr, t_indices, t_data, rows, col_start, out
 ):
-    # Postings are sorted by column: a row-term's postings in the range are found by binary search.
+    # Postings are sorted by column: a row-term's first posting at or after col_start is found by
+    # binary search.
     for i in range(rows.shape[0]):
         row = rows[i]
         acc = out[i]
@@ -48,23 +49,20 @@ def _scatter_rows(  # pragma: no cover - compiled
             first, end = t_indptr[term], t_indptr[term + 1]
             if col_start > 0:
                 first = _first_posting(t_indices, first, end, col_start)
-            if col_stop < n_columns:
-                end = _first_posting(t_indices, first, end, col_stop)
             for q in range(np.uint64(first), np.uint64(end)):
                 acc[np.uint64(t_indices[q] - col_start)] += weight * t_data[q]
 
 
 def rows_dot_all(
-    matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray, columns: range | None = None
+    matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray, first_column: int = 0
 ) -> np.ndarray:
-    """Dense float32 `matrix[rows] @ transposed[:, columns]` (all columns by default), where
-    `transposed` is some matrix's transpose in CSR form (sorted indices, as `.T.tocsr()` builds it)."""
-    columns = range(transposed.shape[1]) if columns is None else columns
-    out = np.zeros((len(rows), len(columns)), dtype=np.float32)
+    """Dense float32 `matrix[rows] @ transposed[:, first_column:]`, where `transposed` is some
+    matrix's transpose in CSR form (sorted indices, as `.T.tocsr()` builds it)."""
+    out = np.zeros((len(rows), transposed.shape[1] - first_column), dtype=np.float32)
     _scatter_rows(
         matrix.indptr, matrix.indices, matrix.data.astype(np.float32, copy=False),  # no copy when float32
         transposed.indptr, transposed.indices, transposed.data.astype(np.float32, copy=False),
-        np.asarray(rows, dtype=np.int64), columns.start, columns.stop, transposed.shape[1], out,
+        np.asarray(rows, dtype=np.int64), first_column, out,
     )
     return out
 
@@ -128,7 +126,7 @@ def top_k_of_dense(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, scores
 
 
-SCAN_STRIP_COLUMNS = 256  # the K-lists of this many columns (100 KB at K = 50) stay in the L2 cache
+SCAN_RUN_COLUMNS = 256  # the K-lists of this many columns (100 KB at K = 50) stay in the L2 cache
 
 
 @njit(cache=True, nogil=True)
@@ -138,18 +136,18 @@ def scan_upper(block, row0, col0, row_idx, row_val, row_kth, col_idx, col_val, c
 
     `row_kth` / `col_kth` start as lower bounds of each list's final k-th best score (0: none known)
     and rise with the lists: a cell below them cannot make it, so most cells cost two comparisons
-    with contiguous values and never touch the lists. The block is read in strips of columns, so the
-    column lists a strip updates stay in cache for all its rows.
+    with contiguous values and never touch the lists. The block is read in runs of columns, so the
+    column lists a run updates stay in cache for all its rows.
     """
     k = row_val.shape[1]
-    for strip in range(0, block.shape[1], SCAN_STRIP_COLUMNS):
-        strip_stop = min(strip + SCAN_STRIP_COLUMNS, block.shape[1])
+    for run in range(0, block.shape[1], SCAN_RUN_COLUMNS):
+        run_stop = min(run + SCAN_RUN_COLUMNS, block.shape[1])
         for a in range(block.shape[0]):
             rv = row_val[a]
             ri = row_idx[a]
             kth = row_kth[a]
             line = block[a]
-            for b in range(np.uint64(max(strip, row0 + a + 1 - col0)), np.uint64(strip_stop)):
+            for b in range(np.uint64(max(run, row0 + a + 1 - col0)), np.uint64(run_stop)):
                 v = line[b]
                 if v <= 0.0:
                     continue

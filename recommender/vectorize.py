@@ -141,7 +141,6 @@ class ArticleVectorizer:
         sparse intermediates and input checks, which cost several times the text itself for one
         draft on the request path; batches bound the memory of a corpus's term lists.
         """
-        self._check_fitted()
         if getattr(self, "_analyzer", None) is None:
             self._analyzer = self.tfidf_.build_analyzer()
         lengths, columns, values = [], [], []
