@@ -8,7 +8,7 @@ query is scored against the whole corpus so a filtered list is never shorter tha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -17,12 +17,15 @@ from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import CorpusError
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, NeighborTable, ProgressCallback, top_k_neighbors
+from recommender.overrides import NO_RULES, ArticleRules, Source, served_pins
 from recommender.ranking import Query, Ranked, RankingOptions, rank
 from recommender.similarity import QueryVector, SimilaritySpace
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
 DEFAULT_TOP_K = 50
 EXPLAIN_TERMS = 5
+_NO_ROWS = np.empty(0, dtype=np.int64)
+_NOTHING = Ranked(_NO_ROWS, np.empty(0, dtype=np.float32), np.empty(0, dtype=np.float32))
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class RelatedItem:
     score: float
     similarity: float
     explanation: Explanation | None = None
+    source: Source = "model"  # "pinned": an editor put it there (see `recommender.overrides`)
 
 
 class RelatedModel:
@@ -108,21 +112,30 @@ class RelatedModel:
         return self.catalog_.info(self.catalog_.index_of(article_id))
 
     def related(
-        self, article_id: str, options: RankingOptions | None = None, *, explain: bool = False
+        self,
+        article_id: str,
+        options: RankingOptions | None = None,
+        *,
+        explain: bool = False,
+        rules: ArticleRules = NO_RULES,
     ) -> list[RelatedItem]:
-        """The article's related stories under the ranking options; `UnknownArticleError` if absent."""
+        """The article's related stories under the ranking options and the editors' rules (pins first);
+        `UnknownArticleError` if absent."""
         options = options or RankingOptions()
         idx = self.catalog_.index_of(article_id)
-        facts = self.catalog_.facts
-        query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
-        row = self.neighbors_.indices[idx]
-        ranked = self._rank(query, row, self.neighbors_.scores[idx], options)
-        list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
-        if len(ranked.indices) < options.limit and list_was_full:
-            ranked = self._rank(query, *self._scan(self.space_.row(idx)), options)
-        vector = self.space_.row(idx) if explain else None
+        pins, fill = self._split(article_id, rules, options)
+        ranked = _NOTHING
+        if fill is not None:
+            facts = self.catalog_.facts
+            query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
+            row = self.neighbors_.indices[idx]
+            ranked = self._rank(query, row, self.neighbors_.scores[idx], fill)
+            list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
+            if len(ranked.indices) < fill.limit and list_was_full:
+                ranked = self._rank(query, *self._scan(self.space_.row(idx)), fill)
+        vector = self.space_.row(idx) if explain or len(pins) else None
         info = self.catalog_.info(idx)
-        return self._items(ranked, vector, info.tags, info.category)
+        return self._listed(pins, ranked, vector, info.tags, info.category, explain=explain)
 
     def related_to_text(
         self,
@@ -134,15 +147,51 @@ class RelatedModel:
         category: str | None = None,
         published_at: datetime | None = None,
         explain: bool = False,
+        article_id: str | None = None,
+        rules: ArticleRules = NO_RULES,
     ) -> list[RelatedItem]:
-        """Related stories for a text that is not in the model (a draft, a new article); never refits."""
+        """Related stories for a text that is not in the model (a draft, a new article); never refits.
+
+        `article_id` names the article the text is (a draft of a known story): it is left out of the list.
+        """
         options = options or RankingOptions()
         vectors = self.vectorizer_.transform_fields([title], [body], [tuple(tags)])
         vector = QueryVector(vectors.tfidf, vectors.lsa[0] if self.space_.lsa is not None else None)
-        codes = self.catalog_.category_code(category)
-        days = published_at.timestamp() / 86400.0 if published_at else float("nan")
-        ranked = self._rank(Query(None, days, codes), *self._scan(vector, like_the_lists=False), options)
-        return self._items(ranked, vector if explain else None, tuple(tags), category)
+        pins, fill = self._split(article_id, rules, options)
+        ranked = _NOTHING
+        if fill is not None:
+            codes = self.catalog_.category_code(category)
+            days = published_at.timestamp() / 86400.0 if published_at else float("nan")
+            if article_id is not None:
+                fill = replace(fill, exclude=fill.exclude | {article_id})
+            ranked = self._rank(Query(None, days, codes), *self._scan(vector, like_the_lists=False), fill)
+        return self._listed(pins, ranked, vector, tuple(tags), category, explain=explain)
+
+    def _split(
+        self, article_id: str | None, rules: ArticleRules, options: RankingOptions
+    ) -> tuple[np.ndarray, RankingOptions | None]:
+        """The rows of the pins to show first, and the options the model fills the rest with (None: full)."""
+        if rules is NO_RULES:
+            return _NO_ROWS, options
+        pins = served_pins(article_id, rules, self.__contains__, leave_out=options.exclude, limit=options.limit)
+        rows = self.catalog_.indices_of_known(pins)
+        if len(pins) == options.limit:
+            return rows, None
+        never = options.exclude | rules.never | set(pins)
+        return rows, replace(options, limit=options.limit - len(pins), exclude=never)
+
+    def _listed(
+        self, pins: np.ndarray, ranked: Ranked, vector: QueryVector | None, tags: Sequence[str],
+        category: str | None, *, explain: bool,
+    ) -> list[RelatedItem]:
+        """Pinned stories (scored by their similarity to the query) followed by the model's picks."""
+        shown = vector if explain else None
+        if not len(pins):
+            return self._items(ranked, shown, tags, category)
+        assert vector is not None
+        sims = self.space_.to_candidates(vector, pins).astype(np.float32)
+        pinned = self._items(Ranked(pins, sims, sims), shown, tags, category, source="pinned")
+        return pinned + self._items(ranked, shown, tags, category)
 
     def _scan(self, vector: QueryVector, *, like_the_lists: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Every corpus row as a candidate, with its similarity to the query (see `against_all`)."""
@@ -179,7 +228,8 @@ class RelatedModel:
         return copies | copies.T
 
     def _items(
-        self, ranked: Ranked, vector: QueryVector | None, tags: Sequence[str], category: str | None
+        self, ranked: Ranked, vector: QueryVector | None, tags: Sequence[str], category: str | None,
+        source: Source = "model",
     ) -> list[RelatedItem]:
         return [
             RelatedItem(
@@ -187,6 +237,7 @@ class RelatedModel:
                 round(float(score), 6),
                 round(float(sim), 6),
                 None if vector is None else self._explain(vector, int(j), tags, category),
+                source,
             )
             for j, score, sim in zip(ranked.indices, ranked.scores, ranked.similarities, strict=True)
         ]
