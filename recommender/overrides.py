@@ -94,3 +94,21 @@ def served_pins(
             continue
         served.append(story_id)
     return served
+
+
+def build_overrides(
+    revision: int,
+    pins: Mapping[str, Iterable[str]],
+    blocks: Iterable[tuple[str, str]],
+    exclusions: Iterable[str],
+) -> Overrides:
+    """An immutable snapshot from plain rows: pins by article, (article, story) blocks, excluded stories."""
+    blocked: dict[str, set[str]] = {}
+    for article_id, story_id in blocks:
+        blocked.setdefault(article_id, set()).add(story_id)
+    return Overrides(
+        revision=revision,
+        pins=MappingProxyType({a: tuple(s) for a, s in pins.items() if s}),
+        blocks=MappingProxyType({a: frozenset(s) for a, s in blocked.items()}),
+        exclusions=frozenset(exclusions),
+    )

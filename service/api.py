@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from recommender.model import RelatedItem
+from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
 from service import metrics
 from service.cache import cache_key, encode_params
@@ -75,18 +76,23 @@ def related_to_text() -> Response:
     if text_category is not None and not isinstance(text_category, str):
         raise ApiError(400, "invalid_parameter", "article_category must be a string")
     published_at = iso_datetime(data, "published_at")
+    article_id = data.get("article_id")
+    if article_id is not None and not isinstance(article_id, str):
+        raise ApiError(400, "invalid_parameter", "article_id must be a string")
     options, explain = _options(data, loaded), explain_flag(data)
+    overrides = parts.overrides.current()
     fingerprint = hashlib.sha256(
-        _dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat()])
+        _dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat(), article_id])
     ).hexdigest()
 
     def compute() -> dict[str, Any]:
         items = loaded.model.related_to_text(
-            title, body, tags, options, category=text_category, published_at=published_at, explain=explain
+            title, body, tags, options, category=text_category, published_at=published_at, explain=explain,
+            article_id=article_id, rules=overrides.rules_for(article_id),
         )
         return {"model_version": loaded.version, **related_payload(items, options)}
 
-    key = cache_key(loaded.version, "text", fingerprint, canonical(options, explain=explain))
+    key = cache_key(cache_version(loaded, overrides), "text", fingerprint, canonical(options, explain=explain))
     return _json_response(_cached(parts, key, compute), loaded.version, cacheable=False)
 
 
@@ -133,12 +139,19 @@ def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, option
                   explain: bool) -> bytes:
     if article_id not in loaded.model:
         raise _not_found(article_id, loaded)
+    overrides = parts.overrides.current()  # the one place editors' rules enter a related list
 
     def compute() -> dict[str, Any]:
-        items = loaded.model.related(article_id, options, explain=explain)
+        items = loaded.model.related(article_id, options, explain=explain, rules=overrides.rules_for(article_id))
         return {"article_id": article_id, "model_version": loaded.version, **related_payload(items, options)}
 
-    return _cached(parts, related_cache_key(loaded.version, article_id, options, explain), compute)
+    key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain)
+    return _cached(parts, key, compute)
+
+
+def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
+    """What cache keys name as the version: the model's and the overrides' revision, so either change is seen."""
+    return f"{loaded.version}:o{overrides.revision}"
 
 
 def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool) -> str:
@@ -212,6 +225,7 @@ def _item(item: RelatedItem) -> dict[str, Any]:
         "url": item.article.url,
         "published_at": item.article.published_at,
         "score": item.score,
+        "source": item.source,
     }
     if item.explanation is not None:
         e = item.explanation

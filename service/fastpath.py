@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug.http import parse_etags
 
 from service import metrics
-from service.api import RELATED_RULE, default_related_cache_key, etag_of, public_cache_control
+from service.api import RELATED_RULE, cache_version, default_related_cache_key, etag_of, public_cache_control
 from service.cors import cors_headers
 from service.extensions import Relatedly
 from service.observability import record_request, request_id_from
@@ -47,7 +47,8 @@ class CachedRelatedFastPath:
         if article_id is None or loaded is None:
             return self.flask_wsgi(environ, start_response)
         key = default_related_cache_key(
-            loaded.version, article_id, self.parts.settings.default_limit, loaded.model.top_k
+            cache_version(loaded, self.parts.overrides.current()), article_id, self.parts.settings.default_limit,
+            loaded.model.top_k,
         )
         body = self.parts.cache.get(key)
         if body is None:  # a miss: Flask computes, stores and counts it

@@ -17,11 +17,12 @@ RECONNECT_SECONDS = 2.0
 class ModelEventListener:
     """A daemon thread that calls `on_publish()` for every announcement; reconnects after errors."""
 
-    def __init__(self, redis_url: str, on_publish: Callable[[], object]) -> None:
+    def __init__(self, redis_url: str, on_publish: Callable[[], object], channel: str = PUBLISH_CHANNEL) -> None:
         self.redis_url = redis_url
+        self.channel = channel
         self.on_publish = on_publish
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="model-events", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"events-{channel}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -36,7 +37,7 @@ class ModelEventListener:
             try:
                 client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=1)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(PUBLISH_CHANNEL)
+                pubsub.subscribe(self.channel)
                 try:
                     while not self._stop.is_set():
                         if pubsub.get_message(timeout=0.5) is not None:
