@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from service.cache import ResponseCache, build_cache
 from service.config import Settings
 from service.model_store import ModelStore
+from service.overrides import OverrideStore
 from storage import Database
 
 
@@ -18,6 +19,7 @@ class Relatedly:
     store: ModelStore
     cache: ResponseCache
     database: Database
+    overrides: OverrideStore
 
 
 def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly:
@@ -35,7 +37,11 @@ def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly
     )
     database = Database.from_url(settings.resolved_database_url)
     database.upgrade()
-    parts = Relatedly(settings, store, cache, database)
+    overrides = OverrideStore(database, settings.models_dir, settings.reload_seconds)
+    overrides.refresh()
+    if watch:
+        overrides.start_watching(settings.redis_url)
+    parts = Relatedly(settings, store, cache, database, overrides)
     app.extensions["relatedly"] = parts
     return parts
 

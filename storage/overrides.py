@@ -74,15 +74,14 @@ def read_overrides(db: Database) -> OverrideRows:
         blocks = [(a, s) for a, s in conn.execute(
             select(override_blocks.c.article_id, override_blocks.c.story_id)
             .order_by(override_blocks.c.article_id, override_blocks.c.story_id))]
-        exclusions = dict(conn.execute(
-            select(override_exclusions.c.story_id, override_exclusions.c.reason).order_by(override_exclusions.c.story_id)
-        ).all())
+        excluded = override_exclusions.c
+        exclusions = dict(conn.execute(select(excluded.story_id, excluded.reason).order_by(excluded.story_id)).all())
     return OverrideRows(int(revision or 0), pins, blocks, exclusions)
 
 
 def set_pins(db: Database, article_id: str, story_ids: Sequence[str], *, actor: str) -> int:
     """Replace the article's pins by `story_ids`, in that order (empty: unpin all); the new revision."""
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         revision = _bump(conn)
         conn.execute(delete(override_pins).where(override_pins.c.article_id == article_id))
         now = _now()
@@ -105,7 +104,7 @@ def pins_of(db: Database, article_id: str) -> list[str]:
 def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_ways: bool = False) -> int:
     """Never show `story_id` under `article_id` (and, both ways, the reverse); idempotent; the new revision."""
     pairs = _pairs(article_id, story_id, both_ways)
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         revision = _bump(conn)
         existing = set(conn.execute(select(override_blocks.c.article_id, override_blocks.c.story_id)
                                     .where(_any_pair(pairs))).tuples())
@@ -121,7 +120,7 @@ def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_
 def remove_block(db: Database, article_id: str, story_id: str, *, actor: str, both_ways: bool = False) -> int:
     """Lift a block (both ways: both directions); `OverrideNotFoundError` if there was none."""
     pairs = _pairs(article_id, story_id, both_ways)
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         removed = conn.execute(delete(override_blocks).where(_any_pair(pairs))).rowcount
         if not removed:
             raise OverrideNotFoundError(f"{story_id!r} is not blocked under {article_id!r}")
@@ -132,7 +131,7 @@ def remove_block(db: Database, article_id: str, story_id: str, *, actor: str, bo
 
 def add_exclusion(db: Database, story_id: str, *, actor: str, reason: str = "") -> int:
     """Keep a story out of every list (its own page keeps a list); updates the reason if already excluded."""
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         revision = _bump(conn)
         found = conn.execute(update(override_exclusions).where(override_exclusions.c.story_id == story_id)
                              .values(reason=reason)).rowcount
@@ -145,7 +144,7 @@ def add_exclusion(db: Database, story_id: str, *, actor: str, reason: str = "") 
 
 def remove_exclusion(db: Database, story_id: str, *, actor: str) -> int:
     """Let an excluded story appear in lists again; `OverrideNotFoundError` if it was not excluded."""
-    with db.engine.begin() as conn:
+    with db.transaction() as conn:
         if not conn.execute(delete(override_exclusions).where(override_exclusions.c.story_id == story_id)).rowcount:
             raise OverrideNotFoundError(f"{story_id!r} is not excluded")
         revision = _bump(conn)

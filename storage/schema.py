@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, Integer, MetaData, Table
+from sqlalchemy import DDL, Column, Connection, DateTime, Integer, MetaData, String, Table, Text, event
 
 SCHEMA_VERSION = 1
 
@@ -19,6 +19,52 @@ schema_info = Table(
     metadata,
     Column("version", Integer, nullable=False),
 )
+
+# --- editorial overrides (issue 12): outside model versions, so they survive every train and rollback ---
+override_pins = Table(
+    "override_pins",
+    metadata,
+    Column("article_id", String, primary_key=True),
+    Column("position", Integer, primary_key=True),  # 0 = shown first
+    Column("story_id", String, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String, nullable=False),
+)
+override_blocks = Table(  # directed: story_id never under article_id (a both-ways block is two rows)
+    "override_blocks",
+    metadata,
+    Column("article_id", String, primary_key=True),
+    Column("story_id", String, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String, nullable=False),
+)
+override_exclusions = Table(  # never in any list; the story's own page keeps its list
+    "override_exclusions",
+    metadata,
+    Column("story_id", String, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String, nullable=False),
+)
+override_audit = Table(  # who changed what and when; one row per change
+    "override_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revision", Integer, nullable=False, index=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String, nullable=False),
+    Column("action", String, nullable=False),
+    Column("article_id", String, nullable=True, index=True),
+    Column("story_ids", Text, nullable=False),  # a JSON list
+    Column("detail", Text, nullable=False),
+)
+override_revision = Table(  # one row: bumped in every change's transaction, which serialises the writers
+    "override_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
+)
+event.listen(override_revision, "after_create", DDL("INSERT INTO override_revision (id, revision) VALUES (1, 0)"))
 
 
 def _create_tables(conn: Connection) -> None:

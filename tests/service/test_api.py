@@ -17,7 +17,7 @@ def test_related_returns_the_documented_shape(client) -> None:
     assert body["model_version"] == response.headers["X-Model-Version"]
     assert len(body["related"]) == 5
     first = body["related"][0]
-    assert set(first) == {"id", "title", "url", "published_at", "score"}
+    assert set(first) == {"id", "title", "url", "published_at", "score", "source"}
     assert first["url"].startswith("https://news.example.org/spaceflight/")
     assert 0 < first["score"] <= 1
     assert [r["score"] for r in body["related"]] == sorted((r["score"] for r in body["related"]), reverse=True)

@@ -51,7 +51,7 @@ def test_text_query_returns_the_documented_shape(client) -> None:
     assert list(body) == ["model_version", "limit", "count", "related"]
     assert body["model_version"] == response.headers["X-Model-Version"]
     assert (body["limit"], body["count"], len(body["related"])) == (4, 4, 4)
-    assert set(body["related"][0]) == {"id", "title", "url", "published_at", "score"}
+    assert set(body["related"][0]) == {"id", "title", "url", "published_at", "score", "source"}
     scores = [item["score"] for item in body["related"]]
     assert scores == sorted(scores, reverse=True)
 

@@ -34,7 +34,7 @@ def test_miss_then_hit_stores_json_under_a_versioned_key(sample_models_dir, redi
     version = first.get_json()["model_version"]
     server = redis.Redis.from_url(redis_url)
     keys = [k.decode() for k in server.scan_iter(f"{cache_prefix}:*")]
-    assert len(keys) == 1 and keys[0].startswith(f"{cache_prefix}:v1:{version}:related:{SPACE_STATION_ID}:")
+    assert len(keys) == 1 and keys[0].startswith(f"{cache_prefix}:v1:{version}:o0:related:{SPACE_STATION_ID}:")
     assert "limit=4" in keys[0]
     assert json.loads(server.get(keys[0])) == first.get_json()
     assert 0 < server.ttl(keys[0]) <= 300
