@@ -195,6 +195,15 @@ def load_version(models_dir: str | Path, version: str) -> tuple[RelatedModel, di
         raise ArtifactError(f"model {version} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
+def read_article_ids(models_dir: str | Path, version: str) -> list[str]:
+    """The ids a version serves, checksum verified, without loading the model (for the override commands)."""
+    manifest = read_manifest(models_dir, version)
+    path = Path(models_dir) / VERSIONS / version / "articles.json"
+    if not path.is_file() or _sha256(path) != manifest["files"]["articles.json"]["sha256"]:
+        raise ArtifactError(f"model {version}: articles.json is missing or does not match its checksum")
+    return json.loads(path.read_text(encoding="utf-8"))["ids"]
+
+
 def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     version = manifest["version"]
     trained_with = manifest["libraries"]["scikit-learn"]

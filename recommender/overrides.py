@@ -11,7 +11,7 @@ the database); this module only knows what they mean for one list:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -112,3 +112,15 @@ def build_overrides(
         blocks=MappingProxyType({a: frozenset(s) for a, s in blocked.items()}),
         exclusions=frozenset(exclusions),
     )
+
+
+def pin_problems(article_id: str, story_ids: Sequence[str]) -> list[str]:
+    """What is wrong with a pin list (empty: nothing); unknown ids are the caller's check."""
+    problems = []
+    if len(story_ids) > MAX_PINS:
+        problems.append(f"at most {MAX_PINS} pins per article, got {len(story_ids)}")
+    if len(set(story_ids)) != len(story_ids):
+        problems.append("a story is pinned twice")
+    if article_id in story_ids:
+        problems.append(f"{article_id!r} cannot be pinned under itself")
+    return problems

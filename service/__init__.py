@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import admin, api, health, openapi
+from service import admin, admin_overrides, api, editor, health, openapi
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
@@ -34,5 +34,7 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_overrides.bp)
+    app.register_blueprint(editor.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

@@ -25,7 +25,8 @@ MAX_ARTICLES = 1000
 
 
 @bp.before_request
-def _authorise() -> None:
+def authorise() -> None:
+    """404 while the admin API is off, 401 without a bearer token, 403 with a wrong one."""
     token = relatedly().settings.admin_token
     if not token:
         raise ApiError(404, "not_found", "The requested URL was not found on the server.")
@@ -37,7 +38,7 @@ def _authorise() -> None:
 
 
 @bp.after_request
-def _never_cache(response: Response) -> Response:
+def never_cache(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="relatedly-admin"'
