@@ -18,7 +18,7 @@ from typing import Literal
 
 MAX_PINS = 10
 Source = Literal["pinned", "model"]
-InactiveReason = Literal["not_in_model", "blocked", "excluded", "same_article"]
+InactiveReason = Literal["not_in_model", "blocked", "excluded", "same_article", "article_not_in_model"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,11 @@ def pin_problems(article_id: str, story_ids: Sequence[str]) -> list[str]:
     if article_id in story_ids:
         problems.append(f"{article_id!r} cannot be pinned under itself")
     return problems
+
+
+def pin_states(overrides: Overrides, article_id: str, in_model: Callable[[str], bool]) -> list[tuple[str, str | None]]:
+    """Each pin of the article with why it is not served (None: it is), for the editor page and the CLI."""
+    rules = overrides.rules_for(article_id)
+    page_missing = not in_model(article_id)
+    return [(story, "article_not_in_model" if page_missing else inactive_reason(article_id, story, rules, in_model))
+            for story in overrides.pins.get(article_id, ())]

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from recommender.overrides import build_overrides, inactive_reason, pin_problems
+from recommender.overrides import build_overrides, pin_problems, pin_states
 from service import admin
 from service.api import current_model
 from service.editor_session import csrf_ok, read_session
@@ -180,17 +180,12 @@ def _listing(rows: OverrideRows, loaded: LoadedModel, article_id: str | None) ->
     def title(i: str) -> str | None:
         return model.article(i).title if i in model else None
 
-    pins = []
-    for page, stories in rows.pins.items():
-        if article_id is not None and page != article_id:
-            continue
-        rules = snapshot.rules_for(page)
-        entries = []
-        for story in stories:
-            reason = "article_not_in_model" if page not in model else inactive_reason(page, story, rules,
-                                                                                      model.__contains__)
-            entries.append({"id": story, "title": title(story), "active": reason is None, "inactive_reason": reason})
-        pins.append({"article_id": page, "title": title(page), "stories": entries})
+    pins = [
+        {"article_id": page, "title": title(page), "stories": [
+            {"id": story, "title": title(story), "active": reason is None, "inactive_reason": reason}
+            for story, reason in pin_states(snapshot, page, model.__contains__)]}
+        for page in rows.pins if article_id is None or page == article_id
+    ]
     blocks = [
         {"article_id": a, "story_id": s, "story_title": title(s), "active": a in model and s in model}
         for a, s in rows.blocks if article_id is None or a == article_id

@@ -26,6 +26,7 @@ from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
+from training.overrides_cli import add_override_commands
 from training.progress import progress_factory
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -142,6 +143,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     add_database_commands(commands, models_dir)
+    add_override_commands(commands, models_dir)
     return parser
 
 
