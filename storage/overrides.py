@@ -107,7 +107,7 @@ def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_
     with db.transaction() as conn:
         revision = _bump(conn)
         existing = set(conn.execute(select(override_blocks.c.article_id, override_blocks.c.story_id)
-                                    .where(_any_pair(pairs))).tuples())
+                                    .where(_any_pair(pairs))).all())
         now = _now()
         new = [{"article_id": a, "story_id": s, "created_at": now, "created_by": actor}
                for a, s in pairs if (a, s) not in existing]
