@@ -190,7 +190,8 @@ class RelatedModel:
             return self._items(ranked, shown, tags, category)
         assert vector is not None
         sims = self.space_.to_candidates(vector, pins).astype(np.float32)
-        pinned = self._items(Ranked(pins, sims, sims), shown, tags, category, source="pinned")
+        scores = np.clip(sims, 0.0, 1.0)  # the LSA part can make an unrelated pin's similarity slightly negative
+        pinned = self._items(Ranked(pins, scores, sims), shown, tags, category, source="pinned")
         return pinned + self._items(ranked, shown, tags, category)
 
     def _scan(self, vector: QueryVector, *, like_the_lists: bool = True) -> tuple[np.ndarray, np.ndarray]:

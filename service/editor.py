@@ -13,7 +13,7 @@ import hmac
 import re
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from service.editor_session import (
     SignInLimiter,
@@ -28,7 +28,6 @@ from service.extensions import relatedly
 
 bp = Blueprint("editor", __name__, template_folder="templates", static_folder="static/editor",
                static_url_path="/editor/static")
-limiter = SignInLimiter()
 _NAME = re.compile(r"^[\w .@'-]{1,60}$")
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -67,6 +66,7 @@ def sign_in() -> Any:
     """Check the admin token; set the session cookie, or answer 401 (429 after too many failures)."""
     token = relatedly().settings.admin_token
     client = request.remote_addr or "unknown"
+    limiter = current_app.extensions.setdefault("relatedly_sign_in_limiter", SignInLimiter())
     wait = limiter.retry_after(client)
     if wait:
         response = Response(render_template("editor/sign_in.html", error="Too many failed sign-ins: try again "

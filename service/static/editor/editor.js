@@ -63,7 +63,9 @@
   function explanation(item) {
     const e = item.explanation;
     if (!e) return null;
-    const terms = e.terms.map((t) => `${t.term} ${Math.round((100 * t.contribution) / (e.similarity || 1))}%`);
+    const share = (t) => (e.similarity > 0.01 ? `${Math.round((100 * t.contribution) / e.similarity)}%`
+      : t.contribution.toFixed(3));  // a share of almost nothing says nothing: show the contribution itself
+    const terms = e.terms.map((t) => `${t.term} ${share(t)}`);
     const parts = [`similarity ${e.similarity.toFixed(3)}`, `terms: ${terms.join(", ") || "none"}`,
       `semantic ${e.semantic.toFixed(3)}`];
     if (e.shared_tags.length) parts.push(`tags: ${e.shared_tags.join(", ")}`);
