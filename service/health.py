@@ -27,6 +27,7 @@ def readyz() -> ResponseReturnValue:
     body = {
         "cache": parts.cache.status(),
         "last_reload_error": parts.store.last_error,
+        "overrides": {"revision": parts.overrides.current().revision, "error": parts.overrides.last_error},
     }
     if loaded is None:
         body["status"] = "unavailable"
@@ -34,7 +35,7 @@ def readyz() -> ResponseReturnValue:
         return jsonify(body), 503
     drift = loaded.manifest.get("drift", {})
     body.update(
-        status="degraded" if body["cache"]["state"] != "ok" else "ready",
+        status="degraded" if body["cache"]["state"] != "ok" or parts.overrides.last_error else "ready",
         model_version=loaded.version,
         n_articles=loaded.model.n_articles,
         top_k=loaded.model.top_k,

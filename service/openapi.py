@@ -176,13 +176,15 @@ SPEC: dict[str, Any] = {
             },
             "RelatedStory": {
                 "type": "object",
-                "required": ["id", "title", "url", "published_at", "score"],
+                "required": ["id", "title", "url", "published_at", "score", "source"],
                 "properties": {
                     "id": {"type": "string"},
                     "title": {"type": "string"},
                     "url": _NULLABLE_STRING,
                     "published_at": _NULLABLE_STRING,
                     "score": {"type": "number"},
+                    "source": {"enum": ["pinned", "model"],
+                               "description": "pinned: an editor put it there (shown first); model: ranked"},
                     "explanation": _ref("Explanation"),
                 },
             },
@@ -215,6 +217,8 @@ SPEC: dict[str, Any] = {
                     "tags": {"type": "array", "items": {"type": "string"}},
                     "article_category": {"type": "string"},
                     "published_at": {"type": "string", "description": "ISO 8601; ages are measured from it"},
+                    "article_id": {"type": "string", "description": "the article this text is (a draft of it): "
+                                   "it is left out, and its editorial pins and blocks apply"},
                     **_RANKING_BODY_PROPERTIES,
                 },
             },
@@ -279,6 +283,128 @@ SPEC: dict[str, Any] = {
         }
     },
 }
+
+
+# --- editorial overrides and the editor page (issue 12) ---
+_OVERRIDE_ERRORS = {
+    "401": _json(_ref("Error"), "no bearer token and no editor session"),
+    "403": _json(_ref("Error"), "wrong token, or an editor session without its CSRF token (X-CSRF-Token)"),
+    "404": _json(_ref("Error"), "admin API off (no RELATEDLY_ADMIN_TOKEN), or an unknown article or override"),
+    "503": _json(_ref("Error"), "no model loaded yet"),
+}
+_CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),
+                  "413": _json(_ref("Error"), "body too large"), **_OVERRIDE_ERRORS}
+_ADMIN_SECURITY = [{"bearer": []}, {"editorSession": []}]
+_ID_PATH = {"in": "path", "required": True, "schema": {"type": "string"}}
+_CHANGED = {"200": _json(_ref("OverrideListing"), "changed; the overrides it affects, as now served")}
+_ALLOW_INACTIVE = {"type": "boolean", "description": "keep ids not in the served model (inactive until they are)"}
+
+
+def _change(summary: str, body: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    operation = {"summary": summary, "security": _ADMIN_SECURITY, "responses": {**_CHANGED, **_CHANGE_ERRORS}, **extra}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return operation
+
+
+_STORY = {"type": "object", "required": ["id", "title", "active", "inactive_reason"], "properties": {
+    "id": {"type": "string"}, "title": _NULLABLE_STRING, "active": {"type": "boolean"},
+    "inactive_reason": {"type": ["string", "null"], "enum": [
+        None, "not_in_model", "article_not_in_model", "blocked", "excluded", "same_article"]}}}
+SPEC["components"]["securitySchemes"]["editorSession"] = {
+    "type": "apiKey", "in": "cookie", "name": "relatedly_editor",
+    "description": "the editor page's session (sign in at /editor); state-changing requests need X-CSRF-Token"}
+SPEC["components"]["schemas"]["OverrideListing"] = {
+    "type": "object",
+    "required": ["revision", "model_version", "model_trained_at", "pins", "blocks", "exclusions"],
+    "properties": {
+        "revision": {"type": "integer", "description": "bumped by every change; part of every cache key"},
+        "model_version": {"type": "string"},
+        "model_trained_at": {"type": "string"},
+        "pins": {"type": "array", "items": {"type": "object", "required": ["article_id", "title", "stories"],
+                                            "properties": {"article_id": {"type": "string"}, "title": _NULLABLE_STRING,
+                                                           "stories": {"type": "array", "items": _STORY}}}},
+        "blocks": {"type": "array", "items": {"type": "object", "required": ["article_id", "story_id", "active"],
+                                              "properties": {"article_id": {"type": "string"},
+                                                             "story_id": {"type": "string"},
+                                                             "story_title": _NULLABLE_STRING,
+                                                             "active": {"type": "boolean"}}}},
+        "exclusions": {"type": "array", "items": {"type": "object", "required": ["story_id", "reason", "active"],
+                                                  "properties": {"story_id": {"type": "string"},
+                                                                 "title": _NULLABLE_STRING,
+                                                                 "reason": {"type": "string"},
+                                                                 "active": {"type": "boolean"}}}},
+    },
+}
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+SPEC["paths"].update({
+    "/v1/admin/overrides": {"get": {
+        "summary": "Every editorial override (or one article's pins and blocks), marked active or inactive",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "article_id", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": _json(_ref("OverrideListing"), "the overrides"), **_OVERRIDE_ERRORS}}},
+    "/v1/admin/overrides/pins/{article_id}": {
+        "parameters": [{"name": "article_id", **_ID_PATH}],
+        "put": _change("Set the article's pins: shown first in this order, at most 10; [] unpins all", {
+            "type": "object", "required": ["stories"], "properties": {
+                "stories": {"type": "array", "maxItems": 10, "items": {"type": "string"}},
+                "allow_inactive": _ALLOW_INACTIVE}}),
+        "delete": _change("Unpin every story of the article"),
+    },
+    "/v1/admin/overrides/blocks": {
+        "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
+            "type": "object", "required": ["article_id", "story_id"], "properties": {
+                "article_id": {"type": "string"}, "story_id": {"type": "string"}, "both_ways": {"type": "boolean"},
+                "allow_inactive": _ALLOW_INACTIVE}}),
+        "delete": _change("Lift a block", parameters=[
+            {"name": "article_id", "in": "query", "required": True, "schema": {"type": "string"}},
+            {"name": "story_id", "in": "query", "required": True, "schema": {"type": "string"}},
+            {"name": "both_ways", "in": "query", "schema": {"type": "boolean"}}]),
+    },
+    "/v1/admin/overrides/exclusions": {"post": _change(
+        "Keep a story out of every list (its own page keeps a list)", {
+            "type": "object", "required": ["story_id"], "properties": {
+                "story_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 500},
+                "allow_inactive": _ALLOW_INACTIVE}})},
+    "/v1/admin/overrides/exclusions/{story_id}": {
+        "parameters": [{"name": "story_id", **_ID_PATH}],
+        "delete": _change("Let an excluded story appear in lists again"),
+    },
+    "/v1/admin/overrides/audit": {"get": {
+        "summary": "Who changed which override when, newest first",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                       {"name": "article_id", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": _json({"type": "object", "required": ["entries"], "properties": {"entries": {
+            "type": "array", "items": {"type": "object", "required": [
+                "revision", "changed_at", "actor", "action", "article_id", "story_ids", "detail"]}}}}, "the changes"),
+            "400": _json(_ref("Error"), "invalid limit"), **_OVERRIDE_ERRORS}}},
+    "/v1/admin/search": {"get": {
+        "summary": "Articles of the served model whose title holds every word of q (or whose id is q)",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200}},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
+        "responses": {"200": _json({"type": "object", "required": ["model_version", "results"], "properties": {
+            "model_version": {"type": "string"}, "results": {"type": "array", "items": {"type": "object"}}}},
+            "matches, best first"), "400": _json(_ref("Error"), "q missing or too long"), **_OVERRIDE_ERRORS}}},
+    "/editor": {"get": {"summary": "The editor page (HTML): the sign-in form, or the editor once signed in",
+                        "responses": {"200": {"description": "the page", **_HTML},
+                                      "404": _json(_ref("Error"), "no RELATEDLY_ADMIN_TOKEN")}}},
+    "/editor/sign-in": {"post": {
+        "summary": "Sign in with the admin token (form fields token, name); sets the HttpOnly session cookie",
+        "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
+            "token": {"type": "string"}, "name": {"type": "string"}}}}}},
+        "responses": {"303": {"description": "signed in: back to /editor"},
+                      "400": {"description": "invalid name", **_HTML},
+                      "401": {"description": "wrong token", **_HTML},
+                      "404": _json(_ref("Error"), "no RELATEDLY_ADMIN_TOKEN"),
+                      "429": {"description": "too many failed sign-ins from this address (Retry-After)", **_HTML}}}},
+    "/editor/sign-out": {"post": {
+        "summary": "Sign out (form field csrf_token)",
+        "responses": {"303": {"description": "signed out: back to /editor"},
+                      "403": _json(_ref("Error"), "the CSRF token is missing or wrong"),
+                      "404": _json(_ref("Error"), "no RELATEDLY_ADMIN_TOKEN")}}},
+})
 
 
 @bp.get("/openapi.json")

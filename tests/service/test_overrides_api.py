@@ -11,6 +11,7 @@ from recommender.updates import update_published
 from service import create_app
 from service.config import Settings
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
+from tests.service.test_openapi import _validate
 from training.jobs import train_and_publish
 
 TOKEN = "editor-token-for-the-tests"
@@ -215,3 +216,25 @@ def test_title_search_finds_words_in_any_order(models_dir: Path) -> None:
     exact = client.get("/v1/admin/search", query_string={"q": BIRDS}, headers=AUTH).get_json()["results"]
     assert ids(exact) == [BIRDS]
     assert client.get("/v1/admin/search", headers=AUTH).status_code == 400
+
+
+def test_override_responses_match_the_openapi_document(models_dir: Path) -> None:
+    client = make_app(models_dir).test_client()
+    spec = client.get("/openapi.json").get_json()
+    calls = [
+        ("put", "/v1/admin/overrides/pins/{article_id}", pin(client, SPACE_STATION_ID, ["x"], allow_inactive=True)),
+        ("put", "/v1/admin/overrides/pins/{article_id}", pin(client, SPACE_STATION_ID, ["x"])),
+        ("post", "/v1/admin/overrides/blocks", client.post(f"{OVERRIDES}/blocks", json={
+            "article_id": SPACE_STATION_ID, "story_id": BIRDS}, headers=AUTH)),
+        ("post", "/v1/admin/overrides/exclusions", client.post(f"{OVERRIDES}/exclusions", json={"story_id": BIRDS},
+                                                               headers=AUTH)),
+        ("delete", "/v1/admin/overrides/exclusions/{story_id}", client.delete(f"{OVERRIDES}/exclusions/nope",
+                                                                              headers=AUTH)),
+        ("get", "/v1/admin/overrides", client.get(OVERRIDES, headers=AUTH)),
+        ("get", "/v1/admin/overrides", client.get(OVERRIDES)),
+        ("get", "/v1/admin/overrides/audit", client.get(f"{OVERRIDES}/audit", headers=AUTH)),
+        ("get", "/v1/admin/search", client.get("/v1/admin/search?q=space", headers=AUTH)),
+        ("get", "/v1/articles/{article_id}/related", client.get(f"/v1/articles/{SPACE_STATION_ID}/related")),
+    ]
+    for method, path, response in calls:
+        _validate(spec, path, method, response)
