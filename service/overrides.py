@@ -31,6 +31,7 @@ from storage.overrides import (
 )
 
 log = logging.getLogger("relatedly.overrides")
+_UNSEEN = object()
 
 
 class OverrideStore:
@@ -43,7 +44,7 @@ class OverrideStore:
         self.poll_seconds = poll_seconds
         self.last_error: str | None = None
         self._snapshot = Overrides(revision=-1)  # nothing read yet: the first refresh loads
-        self._mark: tuple[int, int] | None = None
+        self._mark: object = _UNSEEN  # the first call loads
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
