@@ -19,6 +19,7 @@ from recommender import artifacts
 from recommender.corpus import load_corpus
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
+from recommender.overrides import NO_RULES
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 from recommender.updates import UpdateResult, update_published
 from storage import StorageError
@@ -26,7 +27,7 @@ from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
-from training.overrides_cli import add_override_commands
+from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -135,6 +136,9 @@ def _build_parser() -> argparse.ArgumentParser:
     related.add_argument("--diversity", type=float, default=0.0, help="0 = by score … 1 = most varied (MMR)")
     related.add_argument("--category", choices=("any", "prefer", "same"), default="any")
     related.add_argument("--explain", action="store_true", help="show shared terms and tags behind each story")
+    related.add_argument("--database-url", default=os.environ.get("RELATEDLY_DATABASE_URL") or None,
+                         help="where the editorial overrides are (default: as the service)")
+    related.add_argument("--no-overrides", action="store_true", help="the model's list without editors' pins/blocks")
     related.set_defaults(handler=_related)
 
     serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
@@ -303,10 +307,12 @@ def _related(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    items = model.related(args.article_id, options, explain=args.explain)
+    rules = NO_RULES if args.no_overrides else article_rules(args, args.article_id)
+    items = model.related(args.article_id, options, explain=args.explain, rules=rules)
     print(f"{len(items)} related stor{'y' if len(items) == 1 else 'ies'} found")
     for rank, item in enumerate(items, start=1):
-        print(f"{rank:>3}. {item.score:.3f}  {item.article.id}  {item.article.title}")
+        pinned = "  [pinned]" if item.source == "pinned" else ""
+        print(f"{rank:>3}. {item.score:.3f}  {item.article.id}  {item.article.title}{pinned}")
         if item.explanation is not None:
             e = item.explanation
             terms = ", ".join(f"{term} {value:.3f}" for term, value in e.terms) or "none"

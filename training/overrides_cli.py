@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from recommender import artifacts
-from recommender.overrides import build_overrides, pin_problems, pin_states
+from recommender.overrides import ArticleRules, build_overrides, pin_problems, pin_states
 from storage import Database
 from storage.overrides import (
     OverrideNotFoundError,
@@ -77,6 +77,16 @@ def add_override_commands(commands: argparse._SubParsersAction, models_dir: str)
     listing.add_argument("--article", help="only this article's pins and blocks")
     listing.add_argument("--audit", type=int, default=0, metavar="N", help="also the last N changes")
     listing.set_defaults(handler=_list)
+
+
+def article_rules(args: argparse.Namespace, article_id: str) -> ArticleRules:
+    """The editors' rules for one article's list, as the service applies them (for `relatedly related`)."""
+    db = open_database(args)
+    try:
+        rows = read_overrides(db)
+    finally:
+        db.dispose()
+    return build_overrides(rows.revision, rows.pins, rows.blocks, rows.exclusions.keys()).rules_for(article_id)
 
 
 def _pin(args: argparse.Namespace) -> int:

@@ -44,6 +44,10 @@ def test_pins_blocks_and_exclusions_from_the_command_line(cli, models_dir: Path,
     assert not {plain[0], plain[1]} & {i["id"] for i in items}
     assert SPACE_STATION_ID not in [i["id"] for i in served(models_dir, database_url, plain[0], 50)]
 
+    code, out, _ = cli("related", SPACE_STATION_ID, "--limit", "3")
+    listed = out.split("3 related stories found\n")[1].splitlines()
+    assert code == 0 and listed[0].endswith(f"{BIRDS}  Why Birds Sing Loudest at Dawn  [pinned]")
+    assert listed[1].split()[2] == plain[3] and not {plain[0], plain[1]} & {line.split()[2] for line in listed}
     assert cli("pin", SPACE_STATION_ID, plain[3], BIRDS, "--replace")[0] == 0
     assert [i["id"] for i in served(models_dir, database_url)][:2] == [plain[3], BIRDS]
     assert cli("unpin", SPACE_STATION_ID, plain[3])[0] == 0
