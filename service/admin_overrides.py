@@ -129,12 +129,7 @@ def delete_exclusion(story_id: str) -> Any:
 @bp.get("/overrides/audit")
 def audit() -> Any:
     """The latest changes, newest first: `?limit=` (1…500, default 100), `?article_id=`."""
-    try:
-        limit = int(request.args.get("limit", "100"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 500:
-        raise ApiError(400, "invalid_parameter", "limit must be an integer between 1 and 500")
+    limit = _limit(default=100, high=500)
     entries = read_audit(relatedly().database, limit=limit, article_id=request.args.get("article_id") or None)
     return jsonify(entries=[{
         "revision": e.revision, "changed_at": _iso(e.changed_at), "actor": e.actor, "action": e.action,
@@ -148,12 +143,7 @@ def search() -> Any:
     query = request.args.get("q", "").strip()
     if not query or len(query) > 200:
         raise ApiError(400, "invalid_parameter", "q must hold 1 to 200 characters")
-    try:
-        limit = int(request.args.get("limit", "20"))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= 100:
-        raise ApiError(400, "invalid_parameter", "limit must be an integer between 1 and 100")
+    limit = _limit(default=20, high=100)
     results = []
     for article_id in search_titles(loaded, query, limit):
         info = loaded.model.article(article_id)
@@ -200,6 +190,14 @@ def _listing(rows: OverrideRows, loaded: LoadedModel, article_id: str | None) ->
         "blocks": blocks,
         "exclusions": exclusions,
     }
+
+
+def _limit(*, default: int, high: int) -> int:
+    """The `limit` query parameter, 1…high."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise ApiError(400, "invalid_parameter", f"limit must be an integer between 1 and {high}")
+    return int(raw)
 
 
 def _body() -> dict[str, Any]:

@@ -92,7 +92,8 @@
     $("related").replaceChildren(...body.related.map((item) => storyLine(item, [
       item.source === "model" ? button("Pin", () => act("Pinned.", () => savePins([...state.pins, item.id]))) : null,
       button("Block", () => act("Blocked.", () => api("POST", "/v1/admin/overrides/blocks",
-        { article_id: state.article, story_id: item.id, both_ways: false })), "Never show it under this article"),
+        { article_id: state.article, story_id: item.id, both_ways: $("both-ways").checked })),
+      "Never show it under this article"),
       button("Exclude", () => act("Excluded everywhere.", () => api("POST", "/v1/admin/overrides/exclusions",
         { story_id: item.id })), "Never show it in any list"),
     ])));
@@ -127,8 +128,8 @@
     $("blocks").replaceChildren(...listing.blocks.map((b) => el("li", {},
       el("span", { textContent: b.story_title || b.story_id }),
       b.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
-      button("Unblock", () => act("Unblocked.", () => api("DELETE",
-        `/v1/admin/overrides/blocks?article_id=${enc(b.article_id)}&story_id=${enc(b.story_id)}`))))));
+      button("Unblock", () => act("Unblocked.", () => api("DELETE", `/v1/admin/overrides/blocks?article_id=${
+        enc(b.article_id)}&story_id=${enc(b.story_id)}&both_ways=${$("both-ways").checked}`))))));
     $("exclusions").replaceChildren(...listing.exclusions.map((x) => el("li", {},
       el("span", { textContent: x.title || x.story_id }),
       x.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
