@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
-import tempfile
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from storage.schema import override_audit, override_blocks, override_exclusions,
 
 log = logging.getLogger("relatedly.storage.overrides")
 REVISION_FILE = "overrides.revision"
+REVISION_FORMAT, REVISION_BYTES = "<q", 8
 OVERRIDES_CHANNEL = "relatedly:overrides"  # where writers announce a new revision to services on other hosts
 
 
@@ -197,20 +199,32 @@ def _aware(value: datetime) -> datetime:
 
 
 def write_revision_file(directory: str | Path, revision: int) -> None:
-    """Ring the doorbell beside the models: every process on this host sees a new file with one `stat`.
+    """Ring the doorbell beside the models: write the revision into the 8-byte file every process maps.
 
-    Written as a new file and renamed (a new inode each time), so a change is never missed even
-    within the file system's timestamp granularity.
+    Written in place (never replaced), so the processes that mapped the file see the new bytes on
+    their next read; the value only says "look again": readers take the revision from the database.
     """
-    path = Path(directory) / REVISION_FILE
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{REVISION_FILE}.")
+    fd = os.open(Path(directory) / REVISION_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{revision}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.pwrite(fd, struct.pack(REVISION_FORMAT, revision), 0)
+    finally:
+        os.close(fd)
+
+
+def map_revision_file(directory: str | Path) -> mmap.mmap | None:
+    """The doorbell file mapped read-only (created when missing); None when the directory is not writable."""
+    path = Path(directory) / REVISION_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("overrides_doorbell_unavailable path=%s error=%s (changes arrive by polling)", path, exc)
+        return None
+    try:
+        if os.fstat(fd).st_size < REVISION_BYTES:
+            os.pwrite(fd, bytes(REVISION_BYTES), 0)
+        return mmap.mmap(fd, REVISION_BYTES, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
 
 
 def announce_overrides(redis_url: str | None, revision: int) -> bool:
