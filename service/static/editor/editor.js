@@ -33,6 +33,7 @@
     onclick: onClick });
   const enc = encodeURIComponent;
   const day = (iso) => (iso ? iso.slice(0, 10) : "undated");
+  const num = (x) => (Math.abs(x) < 0.0005 ? 0 : x).toFixed(3);
 
   function say(message, isError) {
     const status = $("status");
@@ -66,8 +67,8 @@
     const share = (t) => (e.similarity > 0.01 ? `${Math.round((100 * t.contribution) / e.similarity)}%`
       : t.contribution.toFixed(3));  // a share of almost nothing says nothing: show the contribution itself
     const terms = e.terms.map((t) => `${t.term} ${share(t)}`);
-    const parts = [`similarity ${e.similarity.toFixed(3)}`, `terms: ${terms.join(", ") || "none"}`,
-      `semantic ${e.semantic.toFixed(3)}`];
+    const parts = [`similarity ${num(e.similarity)}`, `terms: ${terms.join(", ") || "none"}`,
+      `semantic ${num(e.semantic)}`];
     if (e.shared_tags.length) parts.push(`tags: ${e.shared_tags.join(", ")}`);
     parts.push(e.same_category ? "same category" : "other category");
     return el("p", { className: "why", textContent: parts.join(" · ") });
@@ -77,7 +78,7 @@
     const link = item.url ? el("a", { href: item.url, textContent: item.title, target: "_blank", rel: "noopener" })
       : el("span", { textContent: item.title });
     const badge = el("span", { className: `badge ${item.source}`, textContent: item.source });
-    const meta = el("p", { className: "meta" }, badge, ` score ${item.score.toFixed(3)} · ${day(item.published_at)} · `,
+    const meta = el("p", { className: "meta" }, badge, ` score ${num(item.score)} · ${day(item.published_at)} · `,
       el("code", { textContent: item.id }));
     return el("li", { className: item.source === "pinned" ? "pinned" : "" }, link, meta, explanation(item),
       actions ? el("div", { className: "actions" }, ...actions) : null);
@@ -130,11 +131,13 @@
       b.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
       button("Unblock", () => act("Unblocked.", () => api("DELETE", `/v1/admin/overrides/blocks?article_id=${
         enc(b.article_id)}&story_id=${enc(b.story_id)}&both_ways=${$("both-ways").checked}`))))));
+    if (!listing.blocks.length) $("blocks").append(el("li", { className: "empty", textContent: "None." }));
     $("exclusions").replaceChildren(...listing.exclusions.map((x) => el("li", {},
       el("span", { textContent: x.title || x.story_id }),
       x.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
       button("Include", () => act("Included again.", () => api("DELETE",
         `/v1/admin/overrides/exclusions/${enc(x.story_id)}`))))));
+    if (!listing.exclusions.length) $("exclusions").append(el("li", { className: "empty", textContent: "None." }));
   }
 
   async function refresh() {
