@@ -336,6 +336,9 @@ SPEC["components"]["schemas"]["OverrideListing"] = {
                                                                  "active": {"type": "boolean"}}}},
     },
 }
+SPEC["components"]["schemas"]["Ready"]["properties"]["overrides"] = {
+    "type": "object", "required": ["revision", "error"], "description": "the editorial overrides this worker serves",
+    "properties": {"revision": {"type": "integer"}, "error": _NULLABLE_STRING}}
 _HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
 SPEC["paths"].update({
     "/v1/admin/overrides": {"get": {

@@ -33,6 +33,7 @@
     onclick: onClick });
   const enc = encodeURIComponent;
   const day = (iso) => (iso ? iso.slice(0, 10) : "undated");
+  const web = (url) => (/^https?:\/\//i.test(url || "") ? url : null);  // never a javascript: link from data
   const num = (x) => (Math.abs(x) < 0.0005 ? 0 : x).toFixed(3);
 
   function say(message, isError) {
@@ -75,7 +76,7 @@
   }
 
   function storyLine(item, actions) {
-    const link = item.url ? el("a", { href: item.url, textContent: item.title, target: "_blank", rel: "noopener" })
+    const link = web(item.url) ? el("a", { href: item.url, textContent: item.title, target: "_blank", rel: "noopener" })
       : el("span", { textContent: item.title });
     const badge = el("span", { className: `badge ${item.source}`, textContent: item.source });
     const meta = el("p", { className: "meta" }, badge, ` score ${num(item.score)} · ${day(item.published_at)} · `,
@@ -153,7 +154,7 @@
     $("article-title").textContent = article.title;
     $("article-meta").replaceChildren(el("code", { textContent: article.id }),
       ` · ${day(article.published_at)} · ${article.category || "no category"}`,
-      article.url ? el("span", {}, " · ", el("a", { href: article.url, textContent: "view", target: "_blank",
+      web(article.url) ? el("span", {}, " · ", el("a", { href: article.url, textContent: "view", target: "_blank",
         rel: "noopener" })) : null);
     $("pin-results").replaceChildren();
     say("");
