@@ -70,7 +70,7 @@ def test_an_editor_signs_in_pins_blocks_and_signs_out(browser, serve_app, editor
             assert page.inner_text("#related li:nth-child(2) a") == first_model_story
 
             page.locator("#related li:nth-child(2)").get_by_role("button", name="Block").click()
-            page.wait_for_selector("#blocks li")
+            page.locator("#blocks li", has_text=first_model_story).wait_for()
             assert first_model_story not in page.inner_text("#related")
             assert first_model_story in page.inner_text("#blocks")
             if SCREENSHOT:
@@ -93,13 +93,19 @@ def test_an_editor_signs_in_pins_blocks_and_signs_out(browser, serve_app, editor
             context.close()
 
 
-def test_the_page_fits_a_phone_and_drafts_find_related_stories(browser, serve_app, editor_app) -> None:
+def test_the_page_fits_a_phone_shows_inactive_overrides_and_finds_links_for_drafts(
+    browser, serve_app, editor_app
+) -> None:
+    kept = editor_app.test_client().post("/v1/admin/overrides/exclusions", headers={"Authorization": f"Bearer {TOKEN}"},
+                                         json={"story_id": "taken-down-story", "allow_inactive": True})
+    assert kept.status_code == 200
     with serve_app(editor_app) as base_url:
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page = context.new_page()
         try:
             _sign_in(page, base_url)
-            page.wait_for_selector("#draft-form")
+            page.wait_for_selector("#all-overrides li .badge.inactive")
+            assert "Excluded everywhere: taken-down-story" in page.inner_text("#all-overrides")
             page.fill("#draft-form input[name=title]", "Astronauts dock at the space station")
             page.fill("#draft-form textarea", "A new crew docked with the orbiting station for a six-month stay.")
             page.click("#draft-form button")

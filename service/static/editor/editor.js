@@ -121,7 +121,7 @@
     state.pins = stories.map((s) => s.id);
     $("pins").replaceChildren(...stories.map((s, i) => el("li", { className: s.active ? "" : "inactive" },
       el("span", { textContent: s.title || s.id }),
-      s.active ? null : el("span", { className: "badge inactive", textContent: `inactive: ${s.inactive_reason}` }),
+      inactive(s.active, s.inactive_reason),
       el("div", { className: "actions" },
         i > 0 ? button("↑", () => act("Moved up.", () => move(i, -1)), "Move up") : null,
         i < stories.length - 1 ? button("↓", () => act("Moved down.", () => move(i, 1)), "Move down") : null,
@@ -129,13 +129,13 @@
     if (!stories.length) $("pins").append(el("li", { className: "empty", textContent: "No pins: the model fills the list." }));
     $("blocks").replaceChildren(...listing.blocks.map((b) => el("li", {},
       el("span", { textContent: b.story_title || b.story_id }),
-      b.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
+      inactive(b.active),
       button("Unblock", () => act("Unblocked.", () => api("DELETE", `/v1/admin/overrides/blocks?article_id=${
         enc(b.article_id)}&story_id=${enc(b.story_id)}&both_ways=${$("both-ways").checked}`))))));
     if (!listing.blocks.length) $("blocks").append(el("li", { className: "empty", textContent: "None." }));
     $("exclusions").replaceChildren(...listing.exclusions.map((x) => el("li", {},
       el("span", { textContent: x.title || x.story_id }),
-      x.active ? null : el("span", { className: "badge inactive", textContent: "inactive" }),
+      inactive(x.active),
       button("Include", () => act("Included again.", () => api("DELETE",
         `/v1/admin/overrides/exclusions/${enc(x.story_id)}`))))));
     if (!listing.exclusions.length) $("exclusions").append(el("li", { className: "empty", textContent: "None." }));
@@ -143,8 +143,30 @@
 
   async function refresh() {
     const [listing] = await Promise.all([
-      api("GET", `/v1/admin/overrides?article_id=${enc(state.article)}`), loadList()]);
+      api("GET", `/v1/admin/overrides?article_id=${enc(state.article)}`), loadList(), loadAll()]);
     renderOverrides(listing);
+  }
+
+  function inactive(active, reason) {
+    return active ? null : el("span", { className: "badge inactive", textContent: `inactive${reason ? `: ${reason}` : ""}` });
+  }
+
+  async function loadAll() {
+    const all = await api("GET", "/v1/admin/overrides");
+    $("all-revision").textContent = `revision ${all.revision}`;
+    const pageLink = (id, title) => (title ? button(title, () => open(id).catch((e) => say(e.message, true)), "Open")
+      : el("code", { textContent: id }));
+    const items = [
+      ...all.pins.map((p) => el("li", {}, "Pins under ", pageLink(p.article_id, p.title), inactive(p.title !== null,
+        "article_not_in_model"), el("span", { textContent: `: ${p.stories.map((s) => s.title || s.id).join(", ")}` }),
+        ...p.stories.filter((s) => !s.active).map((s) => inactive(false, `${s.id} ${s.inactive_reason}`)))),
+      ...all.blocks.map((b) => el("li", {}, `${b.story_title || b.story_id} never under `, el("code", {
+        textContent: b.article_id }), inactive(b.active))),
+      ...all.exclusions.map((x) => el("li", {}, `Excluded everywhere: ${x.title || x.story_id}`,
+        x.reason ? ` (${x.reason})` : "", inactive(x.active))),
+    ];
+    $("all-overrides").replaceChildren(...items);
+    if (!items.length) $("all-overrides").append(el("li", { className: "empty", textContent: "None yet." }));
   }
 
   async function open(id) {
@@ -170,6 +192,7 @@
     if (!results.length) list.append(el("li", { className: "empty", textContent: "No title matches." }));
   }
 
+  loadAll().catch((e) => say(e.message, true));
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     search($("search").value, $("search-results"), (id) => open(id).catch((e) => say(e.message, true)), "Open")
