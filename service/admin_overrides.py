@@ -11,17 +11,20 @@ snapshot and rings the doorbell for the others (see `service.overrides`): the ne
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from recommender.overrides import build_overrides, pin_problems, pin_states
 from service import admin
 from service.api import current_model
 from service.editor_session import csrf_ok, read_session
-from service.errors import ApiError
+from service.errors import ApiError, error_response
 from service.extensions import relatedly
 from service.model_store import LoadedModel
 from service.search import search_titles
@@ -37,6 +40,7 @@ from storage.overrides import (
     set_pins,
 )
 
+log = logging.getLogger("relatedly.admin")
 bp = Blueprint("admin_overrides", __name__, url_prefix="/v1/admin")
 MAX_ID_CHARS = 512
 MAX_ACTOR_CHARS = 100
@@ -57,6 +61,13 @@ def _authorise() -> None:
 
 
 bp.after_request(admin.never_cache)
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _database_down(exc: SQLAlchemyError) -> ResponseReturnValue:
+    """The database failed: nothing was changed (the transaction rolled back); lists keep being served."""
+    log.warning("overrides_database_error", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"[:300]}})
+    return error_response(503, "database_unavailable", "the overrides database cannot be reached; nothing changed")
 
 
 @bp.get("/overrides")

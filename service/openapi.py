@@ -290,7 +290,7 @@ _OVERRIDE_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token and no editor session"),
     "403": _json(_ref("Error"), "wrong token, or an editor session without its CSRF token (X-CSRF-Token)"),
     "404": _json(_ref("Error"), "admin API off (no RELATEDLY_ADMIN_TOKEN), or an unknown article or override"),
-    "503": _json(_ref("Error"), "no model loaded yet"),
+    "503": _json(_ref("Error"), "no model loaded yet, or the overrides database cannot be reached"),
 }
 _CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),
                   "413": _json(_ref("Error"), "body too large"), **_OVERRIDE_ERRORS}

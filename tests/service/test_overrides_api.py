@@ -238,3 +238,13 @@ def test_override_responses_match_the_openapi_document(models_dir: Path) -> None
     ]
     for method, path, response in calls:
         _validate(spec, path, method, response)
+
+
+def test_a_database_failure_is_a_503_and_lists_keep_their_overrides(models_dir: Path, tmp_path: Path) -> None:
+    client = make_app(models_dir, f"sqlite:///{tmp_path / 'own.db'}").test_client()
+    pin(client, SPACE_STATION_ID, [BIRDS])
+    client.application.extensions["relatedly"].database.dispose()
+    (tmp_path / "own.db").unlink()  # the next connection opens an empty file: no tables
+    failed = client.post(f"{OVERRIDES}/exclusions", json={"story_id": BIRDS}, headers=AUTH)
+    assert failed.status_code == 503 and failed.get_json()["error"]["code"] == "database_unavailable"
+    assert ids(related(client, limit=3))[0] == BIRDS
