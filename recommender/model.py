@@ -124,18 +124,21 @@ class RelatedModel:
         options = options or RankingOptions()
         idx = self.catalog_.index_of(article_id)
         pins, fill = self._split(article_id, rules, options)
-        ranked = _NOTHING
-        if fill is not None:
-            facts = self.catalog_.facts
-            query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
-            row = self.neighbors_.indices[idx]
-            ranked = self._rank(query, row, self.neighbors_.scores[idx], fill)
-            list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
-            if len(ranked.indices) < fill.limit and list_was_full:
-                ranked = self._rank(query, *self._scan(self.space_.row(idx)), fill)
+        ranked = self.ranked(idx, fill) if fill is not None else _NOTHING
         vector = self.space_.row(idx) if explain or len(pins) else None
         info = self.catalog_.info(idx)
         return self._listed(pins, ranked, vector, info.tags, info.category, explain=explain)
+
+    def ranked(self, idx: int, options: RankingOptions) -> Ranked:
+        """Row `idx`'s list under the options as row indices and scores (what `related` returns as items)."""
+        facts = self.catalog_.facts
+        query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
+        row = self.neighbors_.indices[idx]
+        ranked = self._rank(query, row, self.neighbors_.scores[idx], options)
+        list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
+        if len(ranked.indices) < options.limit and list_was_full:
+            ranked = self._rank(query, *self._scan(self.space_.row(idx)), options)
+        return ranked
 
     def related_to_text(
         self,
