@@ -347,12 +347,11 @@ SPEC["paths"].update({
         "parameters": [{"name": "article_id", "in": "query", "schema": {"type": "string"}}],
         "responses": {"200": _json(_ref("OverrideListing"), "the overrides"), **_OVERRIDE_ERRORS}}},
     "/v1/admin/overrides/pins/{article_id}": {
-        "parameters": [{"name": "article_id", **_ID_PATH}],
         "put": _change("Set the article's pins: shown first in this order, at most 10; [] unpins all", {
             "type": "object", "required": ["stories"], "properties": {
                 "stories": {"type": "array", "maxItems": 10, "items": {"type": "string"}},
-                "allow_inactive": _ALLOW_INACTIVE}}),
-        "delete": _change("Unpin every story of the article"),
+                "allow_inactive": _ALLOW_INACTIVE}}, parameters=[{"name": "article_id", **_ID_PATH}]),
+        "delete": _change("Unpin every story of the article", parameters=[{"name": "article_id", **_ID_PATH}]),
     },
     "/v1/admin/overrides/blocks": {
         "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
@@ -370,8 +369,7 @@ SPEC["paths"].update({
                 "story_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 500},
                 "allow_inactive": _ALLOW_INACTIVE}})},
     "/v1/admin/overrides/exclusions/{story_id}": {
-        "parameters": [{"name": "story_id", **_ID_PATH}],
-        "delete": _change("Let an excluded story appear in lists again"),
+        "delete": _change("Let an excluded story appear in lists again", parameters=[{"name": "story_id", **_ID_PATH}]),
     },
     "/v1/admin/overrides/audit": {"get": {
         "summary": "Who changed which override when, newest first",
