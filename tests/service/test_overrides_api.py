@@ -52,6 +52,7 @@ def test_pins_come_first_in_order_and_the_model_fills_without_repeats(client) ->
     assert [i["source"] for i in items] == ["pinned", "pinned", "model", "model", "model"]
     assert ids(items)[2:] == [plain[0], plain[1], plain[3]]
     assert ids(related(client, limit=1)) == [BIRDS]  # the limit cuts pins too
+    assert ids(related(client))[:2] == [BIRDS, plain[2]]  # the default request (the fast path's) too
     reordered = pin(client, SPACE_STATION_ID, [plain[2], BIRDS]).get_json()
     assert [s["id"] for s in reordered["pins"][0]["stories"]] == [plain[2], BIRDS]
     assert ids(related(client, limit=5))[:2] == [plain[2], BIRDS]
@@ -64,7 +65,7 @@ def test_blocks_hold_one_way_or_both_ways(client) -> None:
     assert SPACE_STATION_ID in ids(related(client, first, limit=20))
     body = {"article_id": SPACE_STATION_ID, "story_id": first}
     assert client.post(f"{OVERRIDES}/blocks", json=body, headers=AUTH).status_code == 200
-    assert first not in ids(related(client, limit=20))
+    assert first not in ids(related(client, limit=20)) and first not in ids(related(client))
     assert SPACE_STATION_ID in ids(related(client, first, limit=20))  # one way only
     assert client.post(f"{OVERRIDES}/blocks", json={**body, "both_ways": True}, headers=AUTH).status_code == 200
     assert SPACE_STATION_ID not in ids(related(client, first, limit=20))
