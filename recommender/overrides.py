@@ -56,15 +56,6 @@ class Overrides:
         blocked = self.blocks.get(article_id, frozenset())
         return ArticleRules(pins, blocked, self.exclusions) if pins or blocked or self.exclusions else NO_RULES
 
-    def changes_list(self, article_id: str, listed: Iterable[str]) -> bool:
-        """Whether the overrides may change this article's list, given the ids a model would list.
-
-        For a precomputed list: False means it can be served as it is.
-        """
-        if article_id in self.pins or article_id in self.blocks:
-            return True
-        return bool(self.exclusions) and not self.exclusions.isdisjoint(listed)
-
 
 def inactive_reason(
     article_id: str | None, story_id: str, rules: ArticleRules, in_model: Callable[[str], bool]

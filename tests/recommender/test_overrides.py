@@ -103,18 +103,6 @@ def test_rules_for_merges_blocks_with_global_exclusions() -> None:
     assert Overrides().rules_for("a") is NO_RULES
 
 
-@pytest.mark.parametrize(
-    ("article_id", "listed", "changes"),
-    [("a", [], True), ("blocked-here", ["q"], True), ("z", ["q", "x"], True), ("z", ["q", "r"], False)],
-)
-def test_changes_list_says_when_a_precomputed_list_cannot_be_served_as_is(
-    article_id: str, listed: list[str], changes: bool
-) -> None:
-    overrides = Overrides(pins=MappingProxyType({"a": ("p",)}),
-                          blocks=MappingProxyType({"blocked-here": frozenset({"q"})}), exclusions=frozenset({"x"}))
-    assert overrides.changes_list(article_id, listed) is changes
-
-
 def test_served_pins_drops_duplicates() -> None:
     rules = ArticleRules(pins=("b", "b", "c"))
     assert served_pins("a", rules, lambda _: True, leave_out=frozenset(), limit=5) == ["b", "c"]
