@@ -36,7 +36,6 @@ class ArticleRules:
 
 
 NO_RULES = ArticleRules()
-_EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Overrides:
     """Every override at one revision; blocks are directed (a both-ways block is two entries)."""
 
     revision: int = 0
-    pins: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    pins: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     blocks: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
     exclusions: frozenset[str] = frozenset()
 
