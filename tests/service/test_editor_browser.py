@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from service import create_app
 from service.config import Settings
@@ -75,6 +76,17 @@ def test_an_editor_signs_in_pins_blocks_and_signs_out(browser, serve_app, editor
             assert first_model_story in page.inner_text("#blocks")
             if SCREENSHOT:
                 page.screenshot(path=SCREENSHOT, full_page=True)
+
+            shown = page.locator("#related > li").count()
+            strict = editor_app.test_client().get(f"/v1/articles/{SPACE_STATION_ID}/related?min_score=0.4")
+            assert strict.get_json()["count"] < shown
+            page.click("#options summary")
+            page.fill("#options-form input[name=min_score]", "0.4")
+            page.wait_for_selector("#list-note:text('not saved')")
+            expect(page.locator("#related > li")).to_have_count(strict.get_json()["count"])
+            assert page.inner_text("#related li:first-child a") == BIRDS_TITLE  # a pin ignores the score floor
+            page.click("#options-form button[type=reset]")
+            expect(page.locator("#related > li")).to_have_count(shown)
 
             pins = f"/v1/admin/overrides/pins/{SPACE_STATION_ID}"
             assert _api_status(page, "PUT", pins, {"stories": []}) == 403  # no CSRF token: refused
