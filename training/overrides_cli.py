@@ -73,7 +73,8 @@ def add_override_commands(commands: argparse._SubParsersAction, models_dir: str)
 
     overrides = commands.add_parser("overrides", help="show the editorial overrides")
     actions = overrides.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="pins, blocks and exclusions; inactive ones marked")
+    listing = actions.add_parser("list", parents=[database_options(models_dir)],
+                                 help="pins, blocks and exclusions; inactive ones marked")
     listing.add_argument("--article", help="only this article's pins and blocks")
     listing.add_argument("--audit", type=int, default=0, metavar="N", help="also the last N changes")
     listing.set_defaults(handler=_list)
