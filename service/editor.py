@@ -13,7 +13,7 @@ import hmac
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request
 
 from service.editor_session import (
     SignInLimiter,
@@ -66,7 +66,7 @@ def sign_in() -> Any:
     """Check the admin token; set the session cookie, or answer 401 (429 after too many failures)."""
     token = relatedly().settings.admin_token
     client = request.remote_addr or "unknown"
-    limiter = current_app.extensions.setdefault("relatedly_sign_in_limiter", SignInLimiter())
+    limiter = SignInLimiter(relatedly().database)
     wait = limiter.retry_after(client)
     if wait:
         response = Response(render_template("editor/sign_in.html", error="Too many failed sign-ins: try again "

@@ -4,7 +4,8 @@ The cookie holds the editor's name and a CSRF token, signed with a key derived f
 (rotating the token signs every editor out); it is HttpOnly, SameSite=Strict, and Secure when the
 request came over HTTPS (directly or through a proxy saying so). A state-changing request made with
 the cookie must repeat the CSRF token in `X-CSRF-Token` (or the form field `csrf_token`), which a
-page on another origin cannot read. Failed sign-ins are limited per client address and process.
+page on another origin cannot read. Failed sign-ins are limited per client address, counted in the
+database so every worker and host shares the count.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from storage import Database
+from storage.sign_ins import recent_failed_sign_ins, record_failed_sign_in
 
 COOKIE = "relatedly_editor"
 SESSION_SECONDS = 12 * 3600
@@ -85,31 +87,20 @@ def _over_https(request: Request) -> bool:
 
 
 class SignInLimiter:
-    """At most `MAX_FAILURES` failed sign-ins per client address in a sliding window (per process)."""
+    """At most `MAX_FAILURES` failed sign-ins per client address in a sliding window, across all workers."""
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window_seconds: float = FAILURE_WINDOW_SECONDS) -> None:
+    def __init__(self, database: Database, max_failures: int = MAX_FAILURES,
+                 window_seconds: float = FAILURE_WINDOW_SECONDS) -> None:
+        self.database = database
         self.max_failures = max_failures
         self.window_seconds = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
     def retry_after(self, client: str) -> int:
         """Seconds until this client may try again (0: now)."""
-        with self._lock:
-            recent = self._recent(client, time.monotonic())
-            if len(recent) < self.max_failures:
-                return 0
-            return max(1, int(recent[0] + self.window_seconds - time.monotonic()) + 1)
+        count, oldest = recent_failed_sign_ins(self.database, client, window_seconds=self.window_seconds)
+        if count < self.max_failures or oldest is None:
+            return 0
+        return max(1, int((oldest - datetime.now(UTC)).total_seconds() + self.window_seconds) + 1)
 
     def failed(self, client: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(client, now).append(now)
-            if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
-                self._failures = {c: q for c, q in self._failures.items() if q and q[-1] > now - self.window_seconds}
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        recent = self._failures.setdefault(client, deque())
-        while recent and recent[0] <= now - self.window_seconds:
-            recent.popleft()
-        return recent
+        record_failed_sign_in(self.database, client, window_seconds=self.window_seconds)

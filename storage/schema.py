@@ -66,6 +66,13 @@ override_revision = Table(  # one row: bumped in every change's transaction, whi
 )
 event.listen(override_revision, "after_create", DDL("INSERT INTO override_revision (id, revision) VALUES (1, 0)"))
 
+editor_sign_in_failures = Table(  # failed editor sign-ins, so every worker and host limits them together
+    "editor_sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client", String, nullable=False, index=True),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+)
 
 def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)

@@ -128,15 +128,17 @@ def test_the_page_fits_a_phone_shows_inactive_overrides_and_finds_links_for_draf
             context.close()
 
 
-def test_failed_sign_ins_are_rate_limited(editor_app) -> None:
-    client = editor_app.test_client()
-    statuses = [client.post("/editor/sign-in", data={"token": f"wrong-{i}"}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
-                .status_code for i in range(7)]
+def test_failed_sign_ins_are_rate_limited_across_workers(models_dir: Path, database_url: str) -> None:
+    worker, other_worker = (create_app(Settings(models_dir=str(models_dir), admin_token=TOKEN,
+                                                database_url=database_url), watch=False).test_client() for _ in "ab")
+    address = {"REMOTE_ADDR": "10.9.8.7"}
+    statuses = [(worker if i % 2 else other_worker).post("/editor/sign-in", data={"token": f"wrong-{i}"},
+                                                         environ_base=address).status_code for i in range(7)]
     assert statuses == [401] * 5 + [429] * 2
-    right = client.post("/editor/sign-in", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": "10.9.8.7"})
-    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0  # even the right token waits
-    other = client.post("/editor/sign-in", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": "10.9.8.6"})
+    right = worker.post("/editor/sign-in", data={"token": TOKEN}, environ_base=address)
+    assert right.status_code == 429 and 0 < int(right.headers["Retry-After"]) <= 301  # even the right token waits
+    other = worker.post("/editor/sign-in", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": "10.9.8.6"})
     assert other.status_code == 303 and "HttpOnly" in other.headers["Set-Cookie"]
     assert "SameSite=Strict" in other.headers["Set-Cookie"]
-    behind_https = client.post("/editor/sign-in", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+    behind_https = worker.post("/editor/sign-in", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in behind_https.headers["Set-Cookie"]
