@@ -1,0 +1,114 @@
+"""HTML (and WordPress post markup) → clean text, before anything else sees a title or a body.
+
+Parsing is lxml's HTML parser with html-text's block-aware layout (paragraphs, headings, list items,
+table cells and `<br>` never glue two words); regular expressions only touch what is not HTML:
+WordPress shortcodes, oEmbed URL lines, double-escaped entities and `data:` URIs left in the text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from typing import Literal
+
+import ftfy
+import html_text
+import lxml.html
+from lxml import etree
+
+BodyFormat = Literal["auto", "html", "text"]
+BODY_FORMATS: tuple[BodyFormat, ...] = ("auto", "html", "text")
+
+DROPPED_ELEMENTS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "head", "math")
+NEWLINE_TAGS = html_text.NEWLINE_TAGS | {"td", "th", "section", "caption", "summary", "address"}
+
+_MARKUP = re.compile(
+    r"<(?:!--|/?(?:p|br|div|span|a|img|b|i|em|strong|u|s|h[1-6]|ul|ol|li|dl|dt|dd|table|thead|tbody|tr|td|th"
+    r"|blockquote|pre|code|figure|figcaption|hr|script|style|iframe|noscript|svg|section|article|sup|sub|small"
+    r"|mark|cite|q|abbr|time|video|audio|source|picture|header|footer|nav|aside|main|html|body)[\s/>])"
+    r"|&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});",
+    re.IGNORECASE,
+)
+_ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
+_ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\s\"'<>]*", re.IGNORECASE)
+_MOJIBAKE_HINT = re.compile("[ÂÃâ][\u0080-\u00bf\u0152-\u0178\u2018-\u203a\u20ac\u2122]")
+# WordPress's own shortcode grammar: [[escaped]], [name attrs], [name attrs /], [/name]
+_SHORTCODE = re.compile(r"\[(\[?)(/?)([a-zA-Z][\w-]*)((?:\s[^\]]*)?)\](\]?)")
+_ENCLOSED_DROPPED = re.compile(r"\[(embed|video|audio|playlist)\b[^\]]*\].*?\[/\1\]", re.IGNORECASE | re.DOTALL)
+_CAPTION_ATTR = re.compile(r"""\bcaption\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+KNOWN_SHORTCODES = frozenset({"caption", "wp_caption", "gallery", "embed", "video", "audio", "playlist"})
+_OEMBED_LINE = re.compile(r"^[ \t]*(?:<p>[ \t]*)?https?://[^\s<>\"]+(?:[ \t]*</p>)?[ \t]*$", re.MULTILINE)
+_URL_LINE = re.compile(r"^[ \t]*https?://\S+[ \t]*$", re.MULTILINE)
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_SPACES = re.compile(r"[ \t]+")
+_NEWLINES = re.compile(r"\n{3,}")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def looks_like_html(text: str) -> bool:
+    """True when a field holds markup: an HTML tag, a comment or a character entity."""
+    return _MARKUP.search(text) is not None
+
+
+def clean_field(value: str, body_format: BodyFormat, *, single_line: bool = False) -> str:
+    """A field as the model should see it: cleaned when it is HTML (`auto`: when it contains markup)."""
+    if body_format == "text" or (body_format == "auto" and not looks_like_html(value)):
+        return value
+    text = html_to_text(value)
+    return _WHITESPACE.sub(" ", text).strip() if single_line else text
+
+
+def html_to_text(markup: str) -> str:
+    """Readable text of a WordPress-style HTML fragment (see the module docstring for what is dropped)."""
+    markup = _ILLEGAL_CHARS.sub("", markup)
+    markup = _strip_shortcodes(markup)
+    markup = _OEMBED_LINE.sub("", markup)
+    if "<p" not in markup.lower():  # classic-editor posts: blank lines are the paragraphs (wpautop)
+        markup = _BLANK_LINE.sub("\n<p>\n", markup)
+    text = _tree_text(markup) if markup.strip() else ""
+    if _ENTITY.search(text):  # double-escaped input (&amp;amp;, &amp;#8220;) still holds entities
+        text = html.unescape(text)
+    text = _DATA_URI.sub("", text)
+    text = _URL_LINE.sub("", text)
+    if _MOJIBAKE_HINT.search(text):
+        text = ftfy.fix_encoding(text)
+    text = unicodedata.normalize("NFKC", text)
+    text = _ILLEGAL_CHARS.sub("", text)
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _tree_text(markup: str) -> str:
+    parser = lxml.html.HTMLParser(recover=True, no_network=True, remove_comments=True, remove_pis=True,
+                                  encoding="utf-8")
+    try:
+        root = lxml.html.fromstring(markup.encode("utf-8", "surrogatepass"), parser=parser)
+    except (etree.ParserError, etree.XMLSyntaxError, UnicodeError):
+        return ""
+    if root is None:
+        return ""
+    etree.strip_elements(root, *DROPPED_ELEMENTS, with_tail=False)
+    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    return html_text.etree_to_text(root, newline_tags=NEWLINE_TAGS)
+
+
+def _strip_shortcodes(markup: str) -> str:
+    """Shortcodes are markup: embeds go with their URL, captions keep their text, others keep their prose."""
+    if "[" not in markup:
+        return markup
+    markup = _ENCLOSED_DROPPED.sub("", markup)
+    closed = {m.group(3).lower() for m in _SHORTCODE.finditer(markup) if m.group(2)}
+
+    def replace(m: re.Match[str]) -> str:
+        escaped_open, closing, name, attrs, escaped_close = m.groups()
+        if escaped_open and escaped_close:  # [[name]] is how WordPress writes a literal [name]
+            return m.group(0)[1:-1]
+        lowered = name.lower()
+        if not (lowered in KNOWN_SHORTCODES or lowered in closed or "_" in name or "=" in attrs):
+            return m.group(0)  # "[sic]", "[citation needed]": prose in brackets, not a shortcode
+        caption = _CAPTION_ATTR.search(attrs) if lowered in ("caption", "wp_caption") and not closing else None
+        text = f" {caption.group(1) or caption.group(2)} " if caption else " "
+        return escaped_open + text + escaped_close
+    return _SHORTCODE.sub(replace, markup)
