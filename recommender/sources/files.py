@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from recommender.errors import CorpusError, CorpusProblem
+from recommender.errors import CorpusError
 
 FORMATS = ("jsonl", "csv", "wxr", "rss", "atom", "wp_rest", "ghost")
 SNIFF_BYTES = 64 * 1024
@@ -46,7 +46,7 @@ def detect_format(path: str | Path) -> str:
         try:
             head = f.read(SNIFF_BYTES)
         except (OSError, EOFError) as exc:
-            raise CorpusError([CorpusProblem(str(path), 1, f"cannot decompress: {exc}")]) from exc
+            raise CorpusError.at(str(path), 1, f"cannot decompress: {exc}") from exc
     head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"<"):
         return _xml_format(path, head)
@@ -68,11 +68,11 @@ def _xml_format(path: str | Path, head: bytes) -> str:
     """WXR, RSS or Atom by the root element (a DOCTYPE is refused later, by `recommender.sources.xml`)."""
     for match in _ROOT_ELEMENT.finditer(head):
         name = match.group(1).split(b":")[-1].lower()
-        if name == "rss":
+        if name == b"rss":
             return "wxr" if _WXR_NAMESPACE.search(head) else "rss"
-        if name == "feed":
+        if name == b"feed":
             return "atom"
-        raise CorpusError([CorpusProblem(str(path), head[: match.start()].count(b"\n") + 1,
+        raise CorpusError.at(str(path), head[: match.start()].count(b"\n") + 1,
                                          f"unsupported XML document <{match.group(1).decode(errors='replace')}>:"
-                                         " expected a WordPress export (WXR), RSS or Atom")])
+                                         " expected a WordPress export (WXR), RSS or Atom")
     return "rss"  # no root element in the first 64 KB: let the XML reader say what is wrong

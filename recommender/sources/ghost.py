@@ -27,7 +27,7 @@ def read_ghost(path: str | Path, options: ReaderOptions) -> SourceStream:
     text, document = load_document(path)
     data = _data(document)
     if data is None or not isinstance(data.get("posts"), list):
-        raise CorpusError([CorpusProblem(name, 1, "not a Ghost export: no db[0].data.posts list")])
+        raise CorpusError.at(name, 1, "not a Ghost export: no db[0].data.posts list")
     tag_names = {t.get("id"): t for t in data.get("tags") or [] if isinstance(t, dict)}
     post_tags: dict[Any, list[tuple[int, str]]] = {}
     for link in data.get("posts_tags") or []:

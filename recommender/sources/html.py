@@ -21,6 +21,9 @@ BodyFormat = Literal["auto", "html", "text"]
 BODY_FORMATS: tuple[BodyFormat, ...] = ("auto", "html", "text")
 
 DROPPED_ELEMENTS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "head", "math")
+# share buttons and related-post boxes that WordPress plugins (Jetpack, AddToAny) append to every post
+BOILERPLATE_CLASSES = ("sharedaddy", "sd-sharing", "jp-relatedposts", "addtoany_share", "wp-block-social-links")
+_BOILERPLATE = etree.XPath("//*[" + " or ".join(f"contains(@class, '{c}')" for c in BOILERPLATE_CLASSES) + "]")
 NEWLINE_TAGS = html_text.NEWLINE_TAGS | {"td", "th", "section", "caption", "summary", "address"}
 
 _MARKUP = re.compile(
@@ -90,6 +93,9 @@ def _tree_text(markup: str) -> str:
     if root is None:
         return ""
     etree.strip_elements(root, *DROPPED_ELEMENTS, with_tail=False)
+    for element in _BOILERPLATE(root):
+        if element.getparent() is not None:
+            element.drop_tree()
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     return html_text.etree_to_text(root, newline_tags=NEWLINE_TAGS)
 

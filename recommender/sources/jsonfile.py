@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from recommender.errors import CorpusError, CorpusProblem
+from recommender.errors import CorpusError
 from recommender.sources.files import open_source
 
 _DECODER = json.JSONDecoder()
@@ -27,7 +27,7 @@ def read_text(path: str | Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise CorpusError([CorpusProblem(str(path), line, "invalid UTF-8")]) from None
+        raise CorpusError.at(str(path), line, "invalid UTF-8") from None
 
 
 def load_document(path: str | Path) -> tuple[str, Any]:
@@ -44,7 +44,7 @@ def iter_array(path: str | Path) -> Iterator[tuple[int, Any]]:
     text = read_text(path)
     pos, line = _skip(text, 0), 1
     if not text.startswith("[", pos):
-        raise CorpusError([CorpusProblem(str(path), _line_at(text, pos), "expected a JSON array of items")])
+        raise CorpusError.at(str(path), _line_at(text, pos), "expected a JSON array of items")
     pos = _skip(text, pos + 1)
     counted = 0
     if text.startswith("]", pos):
@@ -61,15 +61,15 @@ def iter_array(path: str | Path) -> Iterator[tuple[int, Any]]:
         if text.startswith("]", pos):
             rest = _skip(text, pos + 1)
             if rest < len(text):
-                raise CorpusError([CorpusProblem(str(path), _line_at(text, rest), "extra data after the array")])
+                raise CorpusError.at(str(path), _line_at(text, rest), "extra data after the array")
             return
         if not text.startswith(",", pos):
-            raise CorpusError([CorpusProblem(str(path), _line_at(text, pos), "expected ',' or ']' between items")])
+            raise CorpusError.at(str(path), _line_at(text, pos), "expected ',' or ']' between items")
         pos = _skip(text, pos + 1)
 
 
 def malformed(path: str | Path, exc: json.JSONDecodeError) -> CorpusError:
-    return CorpusError([CorpusProblem(str(path), exc.lineno, f"malformed JSON: {exc.msg} at column {exc.colno}")])
+    return CorpusError.at(str(path), exc.lineno, f"malformed JSON: {exc.msg} at column {exc.colno}")
 
 
 def _skip(text: str, pos: int) -> int:

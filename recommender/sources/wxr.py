@@ -10,6 +10,7 @@ and an item repeated in two parts (the same post) is a duplicate id, as in JSON 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from recommender.sources import LateImage, ReaderOptions, Skipped, SourceRecord,
 from recommender.sources.xml import iter_items, text_of
 
 ZERO_DATE = "0000-00-00 00:00:00"
+_WP_DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
 def read_wxr(paths: Sequence[str | Path], options: ReaderOptions) -> SourceStream:
@@ -62,7 +64,8 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
         if local == "category":
             domain, term = child.get("domain", ""), text_of(child).strip()
             if term:
-                {"post_tag": tags, "category": categories}.get(domain, terms.setdefault(domain, [])).append(term)
+                target = tags if domain == "post_tag" else categories if domain == "category" else None
+                (terms.setdefault(domain, []) if target is None else target).append(term)
         elif local == "postmeta":
             key = text_of(child.find("{*}meta_key")).strip()
             if key == "_thumbnail_id":
@@ -102,4 +105,4 @@ def _date(value: str | None) -> str | None:
     value = (value or "").strip()
     if not value or value == ZERO_DATE:
         return None
-    return value.replace(" ", "T", 1)
+    return value.replace(" ", "T", 1) if _WP_DATE.match(value) else value

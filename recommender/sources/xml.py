@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from recommender.errors import CorpusError, CorpusProblem
+from recommender.errors import CorpusError
 from recommender.sources.files import SNIFF_BYTES, open_source
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
@@ -42,9 +42,9 @@ def iter_items(path: str | Path, tags: tuple[str, ...]) -> Iterator[etree._Eleme
                 while parent is not None and element.getprevious() is not None:
                     del parent[0]
         except etree.XMLSyntaxError as exc:
-            raise CorpusError([CorpusProblem(name, exc.lineno or 1, f"malformed XML: {exc.msg}")]) from None
+            raise CorpusError.at(name, exc.lineno or 1, f"malformed XML: {exc.msg}") from None
         except (OSError, EOFError) as exc:
-            raise CorpusError([CorpusProblem(name, 1, f"cannot read: {exc}")]) from None
+            raise CorpusError.at(name, 1, f"cannot read: {exc}") from None
 
 
 def text_of(element: etree._Element | None) -> str:
@@ -60,22 +60,21 @@ def _refuse_declarations(path: str | Path) -> None:
         try:
             head = f.read(SNIFF_BYTES)
         except (OSError, EOFError) as exc:
-            raise CorpusError([CorpusProblem(str(path), 1, f"cannot read: {exc}")]) from None
+            raise CorpusError.at(str(path), 1, f"cannot read: {exc}") from None
     root = _FIRST_ELEMENT.search(head)
     prologue = head[: root.start()] if root else head
     found = _DECLARATION.search(prologue)
     if found:
-        raise CorpusError([_declaration_problem(str(path), head[: found.start()].count(b"\n") + 1,
-                                                found.group(1).decode().upper())])
+        raise _refused(str(path), head[: found.start()].count(b"\n") + 1, found.group(1).decode().upper())
 
 
 def _refuse_doctype(name: str, element: etree._Element) -> None:
     """The same refusal for a declaration the byte scan could not see (another encoding, a long prologue)."""
     docinfo = element.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        raise CorpusError([_declaration_problem(name, 1, "DOCTYPE")])
+        raise _refused(name, 1, "DOCTYPE")
 
 
-def _declaration_problem(name: str, line: int, kind: str) -> CorpusProblem:
-    return CorpusProblem(name, line, f"refused: the file declares a {kind} (an export never needs one;"
+def _refused(name: str, line: int, kind: str) -> CorpusError:
+    return CorpusError.at(name, line, f"refused: the file declares a {kind} (an export never needs one;"
                                      " DTDs and entities are not processed, for safety)")
