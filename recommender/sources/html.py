@@ -84,8 +84,7 @@ def html_to_text(markup: str) -> str:
 
 
 def _tree_text(markup: str) -> str:
-    parser = lxml.html.HTMLParser(recover=True, no_network=True, remove_comments=True, remove_pis=True,
-                                  encoding="utf-8")
+    parser = lxml.html.HTMLParser(recover=True, no_network=True, remove_pis=True, encoding="utf-8")
     try:
         root = lxml.html.fromstring(markup.encode("utf-8", "surrogatepass"), parser=parser)
     except (etree.ParserError, etree.XMLSyntaxError, UnicodeError):
@@ -96,6 +95,8 @@ def _tree_text(markup: str) -> str:
     for element in _BOILERPLATE(root):
         if element.getparent() is not None:
             element.drop_tree()
+    for comment in root.iter(etree.Comment):  # <!--more-->, block comments: a word boundary, not text
+        comment.tail = " " + (comment.tail or "")
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     return html_text.etree_to_text(root, newline_tags=NEWLINE_TAGS)
 

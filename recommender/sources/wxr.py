@@ -20,6 +20,7 @@ from recommender.sources import LateImage, ReaderOptions, Skipped, SourceRecord,
 from recommender.sources.xml import iter_items, text_of
 
 ZERO_DATE = "0000-00-00 00:00:00"
+UNDATED_STATUSES = ("draft", "pending", "auto-draft")
 _WP_DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 
 
@@ -81,7 +82,7 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
         "body": content if content.strip() else values.get("excerpt", ""),
         "tags": tags,
         "category": categories[0] if categories else None,
-        "published_at": _date(values.get("post_date_gmt")) or _date(values.get("post_date")),
+        "published_at": _published_at(values),
         "url": values.get("link", "").strip() or None,
         "post_type": values.get("post_type", "").strip(),
         "status": values.get("status", "").strip(),
@@ -98,6 +99,14 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
     if terms:
         fields["terms"] = terms
     return fields
+
+
+def _published_at(values: dict[str, str]) -> str | None:
+    """The GMT date, else the local one; a draft's zero GMT date means it has no date yet."""
+    gmt = values.get("post_date_gmt", "").strip()
+    if gmt == ZERO_DATE and values.get("status", "").strip() in UNDATED_STATUSES:
+        return None
+    return _date(gmt) or _date(values.get("post_date"))
 
 
 def _date(value: str | None) -> str | None:
