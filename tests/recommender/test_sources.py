@@ -254,12 +254,14 @@ def test_a_plain_text_corpus_gives_exactly_todays_model() -> None:
 # --- bounded memory ---------------------------------------------------------------------------------
 
 
+# VmHWM, not ru_maxrss: the latter survives exec and would report the forking test process's peak
 MEMORY_PROBE = textwrap.dedent("""
-    import resource, sys
+    import re, sys
     from recommender.sources import ReaderOptions
     from recommender.sources.wxr import read_wxr
     n = sum(1 for _ in read_wxr([sys.argv[1]], ReaderOptions()))
-    print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    with open("/proc/self/status") as status:
+        print(n, re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 """)
 
 
