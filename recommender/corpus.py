@@ -172,7 +172,7 @@ def duplicate_url_notes(articles: Sequence[Article]) -> list[str]:
 
 def describe_excluded(excluded: Mapping[str, int]) -> str:
     """`3 status draft, 1 type page`: the items left out, for summaries."""
-    return ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items()))
+    return ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items(), key=lambda rc: (-rc[1], rc[0])))
 
 
 def _checksum(files: Sequence[Path]) -> str:

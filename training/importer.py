@@ -19,9 +19,10 @@ from recommender.sources import DEFAULT_POST_TYPES, DEFAULT_STATUSES, ReaderOpti
 from recommender.sources.html import BODY_FORMATS
 
 
-def add_corpus_arguments(parser: argparse.ArgumentParser, help_text: str) -> None:
-    """`--corpus PATH [PATH …]` and the options that say how exports are read."""
-    parser.add_argument("--corpus", required=True, nargs="+", metavar="PATH",
+def add_corpus_arguments(parser: argparse.ArgumentParser, help_text: str, *, positional: bool = False) -> None:
+    """`--corpus PATH [PATH …]` (or positional paths) and the options that say how exports are read."""
+    names, required = (["corpus"], {}) if positional else (["--corpus"], {"required": True})
+    parser.add_argument(*names, **required, nargs="+", metavar="PATH",
                         help=f"{help_text}: JSON Lines, CSV, WordPress WXR (.xml, .xml.gz) or REST dump, RSS/Atom,"
                              " Ghost JSON; several files of one export (split WXR parts, REST pages) may be given")
     parser.add_argument("--body-format", choices=BODY_FORMATS, default="auto",
@@ -53,7 +54,7 @@ def corpus_summary(excluded: dict[str, int], notes: list[str]) -> list[str]:
 def add_import_command(commands: Any) -> None:
     """Register `relatedly import` on the CLI's subcommands."""
     command = commands.add_parser("import", help="read exports and write the normalised corpus (JSON Lines)")
-    add_corpus_arguments(command, "exports to read")
+    add_corpus_arguments(command, "exports to read", positional=True)
     command.add_argument("--out", required=True, help="JSON Lines file to write (replaced atomically)")
     command.add_argument("--skip-invalid", action="store_true", help="write the valid items, report the rest")
     command.set_defaults(handler=run_import)
