@@ -1,8 +1,10 @@
 """HTML (and WordPress post markup) → clean text, before anything else sees a title or a body.
 
-Parsing is lxml's HTML parser with html-text's block-aware layout (paragraphs, headings, list items,
-table cells and `<br>` never glue two words); regular expressions only touch what is not HTML:
-WordPress shortcodes, oEmbed URL lines, double-escaped entities and `data:` URIs left in the text.
+Parsing is lxml's HTML parser; the text is laid out block-aware, as scrapinghub/html-text does it
+(paragraphs, headings, list items, table cells and `<br>` never glue two words), but with the break
+marks set on the tree and the text serialised by libxml2 in C — 3x faster than html-text's Python walk,
+which the import speed target needs. Regular expressions only touch what is not HTML: WordPress
+shortcodes, oEmbed URL lines, double-escaped entities and `data:` URIs left in the text.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import unicodedata
 from typing import Literal
 
 import ftfy
-import html_text
 import lxml.html
 from lxml import etree
 
@@ -24,7 +25,11 @@ DROPPED_ELEMENTS = ("script", "style", "noscript", "iframe", "svg", "template", 
 # share buttons and related-post boxes that WordPress plugins (Jetpack, AddToAny) append to every post
 BOILERPLATE_CLASSES = ("sharedaddy", "sd-sharing", "jp-relatedposts", "addtoany_share", "wp-block-social-links")
 _BOILERPLATE = etree.XPath("//*[" + " or ".join(f"contains(@class, '{c}')" for c in BOILERPLATE_CLASSES) + "]")
-NEWLINE_TAGS = html_text.NEWLINE_TAGS | {"td", "th", "section", "caption", "summary", "address"}
+PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "dl", "table", "figure")
+LINE_TAGS = ("br", "li", "tr", "td", "th", "div", "dd", "dt", "figcaption", "hr", "section", "article", "aside",
+             "header", "footer", "main", "nav", "caption", "summary", "details", "address", "legend", "fieldset")
+_LINE, _PARAGRAPH = "\ue000", "\ue001"  # private-use marks, removed from the input first
+_BREAKS = re.compile(f"[ {_LINE}{_PARAGRAPH}]*[{_LINE}{_PARAGRAPH}][ {_LINE}{_PARAGRAPH}]*")
 
 _MARKUP = re.compile(
     r"<(?:!--|/?(?:p|br|div|span|a|img|b|i|em|strong|u|s|h[1-6]|ul|ol|li|dl|dt|dd|table|thead|tbody|tr|td|th"
@@ -34,7 +39,7 @@ _MARKUP = re.compile(
     re.IGNORECASE,
 )
 _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
-_ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ue000\ue001]")
 _DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\s\"'<>]*", re.IGNORECASE)
 _MOJIBAKE_HINT = re.compile("[ÂÃâ][\u0080-\u00bf\u0152-\u0178\u2018-\u203a\u20ac\u2122]")
 # WordPress's own shortcode grammar: [[escaped]], [name attrs], [name attrs /], [/name]
@@ -46,6 +51,7 @@ _OEMBED_LINE = re.compile(r"^[ \t]*(?:<p>[ \t]*)?https?://[^\s<>\"]+(?:[ \t]*</p
 _URL_LINE = re.compile(r"^[ \t]*https?://\S+[ \t]*$", re.MULTILINE)
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _SPACES = re.compile(r"[ \t]+")
+_LINE_EDGES = re.compile(r" ?\n ?")
 _NEWLINES = re.compile(r"\n{3,}")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -79,11 +85,12 @@ def html_to_text(markup: str) -> str:
         text = ftfy.fix_encoding(text)
     text = unicodedata.normalize("NFKC", text)
     text = _ILLEGAL_CHARS.sub("", text)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+    text = _LINE_EDGES.sub("\n", _SPACES.sub(" ", text))
+    return _NEWLINES.sub("\n\n", text).strip()
 
 
 def _tree_text(markup: str) -> str:
+    """The visible text of the fragment, with a line break or a blank line at each block's edges."""
     parser = lxml.html.HTMLParser(recover=True, no_network=True, remove_pis=True, encoding="utf-8")
     try:
         root = lxml.html.fromstring(markup.encode("utf-8", "surrogatepass"), parser=parser)
@@ -92,13 +99,19 @@ def _tree_text(markup: str) -> str:
     if root is None:
         return ""
     etree.strip_elements(root, *DROPPED_ELEMENTS, with_tail=False)
-    for element in _BOILERPLATE(root):
-        if element.getparent() is not None:
-            element.drop_tree()
+    if any(c in markup for c in BOILERPLATE_CLASSES):
+        for element in _BOILERPLATE(root):
+            if element.getparent() is not None:
+                element.drop_tree()
     for comment in root.iter(etree.Comment):  # <!--more-->, block comments: a word boundary, not text
         comment.tail = " " + (comment.tail or "")
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
-    return html_text.etree_to_text(root, newline_tags=NEWLINE_TAGS)
+    for tags, mark in ((LINE_TAGS, _LINE), (PARAGRAPH_TAGS, _PARAGRAPH)):
+        for element in root.iter(*tags):
+            element.text = mark + (element.text or "")
+            element.tail = mark + (element.tail or "")
+    text = _WHITESPACE.sub(" ", etree.tostring(root, method="text", encoding="unicode"))
+    return _BREAKS.sub(lambda m: "\n\n" if _PARAGRAPH in m.group(0) else "\n", text)
 
 
 def _strip_shortcodes(markup: str) -> str:

@@ -15,6 +15,8 @@ from recommender.sources.html import clean_field, html_to_text, looks_like_html
         ("<ul><li>alpha</li><li>beta</li></ul>", "alpha\nbeta"),
         ("<table><tr><td>cell</td><td>next</td></tr></table>", "cell\nnext"),
         ("line<br>break<br/>again", "line\nbreak\nagain"),
+        ("inline <b>bold</b>, w<i>or</i>d and <a href='x'>links</a> as a browser shows them",
+         "inline bold, word and links as a browser shows them"),
         ("keep<script>var x = 'code';</script><style>p {}</style><noscript>no</noscript> this", "keep this"),
         ("<iframe src='x'>frame</iframe><svg><text>vector</text></svg><template><p>t</p></template>ok", "ok"),
         ("<!-- wp:paragraph {\"align\":\"center\",\"a\":[1,2]} --><p>block</p><!-- /wp:paragraph -->", "block"),
