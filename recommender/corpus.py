@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -21,11 +22,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recommender.errors import CorpusError, CorpusProblem
-from recommender.sources import LateImage, Note, ReaderOptions, Skipped, SourceRecord, SourceStream
+from recommender.sources import LateImage, Note, ReaderOptions, Skipped, SourceItem, SourceRecord, SourceStream
 from recommender.sources.feeds import read_feed
 from recommender.sources.files import detect_format, open_source, sha256_of
 from recommender.sources.ghost import read_ghost
 from recommender.sources.html import BodyFormat, clean_field
+from recommender.sources.parallel import map_in_order
 from recommender.sources.wp_rest import read_wp_rest
 from recommender.sources.wxr import read_wxr
 from recommender.urls import canonical_url
@@ -71,12 +73,14 @@ def load_corpus(
     skip_invalid: bool = False,
     body_format: BodyFormat = "auto",
     options: ReaderOptions | None = None,
+    jobs: int = 1,
 ) -> Corpus:
     """Read and validate one export (several files of one export read as one); raise `CorpusError`
     listing the problems unless `skip_invalid`.
 
     Each file's format comes from its content (see `recommender.sources.files.detect_format`); a
-    malformed XML or JSON file is always an error, whatever `skip_invalid` says.
+    malformed XML or JSON file is always an error, whatever `skip_invalid` says. HTML is cleaned on
+    `jobs` processes (-1: one per core); the result does not depend on it.
     """
     files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not files:
@@ -88,9 +92,11 @@ def load_corpus(
     notes: list[str] = []
     first_seen: dict[str, tuple[str, int]] = {}
     position: dict[str, int] = {}
-    for item in read_sources(files, options or ReaderOptions()):
+    stream = map_in_order(functools.partial(clean_batch, body_format=body_format),
+                          read_sources(files, options or ReaderOptions()), jobs)
+    for item in stream:
         if isinstance(item, SourceRecord):
-            problem = _add_record(item, body_format, articles, first_seen)
+            problem = _add_record(item, articles, first_seen)
             if problem is not None:
                 problems.append(problem)
             else:
@@ -136,14 +142,25 @@ def read_sources(files: Sequence[Path], options: ReaderOptions) -> SourceStream:
                 yield from _row_records(path, fmt)
 
 
+def clean_batch(items: list[SourceItem], *, body_format: BodyFormat) -> list[SourceItem]:
+    """The items with the title and body of each record cleaned of HTML (exports' fields are HTML under `auto`)."""
+    for item in items:
+        if isinstance(item, SourceRecord):
+            effective: BodyFormat = "html" if item.html and body_format == "auto" else body_format
+            for name, single_line in (("title", True), ("body", False)):
+                value = item.fields.get(name)
+                if isinstance(value, str):
+                    item.fields[name] = clean_field(value, effective, single_line=single_line)
+    return items
+
+
 def _add_record(
-    record: SourceRecord, body_format: BodyFormat, articles: list[Article], first_seen: dict[str, tuple[str, int]]
+    record: SourceRecord, articles: list[Article], first_seen: dict[str, tuple[str, int]]
 ) -> CorpusProblem | None:
-    """Clean, validate and append one record; the problem when it is invalid or a duplicate."""
+    """Validate and append one (cleaned) record; the problem when it is invalid or a duplicate."""
     fields = record.fields
-    effective: BodyFormat = "html" if record.html and body_format == "auto" else body_format
     try:
-        article = parse_article(fields, body_format=effective)
+        article = parse_article(fields)
     except ValueError as exc:
         item = fields.get("id") if record.html else None
         return CorpusProblem(record.path, record.line, f"item {item}: {exc}" if item else str(exc))

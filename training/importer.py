@@ -42,7 +42,7 @@ def reader_options(args: argparse.Namespace) -> ReaderOptions:
 def load_from_args(args: argparse.Namespace) -> Corpus:
     """The corpus the arguments name, read with their options."""
     return load_corpus(args.corpus, skip_invalid=args.skip_invalid, body_format=args.body_format,
-                       options=reader_options(args))
+                       options=reader_options(args), jobs=getattr(args, "jobs", -1))
 
 
 def corpus_summary(excluded: dict[str, int], notes: list[str]) -> list[str]:
@@ -57,6 +57,7 @@ def add_import_command(commands: Any) -> None:
     add_corpus_arguments(command, "exports to read", positional=True)
     command.add_argument("--out", required=True, help="JSON Lines file to write (replaced atomically)")
     command.add_argument("--skip-invalid", action="store_true", help="write the valid items, report the rest")
+    command.add_argument("--jobs", type=int, default=-1, help="processes cleaning HTML (-1: all cores)")
     command.set_defaults(handler=run_import)
 
 

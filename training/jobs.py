@@ -80,7 +80,8 @@ def train_and_publish(
     `backend="dask"` and the scheduler's address; results are identical either way.
     """
     started = time.perf_counter()
-    corpus = load_corpus(corpus_path, skip_invalid=skip_invalid, body_format=body_format, options=reader_options)
+    corpus = load_corpus(corpus_path, skip_invalid=skip_invalid, body_format=body_format, options=reader_options,
+                         jobs=jobs if backend == "local" else -1)
     for problem in corpus.problems[:20]:
         log.warning("corpus_row_skipped %s", problem)
     if corpus.excluded:

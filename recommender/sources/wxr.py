@@ -58,10 +58,10 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
     terms: dict[str, list[str]] = {}
     meta: dict[str, str] = {}
     for child in item:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue
-        local = etree.QName(child).localname
-        namespace = etree.QName(child).namespace or ""
+        namespace, _, local = tag[1:].rpartition("}") if tag[0] == "{" else ("", "", tag)
         if local == "category":
             domain, term = child.get("domain", ""), text_of(child).strip()
             if term:

@@ -51,6 +51,8 @@ def text_of(element: etree._Element | None) -> str:
     """The element's text content (CDATA included, split sections joined); '' when absent."""
     if element is None:
         return ""
+    if len(element) == 0:
+        return element.text or ""
     return "".join(element.itertext())
 
 

@@ -265,15 +265,16 @@ MEMORY_PROBE = textwrap.dedent("""
 """)
 
 
-def write_wxr(path: Path, n_items: int) -> None:
+def write_wxr(path: Path, n_items: int, sentences: int = 50) -> None:
     """A generated export of `n_items` posts of ~2 KB each (not committed: made by the test)."""
-    body = "<!-- wp:paragraph --><p>" + "Reef survey notes and coral counts. " * 50 + "</p><!-- /wp:paragraph -->"
+    body = ("<!-- wp:paragraph --><p>" + "Reef survey notes &amp; coral counts. " * sentences
+            + "</p><!-- /wp:paragraph --><ul><li>one</li><li>two</li></ul>")
     with path.open("w", encoding="utf-8") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
                 'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
                 'xmlns:wp="http://wordpress.org/export/1.2/"><channel>\n')
         for i in range(n_items):
-            f.write(f"<item><title>Post {i}</title><link>https://x.example/{i}/</link>"
+            f.write(f"<item><title>Post {i} &amp;amp; more</title><link>https://x.example/{i}/</link>"
                     f"<content:encoded><![CDATA[{body}]]></content:encoded><wp:post_id>{i}</wp:post_id>"
                     "<wp:status>publish</wp:status><wp:post_type>post</wp:post_type></item>\n")
         f.write("</channel></rss>\n")
@@ -291,3 +292,11 @@ def test_reading_a_wxr_takes_memory_of_one_item_not_of_the_file(tmp_path: Path) 
         peaks[n] = int(out[1]) * 1024
     growth = peaks[20_000] - peaks[2_000]
     assert growth < 16 * 2**20, f"peak RSS grew {growth / 2**20:.1f} MB for 18k more items"
+
+
+def test_cleaning_on_several_processes_gives_the_same_corpus(tmp_path: Path) -> None:
+    path = tmp_path / "export.xml"
+    write_wxr(path, 2_600, sentences=2)  # more than the first 2,048 items cleaned inline
+    inline, pooled = load_corpus(path, jobs=1), load_corpus(path, jobs=2)
+    assert len(pooled.articles) == 2_600 and pooled.articles == inline.articles
+    assert pooled.articles[-1].title == "Post 2599 & more" and pooled.articles[-1].body.endswith("\n\none\ntwo")
