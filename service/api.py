@@ -75,6 +75,7 @@ def article(article_id: str) -> Response:
             "published_at": info.published_at,
             "tags": list(info.tags),
             "category": info.category,
+            **({"image": info.image} if info.image is not None else {}),
         },
     }
     return _json_response(_dumps(payload), loaded.version, cacheable=True)

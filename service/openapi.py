@@ -298,8 +298,9 @@ SPEC["paths"]["/v1/related"]["get"] = {
                   "404": _json(_ref("Error"), "no article has this URL"),
                   "503": _json(_ref("Error"), "no model loaded yet")},
 }
-SPEC["components"]["schemas"]["RelatedStory"]["properties"]["image"] = {
-    "type": "string", "description": "thumbnail URL (the featured image), present when the article has one"}
+_IMAGE = {"type": "string", "description": "thumbnail URL (the featured image), present when the article has one"}
+SPEC["components"]["schemas"]["RelatedStory"]["properties"]["image"] = _IMAGE
+SPEC["components"]["schemas"]["ArticleResponse"]["properties"]["article"]["properties"]["image"] = _IMAGE
 
 
 

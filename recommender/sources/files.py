@@ -40,14 +40,18 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def detect_format(path: str | Path) -> str:
-    """One of `FORMATS`, from the first bytes of the file (the extension only tells CSV from JSON Lines)."""
+def read_head(path: str | Path) -> bytes:
+    """The first `SNIFF_BYTES` of the (decompressed) file."""
     with open_source(path) as f:
         try:
-            head = f.read(SNIFF_BYTES)
+            return f.read(SNIFF_BYTES)
         except (OSError, EOFError) as exc:
-            raise CorpusError.at(str(path), 1, f"cannot decompress: {exc}") from exc
-    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+            raise CorpusError.at(str(path), 1, f"cannot read: {exc}") from None
+
+
+def detect_format(path: str | Path) -> str:
+    """One of `FORMATS`, from the first bytes of the file (the extension only tells CSV from JSON Lines)."""
+    head = read_head(path).removeprefix(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"<"):
         return _xml_format(path, head)
     if head.startswith(b"["):

@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from recommender.errors import CorpusError
-from recommender.sources.files import SNIFF_BYTES, open_source
+from recommender.sources.files import open_source, read_head
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -58,11 +58,7 @@ def text_of(element: etree._Element | None) -> str:
 
 def _refuse_declarations(path: str | Path) -> None:
     """A DOCTYPE or ENTITY declaration before the root element: refused with the line it is on."""
-    with open_source(path) as f:
-        try:
-            head = f.read(SNIFF_BYTES)
-        except (OSError, EOFError) as exc:
-            raise CorpusError.at(str(path), 1, f"cannot read: {exc}") from None
+    head = read_head(path)
     root = _FIRST_ELEMENT.search(head)
     prologue = head[: root.start()] if root else head
     found = _DECLARATION.search(prologue)
