@@ -161,7 +161,7 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 def ndcg_through_api(models_dir: Path, ids: list[str], labels: list[list[str]], k: int = 10) -> float:
     """Every article's default list from the API, scored by shared newsgroup labels."""
-    client = create_app(Settings(models_dir=str(models_dir)), watch=False).test_client()
+    client = create_app(Settings(models_dir=str(models_dir), log_level="WARNING"), watch=False).test_client()
     row_of = {article_id: i for i, article_id in enumerate(ids)}
     lists = np.full((len(ids), k), -1, dtype=np.int64)
     scores = np.zeros((len(ids), k))
