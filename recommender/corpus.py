@@ -61,6 +61,7 @@ class Corpus:
     sha256: str
     excluded: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    paths: tuple[str, ...] = ()  # every file read; `path` names them all for messages
 
     @property
     def skipped(self) -> int:
@@ -118,7 +119,7 @@ def load_corpus(
     if not articles:
         reasons = f" ({describe_excluded(excluded)} left out)" if excluded else ""
         raise CorpusError(problems, f"{', '.join(names)}: no valid articles in the corpus{reasons}")
-    return Corpus(", ".join(names), articles, problems, _checksum(files), dict(excluded), notes)
+    return Corpus(", ".join(names), articles, problems, _checksum(files), dict(excluded), notes, tuple(names))
 
 
 def read_sources(files: Sequence[Path], options: ReaderOptions) -> SourceStream:

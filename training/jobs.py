@@ -107,7 +107,7 @@ def train_and_publish(
     _check_model(model)
     info = {
         "corpus": {
-            "path": ", ".join(str(Path(p).resolve()) for p in corpus.path.split(", ")),
+            "path": ", ".join(str(Path(p).resolve()) for p in corpus.paths),
             "sha256": corpus.sha256,
             "n_valid": len(corpus.articles),
             "n_skipped": corpus.skipped,
