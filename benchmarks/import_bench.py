@@ -10,7 +10,8 @@
    HTML fields, beside the plain-text JSON Lines. Each is trained with `relatedly train`'s pipeline and
    every article's list is asked of the API (Flask test client, default options, limit 10); nDCG@10
    by newsgroup label is printed for each, with its difference to the plain text of the same run.
-   Target: every HTML variant within 0.01 of plain text.
+   Target: every HTML variant within 0.01 of plain text. The same HTML JSON Lines read with
+   `--body-format text` (no cleaning) shows what the cleaning is worth.
 2. Import. A generated WXR of `--import-posts` posts (20 Newsgroups bodies cycled, same markup) and
    the same posts as plain JSON Lines are each read by `load_corpus` in a process of its own; posts/s
    and peak RSS (VmHWM) are printed, with the ratio to the plain JSON Lines read. Target: ≥ 2,000
@@ -189,18 +190,19 @@ def relevance(sample: list[dict], work: Path) -> None:
     write_wxr(wxr, posts)
     rest_dir = work / "rest"
     rest_dir.mkdir()
-    variants = {"plain text (JSON Lines)": [plain], "WXR": [wxr], "REST pages": write_rest(rest_dir, posts),
-                "JSON Lines with HTML": [html_jsonl]}
+    variants = {"plain text (JSON Lines)": ([plain], "auto"), "WXR": ([wxr], "auto"),
+                "REST pages": (write_rest(rest_dir, posts), "auto"), "JSON Lines with HTML": ([html_jsonl], "auto"),
+                "JSON Lines with HTML, uncleaned": ([html_jsonl], "text")}
     print(f"relevance: {len(sample)} articles of 20 Newsgroups, nDCG@10 by newsgroup through the API")
     baseline = None
-    for index, (name, paths) in enumerate(variants.items()):
+    for index, (name, (paths, body_format)) in enumerate(variants.items()):
         models = work / f"models-{index}"
         started = time.perf_counter()
-        summary = train_and_publish(paths, models, top_k=50, jobs=1)
+        summary = train_and_publish(paths, models, top_k=50, jobs=1, body_format=body_format)
         ndcg = ndcg_through_api(models, ids, labels)
         baseline = ndcg if baseline is None else baseline
         left_out = f", left out {sum(summary.excluded.values())}" if summary.excluded else ""
-        print(f"  {name:<26} nDCG@10 {ndcg:.4f}  diff {ndcg - baseline:+.4f}  "
+        print(f"  {name:<32} nDCG@10 {ndcg:.4f}  diff {ndcg - baseline:+.4f}  "
               f"({summary.n_articles} articles{left_out}, {time.perf_counter() - started:.1f} s)")
 
 
