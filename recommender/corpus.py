@@ -161,7 +161,7 @@ def _add_record(
     """Validate and append one (cleaned) record; the problem when it is invalid or a duplicate."""
     fields = record.fields
     try:
-        article = parse_article(fields)
+        article = parse_article(fields, body_format="text")  # cleaned already, by `clean_batch`
     except ValueError as exc:
         item = fields.get("id") if record.html else None
         return CorpusProblem(record.path, record.line, f"item {item}: {exc}" if item else str(exc))
@@ -201,10 +201,11 @@ def _checksum(files: Sequence[Path]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "text") -> Article:
+def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "auto") -> Article:
     """Validate one record's fields; raise `ValueError` naming the first bad field.
 
-    Title and body are cleaned of HTML under `body_format` (`text`: taken as they are).
+    Title and body are cleaned of HTML under `body_format` (`auto`: when they contain markup, so
+    articles sent to the admin API are cleaned as a JSON Lines corpus is; `text`: taken as they are).
     """
     article_id = record.get("id")
     if isinstance(article_id, int) and not isinstance(article_id, bool):

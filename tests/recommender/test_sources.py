@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.corpus import load_corpus
+from recommender.corpus import load_corpus, parse_article
 from recommender.errors import CorpusError
 from recommender.model import RelatedModel
 from recommender.sources import ReaderOptions
@@ -300,3 +300,11 @@ def test_cleaning_on_several_processes_gives_the_same_corpus(tmp_path: Path) -> 
     inline, pooled = load_corpus(path, jobs=1), load_corpus(path, jobs=2)
     assert len(pooled.articles) == 2_600 and pooled.articles == inline.articles
     assert pooled.articles[-1].title == "Post 2599 & more" and pooled.articles[-1].body.endswith("\n\none\ntwo")
+
+
+def test_records_from_elsewhere_are_cleaned_as_a_corpus_is() -> None:
+    """`parse_article` (the admin API's entry) cleans markup under `auto` and leaves plain text alone."""
+    article = parse_article({"id": "a", "title": "Caf&eacute; &amp; science", "body": "<p>one</p><p>two</p>",
+                             "image": "https://x.example/a.jpg"})
+    assert (article.title, article.body, article.image) == ("Café & science", "one\n\ntwo", "https://x.example/a.jpg")
+    assert parse_article({"id": "b", "title": "AT&T", "body": "3 < 4"}).body == "3 < 4"
