@@ -24,13 +24,12 @@ BODY_FORMATS: tuple[BodyFormat, ...] = ("auto", "html", "text")
 DROPPED_ELEMENTS = ("script", "style", "noscript", "iframe", "svg", "template", "object", "embed", "head", "math")
 # share buttons and related-post boxes that WordPress plugins (Jetpack, AddToAny) append to every post
 BOILERPLATE_CLASSES = ("sharedaddy", "sd-sharing", "jp-relatedposts", "addtoany_share", "wp-block-social-links")
-_BOILERPLATE = etree.XPath("//*[self::div or self::ul or self::section or self::aside][@class]["
-                           + " or ".join(f"contains(@class, '{c}')" for c in BOILERPLATE_CLASSES) + "]")
+BOILERPLATE_TAGS = ("div", "ul", "section", "aside", "nav")
 PARAGRAPH_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "dl", "table", "figure")
-LINE_TAGS = ("br", "li", "tr", "td", "th", "div", "dd", "dt", "figcaption", "hr", "section", "article", "aside",
+LINE_TAGS = ("li", "tr", "td", "th", "div", "dd", "dt", "figcaption", "hr", "section", "article", "aside",
              "header", "footer", "main", "nav", "caption", "summary", "details", "address", "legend", "fieldset")
 _LINE, _PARAGRAPH = "\ue000", "\ue001"  # private-use marks, removed from the input first
-_MARK_RUN = re.compile(f"[{_LINE}{_PARAGRAPH}]+")
+_MARK_RUN = re.compile(f"[{_LINE}{_PARAGRAPH}]{{2,}}")
 
 _MARKUP = re.compile(
     r"<(?:!--|/?(?:p|br|div|span|a|img|b|i|em|strong|u|s|h[1-6]|ul|ol|li|dl|dt|dd|table|thead|tbody|tr|td|th"
@@ -110,12 +109,15 @@ def _tree_text(markup: str) -> str:
         return ""
     etree.strip_elements(root, *DROPPED_ELEMENTS, with_tail=False)
     if any(c in markup for c in BOILERPLATE_CLASSES):
-        for element in _BOILERPLATE(root):
+        boxes = [e for e in root.iter(*BOILERPLATE_TAGS) if _is_boilerplate(e.get("class"))]
+        for element in boxes:
             if element.getparent() is not None:
                 element.drop_tree()
     for comment in root.iter(etree.Comment):  # <!--more-->, block comments: a word boundary, not text
         comment.tail = " " + (comment.tail or "")
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    for element in root.iter("br"):  # empty: only what follows it moves to a new line
+        element.tail = _LINE + (element.tail or "")
     for tags, mark in ((LINE_TAGS, _LINE), (PARAGRAPH_TAGS, _PARAGRAPH)):
         for element in root.iter(*tags):
             element.text = mark + (element.text or "")
@@ -123,7 +125,12 @@ def _tree_text(markup: str) -> str:
     text = " ".join(etree.tostring(root, method="text", encoding="unicode").split())
     for mark in (_LINE, _PARAGRAPH):
         text = text.replace(f" {mark}", mark).replace(f"{mark} ", mark)
-    return _MARK_RUN.sub(_break_for, text)
+    text = _MARK_RUN.sub(_break_for, text)
+    return text.replace(_LINE, "\n").replace(_PARAGRAPH, "\n\n")
+
+
+def _is_boilerplate(classes: str | None) -> bool:
+    return classes is not None and any(c in classes for c in BOILERPLATE_CLASSES)
 
 
 def _break_for(run: re.Match[str]) -> str:
