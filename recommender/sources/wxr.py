@@ -57,6 +57,7 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
     categories: list[str] = []
     terms: dict[str, list[str]] = {}
     meta: dict[str, str] = {}
+    language = ""
     for child in item:
         tag = child.tag
         if not isinstance(tag, str):
@@ -64,7 +65,9 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
         namespace, _, local = tag[1:].rpartition("}") if tag[0] == "{" else ("", "", tag)
         if local == "category":
             domain, term = child.get("domain", ""), text_of(child).strip()
-            if term:
+            if domain == "language":  # Polylang: the slug is the language code ("en"), the name its label
+                language = child.get("nicename") or term
+            elif term:
                 target = tags if domain == "post_tag" else categories if domain == "category" else None
                 (terms.setdefault(domain, []) if target is None else target).append(term)
         elif local == "postmeta":
@@ -94,8 +97,8 @@ def _item_fields(item: etree._Element) -> dict[str, object]:
         fields["author"] = values["creator"].strip()
     if categories[1:]:
         fields["categories"] = categories
-    if "language" in terms:
-        fields["language"] = terms.pop("language")[0]
+    if language:
+        fields["language"] = language
     if terms:
         fields["terms"] = terms
     return fields

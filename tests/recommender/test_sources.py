@@ -70,7 +70,7 @@ def test_wxr_reads_published_posts_and_counts_the_rest_by_reason() -> None:
     assert coral.published_at == datetime(2024, 3, 4, 9, 30, tzinfo=UTC)
     assert coral.url == "https://reefnotes.example/2024/03/coral-bleaching/"
     assert coral.tags == ("coral", "reef") and coral.category == "Oceans"
-    assert coral.extra["categories"] == ["Oceans", "Climate"] and coral.extra["language"] == "English"
+    assert coral.extra["categories"] == ["Oceans", "Climate"] and coral.extra["language"] == "en"
     # the attachment comes after its post, in the other part of the export
     assert coral.image == "https://reefnotes.example/wp-content/uploads/2024/03/reef.jpg"
     assert articles["105"].image == "https://reefnotes.example/wp-content/uploads/2024/02/turtle.jpg"

@@ -27,7 +27,7 @@ def test_import_writes_the_records_train_would_see(tmp_path: Path, capsys: pytes
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in records] == ["101", "102", "103", "104", "105"]
     assert records[0]["image"] == "https://reefnotes.example/wp-content/uploads/2024/03/reef.jpg"
-    assert records[0]["published_at"] == "2024-03-04T09:30:00Z" and records[0]["language"] == "English"
+    assert records[0]["published_at"] == "2024-03-04T09:30:00Z" and records[0]["language"] == "en"
     # the written corpus reads back to the very same articles
     assert load_corpus(out).articles == load_corpus(PARTS, skip_invalid=True).articles
 
