@@ -308,3 +308,12 @@ def test_records_from_elsewhere_are_cleaned_as_a_corpus_is() -> None:
                              "image": "https://x.example/a.jpg"})
     assert (article.title, article.body, article.image) == ("Café & science", "one\n\ntwo", "https://x.example/a.jpg")
     assert parse_article({"id": "b", "title": "AT&T", "body": "3 < 4"}).body == "3 < 4"
+
+
+def test_csv_with_html_and_an_image_column(tmp_path: Path) -> None:
+    path = tmp_path / "articles.csv"
+    path.write_text('id,title,body,image\nc1,"Fish &amp; chips","<p>Cod</p><p>Haddock</p>",https://x.example/c1.jpg\n'
+                    'c2,Plain,"No markup, 3 < 4",\n', encoding="utf-8")
+    first, second = load_corpus(path).articles
+    assert (first.title, first.body, first.image) == ("Fish & chips", "Cod\n\nHaddock", "https://x.example/c1.jpg")
+    assert (second.body, second.image) == ("No markup, 3 < 4", None)
