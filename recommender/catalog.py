@@ -15,6 +15,7 @@ import numpy as np
 from recommender.corpus import Article
 from recommender.errors import ArtifactError, UnknownArticleError
 from recommender.ranking import CorpusFacts
+from recommender.urls import canonical_url
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,17 @@ class ArticleInfo:
     published_at: str | None
     tags: tuple[str, ...]
     category: str | None
+    image: str | None = None
 
 
 class ArticleCatalog:
     """Article metadata by row index, with the id → index lookup."""
 
-    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra")
+    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra", "images")
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
+        if "images" not in columns and "ids" in columns:  # catalogues written before images were kept
+            columns = {**columns, "images": [None] * len(columns["ids"])}
         missing = [c for c in self.COLUMNS if c not in columns]
         lengths = {len(columns[c]) for c in self.COLUMNS if c in columns}
         if missing or len(lengths) > 1:
@@ -43,6 +47,7 @@ class ArticleCatalog:
         self._index = {article_id: idx for idx, article_id in enumerate(columns["ids"])}
         if len(self._index) != len(columns["ids"]):
             raise ArtifactError("article catalog has duplicate ids")
+        self._url_index = url_index(columns["urls"])
         self.facts = CorpusFacts(
             published_days=np.array([_days(d) for d in columns["published_at"]], dtype=np.float64),
             category_codes=_codes(columns["categories"]),
@@ -59,6 +64,7 @@ class ArticleCatalog:
                 "tags": [list(a.tags) for a in articles],
                 "categories": [a.category for a in articles],
                 "extra": [dict(a.extra) for a in articles],
+                "images": [a.image for a in articles],
             }
         )
 
@@ -90,6 +96,12 @@ class ArticleCatalog:
                 self._columns["categories"], self.facts.category_codes, strict=True) if c is not None}
         return self._category_codes.get(category, -1)
 
+    def article_id_for_url(self, url: str) -> str | None:
+        """The article whose canonical URL is `url`'s (see `recommender.urls`), None when there is none."""
+        canonical = canonical_url(url)
+        idx = self._url_index.get(canonical) if canonical is not None else None
+        return None if idx is None else self._columns["ids"][idx]
+
     def id_at(self, idx: int) -> str:
         return self._columns["ids"][idx]
 
@@ -102,7 +114,18 @@ class ArticleCatalog:
             published_at=c["published_at"][idx],
             tags=tuple(c["tags"][idx]),
             category=c["categories"][idx],
+            image=c["images"][idx],
         )
+
+
+def url_index(urls: Sequence[str | None]) -> dict[str, int]:
+    """Canonical URL → row index; of two rows with one canonical URL the later wins."""
+    index: dict[str, int] = {}
+    for idx, url in enumerate(urls):
+        canonical = canonical_url(url) if url else None
+        if canonical is not None:
+            index[canonical] = idx
+    return index
 
 
 def _days(iso: str | None) -> float:

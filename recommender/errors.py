@@ -1,5 +1,7 @@
 """The exception tree every layer maps to exit codes or HTTP statuses."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 
@@ -32,6 +34,12 @@ class CorpusError(RelatedlyError):
             tail = f"\n  … and {more} more" if more > 0 else ""
             message = f"{len(problems)} invalid row(s) in the corpus:\n{listed}{tail}"
         super().__init__(message)
+
+    @classmethod
+    def at(cls, path: str, line: int, reason: str) -> CorpusError:
+        """A whole file cannot be used (malformed XML or JSON, a refused DTD): `file:line: reason`."""
+        problem = CorpusProblem(path, line, reason)
+        return cls([problem], str(problem))
 
 
 class UnknownArticleError(RelatedlyError, KeyError):

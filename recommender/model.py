@@ -111,6 +111,10 @@ class RelatedModel:
         """Stored metadata of one article; `UnknownArticleError` if absent."""
         return self.catalog_.info(self.catalog_.index_of(article_id))
 
+    def article_id_for_url(self, url: str) -> str | None:
+        """The id of the article at `url` (compared in canonical form, see `recommender.urls`), else None."""
+        return self.catalog_.article_id_for_url(url)
+
     def related(
         self,
         article_id: str,

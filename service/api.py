@@ -39,6 +39,27 @@ def related(article_id: str) -> Response:
     return _json_response(body, loaded.version, cacheable=True)
 
 
+@bp.get("/related")
+def related_by_url() -> Response:
+    """The same list, body, cache entry and ETag as `GET /v1/articles/<id>/related`, found by the page's URL."""
+    parts, loaded = relatedly(), current_model()
+    article_id = article_id_for_url(loaded, request.args.get("url"))
+    params = {k: v for k, v in request.args.items() if k != "url"}
+    options, explain = _options(params, loaded), explain_flag(params)
+    body = _related_body(parts, loaded, article_id, options, explain)
+    return _json_response(body, loaded.version, cacheable=True)
+
+
+def article_id_for_url(loaded: LoadedModel, url: str | None) -> str:
+    """The id of the article at `url` in this model: 400 when no url is given, 404 when none has it."""
+    if url is None or not url.strip():
+        raise ApiError(400, "invalid_parameter", "url is required: the page's address")
+    article_id = loaded.model.article_id_for_url(url)
+    if article_id is None:
+        raise ApiError(404, "article_not_found", f"no article with url {url!r} in model {loaded.version}")
+    return article_id
+
+
 @bp.get("/articles/<path:article_id>")
 def article(article_id: str) -> Response:
     """The stored metadata of one article, so an editor can check what the model knows."""
@@ -55,6 +76,7 @@ def article(article_id: str) -> Response:
             "published_at": info.published_at,
             "tags": list(info.tags),
             "category": info.category,
+            **({"image": info.image} if info.image is not None else {}),
         },
     }
     return _json_response(_dumps(payload), loaded.version, cacheable=True)
@@ -227,6 +249,8 @@ def _item(item: RelatedItem) -> dict[str, Any]:
         "score": item.score,
         "source": item.source,
     }
+    if item.article.image is not None:
+        entry["image"] = item.article.image
     if item.explanation is not None:
         e = item.explanation
         entry["explanation"] = {

@@ -284,6 +284,29 @@ SPEC: dict[str, Any] = {
     },
 }
 
+# Lookup by URL (issue 10): the article is found by its canonical URL, then answered exactly as
+# /v1/articles/{article_id}/related (same body, cache entry and ETag); stories may carry an image.
+SPEC["paths"]["/v1/related"]["get"] = {
+    "summary": "Related stories of the article at a URL (the page being drawn)",
+    "description": "The URL is compared in canonical form: scheme, host case, www., default ports, a trailing"
+                   " slash, the fragment, utm_*, fbclid, gclid, mc_cid/mc_eid and AMP variants (?amp=1, /amp/)"
+                   " do not matter. The answer is the same as /v1/articles/{article_id}/related's.",
+    "parameters": [
+        {"name": "url", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "the article's URL as the page knows it"},
+        *_RANKING_PARAMETERS,
+    ],
+    "responses": {"200": _json(_ref("RelatedList"), "the related stories"),
+                  "304": {"description": "not modified (If-None-Match)"},
+                  "400": _json(_ref("Error"), "no url, or an invalid option"),
+                  "404": _json(_ref("Error"), "no article has this URL"),
+                  "503": _json(_ref("Error"), "no model loaded yet")},
+}
+_IMAGE = {"type": "string", "description": "thumbnail URL (the featured image), present when the article has one"}
+SPEC["components"]["schemas"]["RelatedStory"]["properties"]["image"] = _IMAGE
+SPEC["components"]["schemas"]["ArticleResponse"]["properties"]["article"]["properties"]["image"] = _IMAGE
+
+
 
 # --- editorial overrides and the editor page (issue 12) ---
 _OVERRIDE_ERRORS = {

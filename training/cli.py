@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 
 from recommender import artifacts
-from recommender.corpus import load_corpus
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
 from recommender.overrides import NO_RULES
@@ -25,6 +24,7 @@ from recommender.updates import UpdateResult, update_published
 from storage import StorageError
 from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
+from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
 from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
 from training.overrides_cli import add_override_commands, article_rules
@@ -68,7 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     redis_url = os.environ.get("RELATEDLY_REDIS_URL") or None
 
     train = commands.add_parser("train", help="fit a model on a corpus export and publish it")
-    train.add_argument("--corpus", required=True, help="JSON Lines or CSV article export")
+    add_corpus_arguments(train, "article export")
     train.add_argument("--models-dir", default=models_dir, help="default: $RELATEDLY_MODELS_DIR or ./models")
     train.add_argument("--top-k", type=_positive_int, default=DEFAULT_TOP_K, help="neighbours kept per article")
     train.add_argument("--skip-invalid", action="store_true", help="train on the valid rows, report the rest")
@@ -83,7 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=_train)
 
     update = commands.add_parser("update", help="add new and edited articles to the current model (no refit)")
-    update.add_argument("--corpus", required=True, help="JSON Lines or CSV export of new or edited articles")
+    add_corpus_arguments(update, "export of new or edited articles")
     update.add_argument("--models-dir", default=models_dir)
     update.add_argument("--skip-invalid", action="store_true", help="apply the valid rows, report the rest")
     update.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS)
@@ -111,7 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
 
     evaluate = commands.add_parser("evaluate", help="measure relevance against reference rankers")
-    evaluate.add_argument("--corpus", required=True, help="JSON Lines or CSV export with a label field")
+    add_corpus_arguments(evaluate, "export with a label field")
     evaluate.add_argument("--label-field", default="labels", help="list field, or 'category' / 'tags'")
     evaluate.add_argument("--k", type=_positive_int, default=10)
     evaluate.add_argument("--sample", type=_positive_int, help="evaluate this many seeded queries, not all")
@@ -125,7 +125,8 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     related = commands.add_parser("related", help="print an article's related stories from the current model")
-    related.add_argument("article_id")
+    related.add_argument("article_id", nargs="?", help="the article's id (or give --url)")
+    related.add_argument("--url", help="find the article by its URL (canonical form: no tracking parameters, …)")
     related.add_argument("--limit", type=_positive_int, default=10)
     related.add_argument("--models-dir", default=models_dir)
     related.add_argument("--exclude", default="", help="comma-separated ids to leave out")
@@ -140,6 +141,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="where the editorial overrides are (default: as the service)")
     related.add_argument("--no-overrides", action="store_true", help="the model's list without editors' pins/blocks")
     related.set_defaults(handler=_related)
+
+    add_import_command(commands)
 
     serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
     serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
@@ -186,6 +189,8 @@ def _train(args: argparse.Namespace) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
         progress_factory=progress_factory(),
+        body_format=args.body_format,
+        reader_options=reader_options(args),
     )
     announce_publish(args.redis_url, summary.version)
     print(
@@ -193,13 +198,17 @@ def _train(args: argparse.Namespace) -> int:
         f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
+    for line in corpus_summary(summary.excluded, summary.notes):
+        print(line)
     return EXIT_OK
 
 
 def _update(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    corpus = load_corpus(args.corpus, skip_invalid=args.skip_invalid)
+    corpus = load_from_args(args)
     result = update_published(args.models_dir, corpus.articles, keep_versions=args.keep_versions)
+    for line in corpus_summary(corpus.excluded, corpus.notes):
+        print(line)
     return _report_update(args, result, time.perf_counter() - started, skipped=corpus.skipped)
 
 
@@ -278,6 +287,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         model_version=args.model,
         rules=dict(args.rules),
         progress_factory=progress_factory(),
+        body_format=args.body_format,
+        reader_options=reader_options(args),
     )
     print(format_table(report))
     if args.report:
@@ -291,6 +302,14 @@ def _related(args: argparse.Namespace) -> int:
     if version is None:
         raise ArtifactError(f"no model published in {args.models_dir}: run 'relatedly train' first")
     model, _ = artifacts.load_version(args.models_dir, version)
+    if (args.article_id is None) == (args.url is None):
+        print("error: give an article id or --url, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.url is not None:
+        args.article_id = model.article_id_for_url(args.url)
+        if args.article_id is None:
+            print(f"error: no article with the URL {args.url!r} in model {version}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     article = model.article(args.article_id)
     print(f"{article.id}: {article.title}  [model {version}]")
     try:

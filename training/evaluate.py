@@ -17,12 +17,14 @@ import numpy as np
 
 from recommender import artifacts
 from recommender.baselines import bm25_neighbors, random_lists, recent_lists, tfidf_plain_neighbors
-from recommender.corpus import Article, load_corpus
+from recommender.corpus import Article, CorpusPaths, load_corpus
 from recommender.errors import CorpusError
 from recommender.evaluation import RankerMetrics, duplicate_groups, evaluate_lists, label_matrix
 from recommender.model import RelatedModel
 from recommender.neighbors import ProgressCallback
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, RankingOptions
+from recommender.sources import ReaderOptions
+from recommender.sources.html import BodyFormat
 
 log = logging.getLogger("relatedly.evaluate")
 
@@ -70,7 +72,7 @@ def labels_of(article: Article, label_field: str) -> list[str]:
 
 
 def evaluate_corpus(
-    corpus_path: str | Path,
+    corpus_path: CorpusPaths,
     *,
     label_field: str = "labels",
     k: int = 10,
@@ -81,9 +83,12 @@ def evaluate_corpus(
     model_version: str | None = None,
     rules: dict[str, object] | None = None,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
+    body_format: BodyFormat = "auto",
+    reader_options: ReaderOptions | None = None,
 ) -> EvaluationReport:
     """Fit (or load) the model and the reference rankers on a corpus and measure them all."""
-    articles = load_corpus(corpus_path, skip_invalid=True).articles
+    corpus = load_corpus(corpus_path, skip_invalid=True, body_format=body_format, options=reader_options)
+    articles, corpus_path = corpus.articles, corpus.path
     rng = np.random.default_rng(seed)
     if max_articles and len(articles) > max_articles:
         labelled = [a for a in articles if labels_of(a, label_field)]

@@ -6,17 +6,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
 import numpy as np
 
 from recommender import artifacts
-from recommender.corpus import load_corpus
+from recommender.corpus import CorpusPaths, describe_excluded, load_corpus
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, ProgressCallback
+from recommender.sources import ReaderOptions
+from recommender.sources.html import BodyFormat
 
 log = logging.getLogger("relatedly.training")
 
@@ -53,10 +55,12 @@ class TrainSummary:
     vocabulary_size: int
     seconds: float
     pruned: list[str]
+    excluded: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def train_and_publish(
-    corpus_path: str | Path,
+    corpus_path: CorpusPaths,
     models_dir: str | Path,
     *,
     top_k: int,
@@ -67,6 +71,8 @@ def train_and_publish(
     backend: str = "local",
     scheduler: str | None = None,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
+    body_format: BodyFormat = "auto",
+    reader_options: ReaderOptions | None = None,
 ) -> TrainSummary:
     """Train on a corpus export and publish the model; the previous model serves until the switch.
 
@@ -74,9 +80,14 @@ def train_and_publish(
     `backend="dask"` and the scheduler's address; results are identical either way.
     """
     started = time.perf_counter()
-    corpus = load_corpus(corpus_path, skip_invalid=skip_invalid)
+    corpus = load_corpus(corpus_path, skip_invalid=skip_invalid, body_format=body_format, options=reader_options,
+                         jobs=jobs if backend == "local" else -1)
     for problem in corpus.problems[:20]:
         log.warning("corpus_row_skipped %s", problem)
+    if corpus.excluded:
+        log.info("corpus_items_left_out %s", describe_excluded(corpus.excluded))
+    for note in corpus.notes:
+        log.warning("corpus_note %s", note)
     log.info(
         "corpus_loaded path=%s articles=%d skipped=%d sha256=%s",
         corpus.path, len(corpus.articles), corpus.skipped, corpus.sha256[:12],
@@ -96,10 +107,11 @@ def train_and_publish(
     _check_model(model)
     info = {
         "corpus": {
-            "path": str(Path(corpus.path).resolve()),
+            "path": ", ".join(str(Path(p).resolve()) for p in corpus.paths),
             "sha256": corpus.sha256,
             "n_valid": len(corpus.articles),
             "n_skipped": corpus.skipped,
+            "excluded": corpus.excluded,
         },
         "training_seconds": round(fit_seconds, 3),
         "lineage": {"kind": "fit"},
@@ -122,6 +134,8 @@ def train_and_publish(
         vocabulary_size=model.vectorizer_.vocabulary_size,
         seconds=time.perf_counter() - started,
         pruned=pruned,
+        excluded=corpus.excluded,
+        notes=corpus.notes,
     )
 
 
