@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import admin, api, health, openapi
+from service import admin, api, health, openapi, pages
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
@@ -36,3 +36,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
