@@ -15,9 +15,10 @@ run: $(VENV)/.installed
 	RELATEDLY_HOST=$${RELATEDLY_HOST:-127.0.0.1} PORT=$(PORT) RELATEDLY_MODELS_DIR=$(MODELS_DIR) \
 		$(BIN)/relatedly serve
 
-# Install the test dependencies, lint, and run the whole suite (real Redis, real gunicorn).
+# Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, gunicorn, Chromium).
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check recommender training service tests benchmarks
+	bash .ci/system-deps
+	$(BIN)/ruff check recommender training service storage tests benchmarks
 	$(BIN)/python -m pytest
 
 train: $(VENV)/.installed

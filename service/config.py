@@ -4,6 +4,8 @@
 |------------------------------|---------------|--------------------------------------------------------------|
 | RELATEDLY_MODELS_DIR         | ./models      | where `relatedly train` publishes versions and `CURRENT`      |
 | RELATEDLY_REDIS_URL          | (unset)       | redis://host:port/db; unset = in-process cache               |
+| RELATEDLY_DATABASE_URL       | (unset)       | sqlite:///file or postgresql://…; unset = relatedly.db beside |
+|                              |               | the models directory (events, editorial overrides)           |
 | RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
 | RELATEDLY_ADMIN_TOKEN        | (unset)       | enables /v1/admin/* with Authorization: Bearer <token>        |
 | RELATEDLY_KEEP_VERSIONS      | 5             | versions kept on disk after an admin update                  |
@@ -31,6 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from storage import default_database_url
+
 
 class ConfigError(ValueError):
     """Invalid settings: lists every problem so they can all be fixed at once."""
@@ -40,6 +44,7 @@ class ConfigError(ValueError):
 class Settings:
     models_dir: str = "models"
     redis_url: str | None = None
+    database_url: str | None = None
     cache_ttl_seconds: int = 300
     admin_token: str | None = None
     keep_versions: int = 5
@@ -83,8 +88,15 @@ class Settings:
         ]
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             problems.append("redis_url must start with redis://, rediss:// or unix://")
+        if self.database_url is not None and not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
+            problems.append("database_url must start with sqlite:, postgresql: or postgres:")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, else the SQLite file beside the models directory."""
+        return self.database_url or default_database_url(self.models_dir)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +105,7 @@ class Settings:
         sources = {
             "models_dir": ("RELATEDLY_MODELS_DIR", str),
             "redis_url": ("RELATEDLY_REDIS_URL", str),
+            "database_url": ("RELATEDLY_DATABASE_URL", str),
             "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
             "admin_token": ("RELATEDLY_ADMIN_TOKEN", str),
             "keep_versions": ("RELATEDLY_KEEP_VERSIONS", int),

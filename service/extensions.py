@@ -1,4 +1,4 @@
-"""The service's shared parts (settings, model store, cache), bound to the app with `init_app`."""
+"""The service's shared parts (settings, model store, cache, database), bound to the app with `init_app`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from service.cache import ResponseCache, build_cache
 from service.config import Settings
 from service.model_store import ModelStore
+from storage import Database
 
 
 @dataclass(frozen=True)
@@ -16,10 +17,11 @@ class Relatedly:
     settings: Settings
     store: ModelStore
     cache: ResponseCache
+    database: Database
 
 
 def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly:
-    """Load the published model before serving and start following `CURRENT`."""
+    """Load the published model before serving, start following `CURRENT`, bring the database schema up to date."""
     store = ModelStore(settings.models_dir, settings.reload_seconds)
     store.refresh()
     if watch:
@@ -31,7 +33,9 @@ def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly
         memory_entries=settings.memory_cache_size,
         prefix=settings.cache_prefix,
     )
-    parts = Relatedly(settings, store, cache)
+    database = Database.from_url(settings.resolved_database_url)
+    database.upgrade()
+    parts = Relatedly(settings, store, cache, database)
     app.extensions["relatedly"] = parts
     return parts
 

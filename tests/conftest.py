@@ -1,4 +1,5 @@
-"""Shared fixtures, flaskr style: models → app → client, plus a real throwaway Redis server."""
+"""Shared fixtures, flaskr style: models → app → client, plus real servers: a throwaway Redis, the machine's
+PostgreSQL (a schema of the test's own), headless Chromium, and an app served on a loopback port."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy
+from werkzeug.serving import make_server
 
 from service import create_app
 from service.config import Settings
+from storage import Database
 from training.jobs import train_and_publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +146,87 @@ def fresh_process_logging() -> Iterator[None]:
     for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
         lg.handlers[:], lg.propagate = handlers, propagate
         lg.setLevel(level)
+
+
+POSTGRES_URL = os.environ.get("RELATEDLY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+CHROMIUM = os.environ.get("RELATEDLY_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def _postgres_installed() -> bool:
+    return Path("/etc/postgresql").is_dir() or shutil.which("postgres") is not None
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[sqlalchemy.Engine]:
+    """The machine's PostgreSQL; skipped only where none is installed at all (`.ci/system-deps` starts it)."""
+    engine = sqlalchemy.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                                      isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as exc:
+        if not _postgres_installed():
+            pytest.skip(f"no PostgreSQL installed on this machine ({POSTGRES_URL} unreachable)")
+        pytest.fail(f"PostgreSQL is installed but {POSTGRES_URL} does not answer: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a new SQLite file, or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'relatedly.db'}"
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture()
+def database(database_url: str) -> Iterator[Database]:
+    """The `database_url` database with the schema created."""
+    db = Database.from_url(database_url)
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run .ci/system-deps (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def _serve(wsgi_app: Callable) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture()
+def serve_app() -> Callable[[Callable], AbstractContextManager[str]]:
+    """`with serve_app(app) as base_url:` serves a WSGI app on a real loopback port in a thread."""
+    return _serve

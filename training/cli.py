@@ -1,4 +1,4 @@
-"""`relatedly` command line: train, related, serve.
+"""`relatedly` command line: train, update, remove, models, evaluate, related, serve, db.
 
 Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
 1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
@@ -21,6 +21,8 @@ from recommender.errors import ArtifactError, CorpusError, RelatedlyError, Unkno
 from recommender.model import DEFAULT_TOP_K
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 from recommender.updates import UpdateResult, update_published
+from storage import StorageError
+from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
@@ -46,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CorpusError, UnknownArticleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (RelatedlyError, OSError) as exc:
+    except (RelatedlyError, StorageError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # the last line of defence: a message, not a traceback
@@ -138,6 +140,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
     serve.add_argument("--models-dir", help="default: $RELATEDLY_MODELS_DIR or ./models")
     serve.set_defaults(handler=_serve)
+
+    add_database_commands(commands, models_dir)
     return parser
 
 
