@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import admin, api, health, openapi, pages
+from service import admin, api, events, health, openapi, pages
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)
     init_app(app, settings, watch=watch)
+    events.register_events(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_hooks(app)
@@ -37,3 +38,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(events.bp)

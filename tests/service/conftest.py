@@ -26,35 +26,3 @@ def log_lines() -> Iterator[Callable[[], list[dict]]]:
     logger.removeHandler(handler)
     logger.setLevel(saved_level)
 
-
-# --- TEMPORARY until the storage commit lands on main (it brings `browser` and `serve_app` to tests/conftest.py) ---
-import contextlib  # noqa: E402
-import threading  # noqa: E402
-
-from werkzeug.serving import make_server  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture()
-def serve_app():
-    @contextlib.contextmanager
-    def live_server(app):
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_port}"
-        finally:
-            server.shutdown()
-            thread.join()
-
-    return live_server
