@@ -46,7 +46,7 @@ class EventWriter:
     def add(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Queue one event's rows; False (and nothing queued) when the queue is full."""
         with self._changed:
-            if len(self._rows) + len(rows) > self.max_queued_rows:
+            if len(self._rows) + self._in_flight + len(rows) > self.max_queued_rows:
                 metrics.EVENTS.labels(result="dropped").inc()
                 return False
             self._rows.extend(rows)
