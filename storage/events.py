@@ -35,15 +35,23 @@ class PositionStats:
 
 @dataclass(frozen=True)
 class VersionStats:
-    """One model version's lists shown and clicks: its click-through rate per list."""
+    """One model version's lists: how many were shown and clicked, stories shown and clicks."""
 
     model_version: str
     lists: int
+    clicked_lists: int
+    impressions: int
     clicks: int
 
     @property
     def ctr(self) -> float:
-        return self.clicks / self.lists if self.lists else 0.0
+        """Clicks per story shown."""
+        return self.clicks / self.impressions if self.impressions else 0.0
+
+    @property
+    def list_ctr(self) -> float:
+        """Share of the lists shown that got at least one click."""
+        return self.clicked_lists / self.lists if self.lists else 0.0
 
 
 def append_events(database: Database, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -71,18 +79,21 @@ def position_stats(database: Database, since: datetime) -> list[PositionStats]:
 
 
 def version_stats(database: Database, since: datetime) -> list[VersionStats]:
-    """Per model version, the lists shown (impression events) and clicks since `since`."""
-    lists = (select(events.c.model_version, func.count(distinct(events.c.list_id)).label("n"))
-             .where(events.c.occurred_at >= since, events.c.type == "impression")
-             .group_by(events.c.model_version).subquery())
-    clicks = (select(events.c.model_version, func.count().label("n"))
-              .where(events.c.occurred_at >= since, events.c.type == "click")
-              .group_by(events.c.model_version).subquery())
+    """Per model version, the lists and stories shown and the clicks since `since`."""
+    query = (
+        select(events.c.model_version, events.c.type, func.count(distinct(events.c.list_id)), func.count())
+        .where(events.c.occurred_at >= since)
+        .group_by(events.c.model_version, events.c.type)
+    )
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
     with database.engine.connect() as conn:
-        shown = dict(conn.execute(select(lists.c.model_version, lists.c.n)).all())
-        clicked = dict(conn.execute(select(clicks.c.model_version, clicks.c.n)).all())
-    versions = sorted(shown.keys() | clicked.keys())
-    return [VersionStats(v, int(shown.get(v, 0)), int(clicked.get(v, 0))) for v in versions]
+        for version, kind, lists, n in conn.execute(query):
+            counts.setdefault(version, {})[kind] = (int(lists), int(n))
+    stats = []
+    for version, c in sorted(counts.items()):
+        (lists, impressions), (clicked_lists, clicks) = c.get("impression", (0, 0)), c.get("click", (0, 0))
+        stats.append(VersionStats(version, lists, clicked_lists, impressions, clicks))
+    return stats
 
 
 def prune_events(database: Database, older_than: datetime) -> int:

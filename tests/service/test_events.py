@@ -66,7 +66,7 @@ def test_an_impression_and_a_click_are_stored_per_position(events_app, served) -
                                                                        (5, 1, 0)]
     assert {s.model_version for s in stats} == {served["model_version"]}
     (version,) = version_stats(database, LONG_AGO)
-    assert (version.lists, version.clicks, version.ctr) == (1, 1, 1.0)
+    assert (version.lists, version.clicked_lists, version.impressions, version.clicks) == (1, 1, 5, 1)
     assert position_stats(database, datetime.now(UTC) + timedelta(minutes=1)) == []
 
 

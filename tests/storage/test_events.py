@@ -23,8 +23,9 @@ def test_counts_by_version_and_position(database) -> None:
     since = NOW - timedelta(days=7)
     assert [(s.model_version, s.position, s.impressions, s.clicks) for s in position_stats(database, since)] == [
         ("v1", 1, 2, 1), ("v1", 2, 2, 0), ("v1", 3, 2, 1), ("v2", 1, 1, 0), ("v2", 2, 1, 1)]
-    assert [(v.model_version, v.lists, v.clicks, v.ctr) for v in version_stats(database, since)] == [
-        ("v1", 2, 2, 1.0), ("v2", 1, 1, 1.0)]
+    assert [(v.model_version, v.lists, v.clicked_lists, v.impressions, v.clicks, v.list_ctr)
+            for v in version_stats(database, since)] == [("v1", 2, 2, 6, 2, 1.0), ("v2", 1, 1, 2, 1, 1.0)]
+    assert version_stats(database, since)[0].ctr == 2 / 6
     assert position_stats(database, since)[0].ctr == 0.5
 
 
