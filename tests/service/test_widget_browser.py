@@ -24,8 +24,11 @@ from flask import Flask, Response
 
 from service import create_app
 from service.config import Settings
+from service.events import event_writer
 from service.pages import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
 from tests.conftest import SPACE_STATION_ID
+from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers
+from training.cli import main
 
 OTHER_ID = "bursts-of-sleep-spindles-help-lock-in-new-memories"
 HOST_CSS = """
@@ -46,11 +49,14 @@ _LIST_ID = re.compile(r"relatedly-[0-9a-f]{16}-heading|data-relatedly-list=\"[0-
 
 @dataclass
 class Site:
-    """The host site (its own origin, strict CSP) and the API it embeds."""
+    """The host site (its own origin, strict CSP), the API it embeds and a broken API."""
 
     host: str
     api: str
-    pages: dict[str, str] = field(default_factory=dict)
+    api_app: Flask
+    broken: str
+    pages: dict[str, str]
+    csp_origins: list[str]
 
     def page(self, name: str, blocks: str, api: str | None = None) -> str:
         """Publish a host page with the widget script and `blocks`; its URL."""
@@ -125,28 +131,40 @@ def broken_api(payloads: dict[str, Any]) -> Flask:
     return app
 
 
-@pytest.fixture()
-def site(serve_app, sample_models_dir: Path) -> Iterator[Site]:
-    """The host site on one origin and the real API (CORS allowing the host) on another."""
-    origins: dict[str, str] = {}
+@pytest.fixture(scope="module")
+def site(sample_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The host site on one origin, the real API (CORS allowing the host) and the broken API on others.
+
+    Shared by the module's tests (each stopping server costs half a second); tests that count events or
+    stop the API start an API of their own (`own_api`).
+    """
     site_pages: dict[str, str] = {}
-    extra: list[str] = []
+    origins: list[str] = []
 
     def csp() -> str:
-        apis = " ".join(sorted({*origins.values(), *extra}))
+        apis = " ".join(sorted(set(origins)))
         return (f"default-src 'none'; script-src {apis}; connect-src {apis}; img-src {apis} https:;"
                 " style-src 'self'; base-uri 'none'; form-action 'none'")
 
     with ExitStack() as stack:
-        host = stack.enter_context(serve_app(host_app(site_pages, csp)))
-        api_app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(host,)), watch=False)
-        origins["api"] = stack.enter_context(serve_app(api_app))
-        origins["broken"] = stack.enter_context(serve_app(broken_api(BROKEN_PAYLOADS)))
-        built = Site(host=host, api=origins["api"], pages=site_pages)
-        built.broken = origins["broken"]  # type: ignore[attr-defined]
-        built.csp_origins = extra  # type: ignore[attr-defined]
-        built.api_app = api_app  # type: ignore[attr-defined]
-        yield built
+        host = stack.enter_context(live_server(host_app(site_pages, csp)))
+        database = tmp_path_factory.mktemp("events") / "events.db"
+        api_app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(host,),
+                                      database_url=f"sqlite:///{database}"), watch=False)
+        api = stack.enter_context(live_server(api_app))
+        broken = stack.enter_context(live_server(broken_api(BROKEN_PAYLOADS)))
+        origins += [api, broken]
+        yield Site(host=host, api=api, api_app=api_app, broken=broken, pages=site_pages, csp_origins=origins)
+
+
+@pytest.fixture()
+def own_api(site: Site, serve_app, sample_models_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    """An API of this test's own, with its own event database: (base URL, app)."""
+    app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(site.host,),
+                              database_url=f"sqlite:///{tmp_path / 'events.db'}"), watch=False)
+    with serve_app(app) as api:
+        site.csp_origins.append(api)
+        yield api, app
 
 
 @pytest.fixture()
@@ -160,7 +178,7 @@ def page(browser, tmp_path: Path) -> Iterator[tuple[Any, PageLog]]:
     tab.on("console", lambda message: log.problems.append(f"console.{message.type}: {message.text}"))
     tab.on("pageerror", lambda error: log.problems.append(f"pageerror: {error}"))
     yield tab, log
-    tab.screenshot(path=str(tmp_path / "host-page.png"), full_page=True)
+    tab.screenshot(path=str(tmp_path / "host-page.png"))
     context.close()
 
 
@@ -264,7 +282,7 @@ def test_a_failing_api_leaves_the_block_hidden_and_the_page_quiet(site, page, mo
                        api=f"{site.broken}/{mode}"))
     tab.wait_for_selector("#block[hidden]", state="attached", timeout=(TIMEOUT_SECONDS + 3) * 1000)
     if mode == "timeout":  # the answer comes after the widget gave up: it must not show then either
-        tab.wait_for_timeout(1500)
+        tab.wait_for_timeout(1200)
     assert tab.inner_html("#block") == ""
     assert tab.is_visible("#after")
     browser_network_lines = [line for line in log.problems if "Failed to load resource" in line]
@@ -272,7 +290,8 @@ def test_a_failing_api_leaves_the_block_hidden_and_the_page_quiet(site, page, mo
     assert not log.to("/v1/events")
 
 
-def test_a_stopped_api_leaves_the_block_hidden_and_the_page_quiet(site, page, serve_app, sample_models_dir) -> None:
+def test_a_stopped_api_leaves_the_block_hidden_and_the_page_quiet(site, page, serve_app,
+                                                                  sample_models_dir: Path) -> None:
     tab, log = page
     with serve_app(create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(site.host,)),
                               watch=False)) as api:
@@ -286,9 +305,12 @@ def test_a_stopped_api_leaves_the_block_hidden_and_the_page_quiet(site, page, se
     assert [line for line in log.problems if "Failed to load resource" not in line] == []
 
 
-def test_an_impression_once_visible_and_a_click_with_its_position(site, page) -> None:
+def test_an_impression_once_visible_and_a_click_with_its_position(site, own_api, page, capsys,
+                                                                  fresh_process_logging) -> None:
+    api, api_app = own_api
     tab, log = page
-    tab.goto(site.page("events", f'<div class="near"></div><div data-relatedly-article="{SPACE_STATION_ID}"></div>'))
+    tab.goto(site.page("events", f'<div class="near"></div><div data-relatedly-article="{SPACE_STATION_ID}"></div>',
+                       api=api))
     tab.wait_for_selector("aside.relatedly", state="attached")
     top = tab.eval_on_selector("aside.relatedly", "a => a.getBoundingClientRect().top")
     assert 768 < top < 768 + 200  # near enough to load, not yet seen
@@ -315,6 +337,12 @@ def test_an_impression_once_visible_and_a_click_with_its_position(site, page) ->
     assert [r.method for r in log.to("/v1/events")] == ["POST", "POST"]
     assert not [r for r in log.requests if r.method == "OPTIONS"]  # no CORS preflight
     assert log.problems == []
+    assert event_writer(api_app).flush()
+    assert main(["report", "clicks", "--database-url", api_app.extensions["relatedly"].database.url]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [model_version, "1", "1", "100.0%", "5", "1", "20.0%"] in lines
+    by_position = [line[1:4] for line in lines if len(line) == 5 and line[0] == model_version]
+    assert by_position == [[str(n), "1", "1" if n == 3 else "0"] for n in range(1, 6)]
 
 
 def test_the_fragment_has_the_widgets_markup(site, page) -> None:
