@@ -5,7 +5,8 @@ preflight); `application/json` is accepted too. Every field is checked against t
 anything is stored: a known type, a list id, the article and stories in the model (the current one, whose
 ids a widget on the page was just given), positions within the list, at most `MAX_ITEMS` stories and
 `MAX_EVENT_BYTES` of body. A valid event answers 204 at once and reaches the database with the next
-batch (`service.event_writer`); an invalid one gets 400 JSON and nothing is stored.
+batch (`service.event_writer`); an invalid one gets 400 JSON (404 when it names an article or model
+version that does not exist, as everywhere in the API) and nothing is stored.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime) -> list[d
     model_version = _token(event, "model_version")
     if model_version != loaded.version and model_version not in artifacts.list_versions(
             relatedly().settings.models_dir):
-        raise _bad(f"model_version {model_version!r} is not a published model version")
+        raise ApiError(404, "model_version_not_found", f"model_version {model_version!r} is not a published version")
     article_id = _story(event["article_id"], "article_id", loaded)
     common = {"occurred_at": occurred_at, "type": kind, "list_id": list_id, "article_id": article_id,
               "model_version": model_version}
@@ -134,8 +135,11 @@ def _token(event: Mapping[str, Any], name: str) -> str:
 
 
 def _story(value: Any, name: str, loaded: LoadedModel, not_: str | None = None) -> str:
-    if not isinstance(value, str) or value not in loaded.model:
-        raise _bad(f"{name} must name an article of model {loaded.version}, got {value!r}"[:300])
+    if not isinstance(value, str):
+        raise _bad(f"{name} must be an article id (a string), got {value!r}"[:300])
+    if value not in loaded.model:  # as everywhere in the API, an unknown id is a 404
+        message = f"{name}: no article with id {value!r} in model {loaded.version}"
+        raise ApiError(404, "article_not_found", message[:300])
     if value == not_:
         raise _bad(f"{name} must not be the list's own article {value!r}")
     return value

@@ -135,10 +135,13 @@ SPEC: dict[str, Any] = {
                 "parameters": [
                     {"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}},
                     *[p for p in _RANKING_PARAMETERS if p["name"] != "explain"],
-                    {"name": "heading", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    {"name": "heading", "in": "query",
+                     "schema": {"type": "string", "pattern": r"\S", "maxLength": 200},
                      "description": "the block's heading (default \"Related stories\")"},
-                    {"name": "thumbnails", "in": "query", "schema": {"type": "string"},
-                     "description": "true, false or WIDTHxHEIGHT: show each story's image (default size 160x90)"},
+                    {"name": "thumbnails", "in": "query",
+                     "schema": {"anyOf": [{"enum": ["", "true", "1", "yes", "on", "false", "0", "no", "off"]},
+                                          {"type": "string", "pattern": "^[0-9]{1,4}x[0-9]{1,4}$"}]},
+                     "description": "show each story's image: on, off, or its WIDTHxHEIGHT (default 160x90)"},
                 ],
                 "responses": {
                     "200": {"description": "the block (limit defaults to 5, as in the widget)",
@@ -155,13 +158,17 @@ SPEC: dict[str, Any] = {
         "/v1/events": {
             "post": {
                 "summary": "Report an impression or a click of a related list (the widget sends them as beacons)",
-                "requestBody": {"required": True, "content": {
-                    "text/plain": {"schema": {"type": "string"},
-                                   "description": "an Event as JSON text (navigator.sendBeacon's type)"},
-                    "application/json": {"schema": _ref("Event")}}},
+                "requestBody": {
+                    "required": True,
+                    "description": "one Event as JSON; the same JSON text sent as text/plain (what the widget's "
+                                   "navigator.sendBeacon sends, so no CORS preflight) is accepted too",
+                    "content": {"application/json": {"schema": _ref("Event")}},
+                },
                 "responses": {
                     "204": {"description": "accepted; stored with the next batch"},
-                    "400": _json(_ref("Error"), "invalid JSON or event: a field, id, version or position"),
+                    "400": _json(_ref("Error"), "invalid JSON or event: a missing, extra or ill-typed field, a"
+                                                " position past the list, a story repeated or the list's own article"),
+                    "404": _json(_ref("Error"), "an article or model version that does not exist"),
                     "413": _json(_ref("Error"), "body over 64 KB"),
                     "415": _json(_ref("Error"), "neither text/plain nor application/json"),
                     "429": _json(_ref("Error"), "over the per-client rate; see Retry-After"),

@@ -34,8 +34,9 @@ RANKING_PARAMETERS = ("limit", "exclude", "min_score", "dedup", "max_age_days", 
 FRAGMENT_PARAMETERS = (*RANKING_PARAMETERS, "heading", "thumbnails")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
-_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
-_SIZE = re.compile(r"^(\d{1,4})x(\d{1,4})$")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_SIZE = re.compile(r"([0-9]{1,4})x([0-9]{1,4})")
+THUMBNAILS_ON, THUMBNAILS_OFF = ("", "true", "1", "yes", "on"), ("false", "0", "no", "off")
 _SAFE_URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
@@ -53,7 +54,7 @@ def related_fragment(article_id: str) -> Response:
         raise invalid(unknown[0], f"is not an option of the fragment (allowed: {', '.join(FRAGMENT_PARAMETERS)})")
     heading = request.args.get("heading", DEFAULT_HEADING)
     if not heading.strip() or len(heading) > MAX_HEADING_CHARS:
-        raise invalid("heading", f"must hold 1 to {MAX_HEADING_CHARS} characters")
+        raise invalid("heading", f"must hold some text, at most {MAX_HEADING_CHARS} characters")
     thumbnail = thumbnail_size(request.args.get("thumbnails"))
     params = {name: request.args[name] for name in RANKING_PARAMETERS if name in request.args}
     params.setdefault("limit", DEFAULT_LIMIT)
@@ -81,19 +82,19 @@ def render_fragment(payload: Mapping[str, Any], *, heading: str, thumbnail: tupl
 
 def thumbnail_size(raw: str | None) -> tuple[str, str] | None:
     """None (no images) for absent or "false"; WIDTHxHEIGHT, or the default size for any other "on" value."""
-    if raw is None or raw.lower() in ("false", "0", "no", "off"):
+    if raw is None or raw in THUMBNAILS_OFF:
         return None
-    match = _SIZE.match(raw)
+    match = _SIZE.fullmatch(raw)
     if match:
         return match.group(1), match.group(2)
-    if raw.lower() in ("", "true", "1", "yes", "on"):
+    if raw in THUMBNAILS_ON:
         return DEFAULT_THUMBNAIL
     raise invalid("thumbnails", f"must be true, false or WIDTHxHEIGHT (e.g. 160x90), got {raw!r}")
 
 
 def date_text(published_at: Any) -> str | None:
     """"9 January 2024" for a value starting YYYY-MM-DD (as the widget writes it), else None."""
-    match = _DATE.match(published_at) if isinstance(published_at, str) else None
+    match = _DATE.match(published_at) if isinstance(published_at, str) else None  # a prefix, as in the widget
     if match is None or not 1 <= int(match.group(2)) <= 12:
         return None
     return f"{int(match.group(3))} {MONTHS[int(match.group(2)) - 1]} {match.group(1)}"

@@ -22,6 +22,7 @@
   var DEFAULT_LIMIT = "5";
   var DEFAULT_HEADING = "Related stories";
   var DEFAULT_THUMBNAIL = [160, 90];
+  var THUMBNAILS_OFF = ["false", "0", "no", "off"];
   var RANKING_OPTIONS = ["exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity", "category"];
   var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December"];
@@ -244,7 +245,7 @@
     var thumbnails = attr(block, "thumbnails");
     var options = {
       heading: attr(block, "heading") || DEFAULT_HEADING,
-      thumbnail: thumbnails === null || thumbnails === "false" ? null : thumbnailSize(thumbnails)
+      thumbnail: thumbnails === null || THUMBNAILS_OFF.indexOf(thumbnails) >= 0 ? null : thumbnailSize(thumbnails)
     };
     queue = queue.then(function () {
       return fetchList(requestUrl(block, limit)).then(function (body) {

@@ -78,23 +78,37 @@ INVALID = {
     "unknown type": _with(impression, type="view"),
     "unknown field": _with(impression, ip="1.2.3.4"),
     "missing field": lambda s: {k: v for k, v in impression(s).items() if k != "list_id"},
-    "unknown article": _with(impression, article_id="no-such-article"),
-    "unknown story": lambda s: impression(s, items=[*impression(s)["items"][:4], "no-such-story"]),
     "repeated story": lambda s: impression(s, items=[impression(s)["items"][0]] * 2),
     "own article in list": lambda s: impression(s, items=[s["article_id"]]),
     "no items": _with(impression, items=[]),
     "items not a list": _with(impression, items="a,b"),
     "too many items": lambda s: impression(s, items=[f"x{i}" for i in range(51)]),
-    "unknown model version": _with(impression, model_version="20000101T000000000000Z-1"),
     "hostile model version": _with(impression, model_version="../../etc"),
     "bad list id": _with(impression, list_id="<script>"),
     "position zero": _with(click, position=0),
     "position past the list": _with(click, position=51),
     "position as text": _with(click, position="2"),
     "position as bool": _with(click, position=True),
-    "unknown target": _with(click, target="no-such-story"),
+    "target not a string": _with(click, target=7),
     "not an object": lambda s: [impression(s)],
 }
+
+
+UNKNOWN = {
+    "unknown article": (_with(impression, article_id="no-such-article"), "article_not_found"),
+    "unknown story": (lambda s: impression(s, items=[*impression(s)["items"][:4], "no-such-story"]),
+                      "article_not_found"),
+    "unknown target": (_with(click, target="no-such-story"), "article_not_found"),
+    "unknown model version": (_with(impression, model_version="20000101T000000000000Z-1"), "model_version_not_found"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNKNOWN))
+def test_events_naming_what_does_not_exist_get_404_json_and_nothing_is_stored(events_app, served, case) -> None:
+    event_of, code = UNKNOWN[case]
+    response = post(events_app.test_client(), event_of(served))
+    assert (response.status_code, response.get_json()["error"]["code"]) == (404, code)
+    assert stored_rows(events_app) == 0
 
 
 @pytest.mark.parametrize("case", list(INVALID))
