@@ -270,11 +270,8 @@
       document.querySelectorAll("[data-relatedly-article], [data-relatedly-url]"),
       function (block) { return !block.hasAttribute("data-relatedly-loaded"); }
     );
-    Array.prototype.forEach.call(document.querySelectorAll("aside.relatedly[data-relatedly-list]"), function (aside) {
-      if (!aside.parentNode || !aside.parentNode.hasAttribute("data-relatedly-loaded")) {
-        track(aside);  // a server-rendered fragment: count it too
-      }
-    });
+    // server-rendered blocks (the HTML fragment) already on the page: count them too
+    Array.prototype.forEach.call(document.querySelectorAll("aside.relatedly[data-relatedly-list]"), track);
     blocks.forEach(function (block) {
       block.setAttribute("data-relatedly-loaded", "");
       var own = attr(block, "article");

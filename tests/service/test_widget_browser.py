@@ -357,6 +357,24 @@ def test_the_fragment_has_the_widgets_markup(site, page) -> None:
     assert log.problems == []
 
 
+def test_a_server_rendered_fragment_on_a_page_with_the_widget_reports_its_impression(site, page) -> None:
+    tab, log = page
+    with urllib.request.urlopen(f"{site.api}/v1/articles/{SPACE_STATION_ID}/related.html?limit=3",
+                                timeout=10) as response:
+        fragment = response.read().decode()
+    tab.goto(site.page("included", f'<div class="spacer"></div>{fragment}'), wait_until="networkidle")
+    assert log.beacons() == []  # not seen yet
+    tab.eval_on_selector("aside.relatedly", "a => a.scrollIntoView()")
+    deadline = time.monotonic() + 5
+    while not log.beacons() and time.monotonic() < deadline:
+        tab.wait_for_timeout(50)
+    (impression,) = log.beacons()
+    ids = tab.eval_on_selector_all("a.relatedly-link", "links => links.map(a => a.dataset.relatedlyId)")
+    assert (impression["type"], impression["article_id"], impression["items"]) == ("impression", SPACE_STATION_ID, ids)
+    assert not log.to("/related")  # nothing fetched: the block was already there
+    assert log.problems == []
+
+
 def test_thumbnails_and_hostile_titles_render_alike_in_both_forms(site, page) -> None:
     hostile = BROKEN_PAYLOADS["hostile"]
     tab, log = page
