@@ -8,6 +8,7 @@ from service import admin, api, events, health, openapi, pages
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
+from service.events_fastpath import register_events_fast_path
 from service.extensions import init_app
 from service.fastpath import register_fast_path
 from service.logs import configure_logger
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     register_request_hooks(app)
     register_cors(app)
     register_fast_path(app)
+    register_events_fast_path(app)
     return app
 
 

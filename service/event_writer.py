@@ -2,7 +2,8 @@
 
 A request only validates its event and queues the rows (microseconds), so a slow or locked database
 never slows `POST /v1/events`, let alone the related path. The thread writes whatever is queued every
-`flush_seconds` (or as soon as `batch_rows` are waiting) in one transaction. If the database fails, the
+`flush_seconds` (sooner once `batch_rows` are waiting) in one transaction: one commit per interval,
+however many events arrive. If the database fails, the
 batch goes back to the front of the queue and is tried again after a pause; the queue is bounded, and
 rows beyond it are dropped and counted rather than let the process grow without end. The thread is
 started on first use, so each gunicorn worker (forked after the app is built) gets its own.
@@ -42,6 +43,7 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._stopping = False
+        self._flushing = False
 
     def add(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         """Queue one event's rows; False (and nothing queued) when the queue is full."""
@@ -59,13 +61,16 @@ class EventWriter:
         """Write everything queued now; True when the queue emptied in time (tests, shutdown)."""
         deadline = time.monotonic() + timeout_seconds
         with self._changed:
+            self._flushing = True
             self._changed.notify_all()
-            while self._rows or self._in_flight:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
-                    return False
-                self._changed.wait(min(remaining, 0.05))
-                self._changed.notify_all()
+            try:
+                while self._rows or self._in_flight:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                        return False
+                    self._changed.wait(min(remaining, 0.05))
+            finally:
+                self._flushing = False
         return True
 
     def close(self, timeout_seconds: float = 5.0) -> None:
@@ -85,9 +90,10 @@ class EventWriter:
 
     def _run(self) -> None:
         while True:
-            with self._changed:
-                if not self._rows:
-                    self._changed.wait(self.flush_seconds)
+            with self._changed:  # one transaction per flush_seconds at most: a commit is the costly part
+                self._changed.wait_for(lambda: self._stopping or (self._flushing and self._rows)
+                                       or len(self._rows) >= self.batch_rows,
+                                       self.flush_seconds)
                 if self._stopping and not self._rows:
                     return
                 batch = [self._rows.popleft() for _ in range(min(len(self._rows), self.batch_rows))]

@@ -39,8 +39,11 @@ _FIELDS = {"impression": {"type", "list_id", "article_id", "model_version", "ite
 _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+RATE_CHECKED = "relatedly.events_rate_allowed"  # environ key: the fast path's rate verdict for this request
+
+
 def register_events(app: Flask) -> None:
-    """Give the app its event writer and rate limiter (used by the route below)."""
+    """Give the app its event writer and rate limiter (shared by the route and `service.events_fastpath`)."""
     parts = app.extensions["relatedly"]
     app.extensions["relatedly_events"] = (EventWriter(parts.database), RateLimiter(parts.settings.events_per_minute))
 
@@ -52,9 +55,13 @@ def event_writer(app: Flask | None = None) -> EventWriter:
 
 @bp.post("/events")
 def post_event() -> Response:
-    """One impression or click; 204 once queued."""
+    """One impression or click; 204 once queued. Valid events are answered by `EventsFastPath` before Flask;
+    this route answers the rest (every error) and is the reference the fast path is tested against."""
     writer, limiter = current_app.extensions["relatedly_events"]
-    if not limiter.allow(request.remote_addr or "unknown"):
+    allowed = request.environ.get(RATE_CHECKED)  # decided already when the fast path passed the request on
+    if allowed is None:
+        allowed = limiter.allow(request.remote_addr or "unknown")
+    if not allowed:
         metrics.EVENTS.labels(result="rate_limited").inc()
         wait = limiter.retry_after_seconds()
         response = make_response(*error_response(429, "rate_limited", f"too many events from this client; retry in"
@@ -62,17 +69,19 @@ def post_event() -> Response:
         response.headers["Retry-After"] = str(wait)
         return response
     try:
-        rows = event_rows(_body(), current_model(), datetime.now(UTC))
+        rows = event_rows(_body(), current_model(), datetime.now(UTC), relatedly().settings.models_dir)
     except ApiError:
         metrics.EVENTS.labels(result="invalid").inc()
         raise
     if not writer.add(rows):
         raise ApiError(503, "events_backlogged", "too many events are waiting to be stored; try again later")
     metrics.EVENTS.labels(result="accepted").inc()
-    return Response(status=204)
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # no body, no type
+    return response
 
 
-def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime) -> list[dict[str, Any]]:
+def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_dir: str) -> list[dict[str, Any]]:
     """The `events` rows of one valid event; `ApiError` 400 naming the first bad field."""
     if not isinstance(event, dict):
         raise _bad("the body must be a JSON object")
@@ -86,8 +95,7 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime) -> list[d
                    f" ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
     list_id = _token(event, "list_id")
     model_version = _token(event, "model_version")
-    if model_version != loaded.version and model_version not in artifacts.list_versions(
-            relatedly().settings.models_dir):
+    if model_version != loaded.version and model_version not in artifacts.list_versions(models_dir):
         raise ApiError(404, "model_version_not_found", f"model_version {model_version!r} is not a published version")
     article_id = _story(event["article_id"], "article_id", loaded)
     common = {"occurred_at": occurred_at, "type": kind, "list_id": list_id, "article_id": article_id,

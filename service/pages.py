@@ -49,9 +49,16 @@ def widget() -> Response:
 @bp.get(RELATED_RULE.removeprefix("/v1") + ".html")
 def related_fragment(article_id: str) -> Response:
     """The related block as HTML; options outside `FRAGMENT_PARAMETERS` are a 400."""
-    unknown = sorted(set(request.args) - set(FRAGMENT_PARAMETERS))
+    return fragment_response(article_id)
+
+
+def fragment_response(article_id: str, *, also_allowed: tuple[str, ...] = ()) -> Response:
+    """The block of `article_id` for this request's options (a lookup route such as `?url=` names its own
+    parameter in `also_allowed`); an unknown article or no model yet is an empty include."""
+    allowed = (*FRAGMENT_PARAMETERS, *also_allowed)
+    unknown = sorted(set(request.args) - set(allowed))
     if unknown:
-        raise invalid(unknown[0], f"is not an option of the fragment (allowed: {', '.join(FRAGMENT_PARAMETERS)})")
+        raise invalid(unknown[0], f"is not an option of the fragment (allowed: {', '.join(allowed)})")
     heading = request.args.get("heading", DEFAULT_HEADING)
     if not heading.strip() or len(heading) > MAX_HEADING_CHARS:
         raise invalid("heading", f"must hold some text, at most {MAX_HEADING_CHARS} characters")
@@ -61,14 +68,19 @@ def related_fragment(article_id: str) -> Response:
     try:
         loaded, body = related_list(article_id, params)
     except ApiError as exc:
-        if exc.status in (404, 503):  # nothing to show: an empty include, never an error page
-            return Response(b"", exc.status, mimetype="text/html")
+        if exc.status in (404, 503):
+            return empty_include(exc.status)
         raise
     html = render_fragment(json.loads(body), heading=heading, thumbnail=thumbnail,
                            list_id=_list_id(body, request.query_string)).encode()
     response = Response(html, mimetype="text/html")
     response.headers["X-Model-Version"] = loaded.version
     return http_cacheable(response, html)
+
+
+def empty_include(status: int) -> Response:
+    """Nothing to show (unknown article, no model yet): an empty body, never an error page inside an article."""
+    return Response(b"", status, mimetype="text/html")
 
 
 def render_fragment(payload: Mapping[str, Any], *, heading: str, thumbnail: tuple[str, str] | None,

@@ -158,3 +158,35 @@ def test_a_client_beyond_its_rate_gets_429(sample_models_dir: Path, tmp_path: Pa
                            environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert elsewhere.status_code == 204
     assert stored_rows(app) == 4
+
+
+def flask_route_only(app):
+    """A test client for the Flask app behind the events fast path (for comparing the two)."""
+    from werkzeug.test import Client
+
+    from service.events_fastpath import EventsFastPath
+
+    wsgi = app.wsgi_app
+    while not isinstance(wsgi, EventsFastPath):
+        wsgi = wsgi.flask_wsgi
+    return Client(wsgi.flask_wsgi)
+
+
+def test_the_fast_path_answers_valid_events_as_the_route_does(events_app, served, log_lines) -> None:
+    fast = post(events_app.test_client(), impression(served), content_type="text/plain")
+    route = flask_route_only(events_app).post("/v1/events", data=json.dumps(impression(served)),
+                                              content_type="text/plain")
+    assert (fast.status_code, route.status_code) == (204, 204)
+    assert set(fast.headers.keys()) == set(route.headers.keys())
+    assert fast.headers["X-Model-Version"] == route.headers["X-Model-Version"] == served["model_version"]
+    requests = [line for line in log_lines() if line.get("event") == "request" and line["path"] == "/v1/events"]
+    assert [line["status"] for line in requests] == [204, 204]
+    assert stored_rows(events_app) == 10
+
+
+def test_the_fast_path_leaves_every_error_to_the_route(events_app, served) -> None:
+    client = events_app.test_client()
+    assert post(client, impression(served, items=[])).get_json()["error"]["code"] == "invalid_event"
+    assert post(client, b"{", "text/plain").get_json()["error"]["code"] == "invalid_json"
+    assert client.get("/v1/events").status_code == 405
+    assert stored_rows(events_app) == 0
