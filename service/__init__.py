@@ -29,8 +29,8 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     register_errorhandlers(app)
     register_request_hooks(app)
     register_cors(app)
-    register_fast_path(app)
     register_events_fast_path(app)
+    register_fast_path(app)
     return app
 
 

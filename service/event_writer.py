@@ -74,7 +74,7 @@ class EventWriter:
         return True
 
     def close(self, timeout_seconds: float = 5.0) -> None:
-        """Flush and stop the thread (at exit)."""
+        """Flush, then stop the thread (at exit); rows the database would not take by then are lost, and logged."""
         self.flush(timeout_seconds)
         with self._changed:
             self._stopping = True
@@ -94,7 +94,9 @@ class EventWriter:
                 self._changed.wait_for(lambda: self._stopping or (self._flushing and self._rows)
                                        or len(self._rows) >= self.batch_rows,
                                        self.flush_seconds)
-                if self._stopping and not self._rows:
+                if self._stopping:  # close() has flushed what it could
+                    if self._rows:
+                        log.warning("events_dropped_at_exit", extra={"fields": {"rows": len(self._rows)}})
                     return
                 batch = [self._rows.popleft() for _ in range(min(len(self._rows), self.batch_rows))]
                 self._in_flight = len(batch)

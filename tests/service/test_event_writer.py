@@ -43,6 +43,7 @@ def test_a_full_queue_drops_instead_of_growing(tmp_path: Path) -> None:
     writer = EventWriter(database, max_queued_rows=3, flush_seconds=10, retry_seconds=10)
     assert writer.add([row(1), row(2), row(3)])
     assert not writer.add([row(4)])
+    writer.close(timeout_seconds=0.1)
 
 
 def test_the_rate_limiter_refills_over_time() -> None:
