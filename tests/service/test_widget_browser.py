@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask import Flask, Response
@@ -30,7 +31,6 @@ from tests.conftest import SPACE_STATION_ID
 from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers
 from training.cli import main
 
-OTHER_ID = "bursts-of-sleep-spindles-help-lock-in-new-memories"
 HOST_CSS = """
 body { font: 16px/1.4 Georgia, serif; margin: 0 auto; max-width: 40rem; padding: 1rem; color: #222; }
 .spacer { height: 3000px; }
@@ -122,6 +122,14 @@ def broken_api(payloads: dict[str, Any]) -> Flask:
         if mode == "garbage":
             return Response("<html>not json{", mimetype="application/json")
         return Response(json.dumps(payloads[mode]), mimetype="application/json")
+
+    @app.get("/<mode>/v1/related")
+    def related_by_url(mode: str) -> Any:  # the shape of GET /v1/related?url= (a lookup by canonical URL)
+        return Response(json.dumps(payloads[mode]), mimetype="application/json")
+
+    @app.post("/<mode>/v1/events")
+    def events(mode: str) -> Response:
+        return Response(status=204)
 
     @app.after_request
     def cors(response: Response) -> Response:
@@ -372,6 +380,18 @@ def test_a_server_rendered_fragment_on_a_page_with_the_widget_reports_its_impres
     ids = tab.eval_on_selector_all("a.relatedly-link", "links => links.map(a => a.dataset.relatedlyId)")
     assert (impression["type"], impression["article_id"], impression["items"]) == ("impression", SPACE_STATION_ID, ids)
     assert not log.to("/related")  # nothing fetched: the block was already there
+    assert log.problems == []
+
+
+def test_a_block_can_name_its_article_by_url(site, page) -> None:
+    tab, log = page
+    url = "https://news.example.org/a?utm_source=feed"
+    tab.goto(site.page("by-url", f'<div data-relatedly-url="{url}"></div>', api=f"{site.broken}/late"))
+    tab.wait_for_selector("aside.relatedly")
+    (request,) = log.to("/v1/related")
+    assert request.url == f"{site.broken}/late/v1/related?url={quote(url, safe='')}&limit=5"
+    assert [s["id"] for s in rendered(tab, "[data-relatedly-url]")[0]] == ["b"]
+    assert tab.get_attribute("aside.relatedly", "data-relatedly-for") == "a"  # the API's id, for the events
     assert log.problems == []
 
 
