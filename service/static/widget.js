@@ -270,8 +270,14 @@
       document.querySelectorAll("[data-relatedly-article], [data-relatedly-url]"),
       function (block) { return !block.hasAttribute("data-relatedly-loaded"); }
     );
-    // server-rendered blocks (the HTML fragment) already on the page: count them too
-    Array.prototype.forEach.call(document.querySelectorAll("aside.relatedly[data-relatedly-list]"), track);
+    // server-rendered blocks (the HTML fragment) already on the page: count them, and never repeat their stories
+    Array.prototype.forEach.call(document.querySelectorAll("aside.relatedly[data-relatedly-list]"), function (aside) {
+      shown[aside.getAttribute("data-relatedly-for")] = true;
+      Array.prototype.forEach.call(aside.querySelectorAll("a.relatedly-link"), function (link) {
+        shown[link.getAttribute("data-relatedly-id")] = true;
+      });
+      track(aside);
+    });
     blocks.forEach(function (block) {
       block.setAttribute("data-relatedly-loaded", "");
       var own = attr(block, "article");
@@ -294,13 +300,17 @@
     blocks.forEach(function (block) { observer.observe(block); });
   }
 
-  try {
-    if (document.readyState === "loading") {
-      document.addEventListener("DOMContentLoaded", start);
-    } else {
+  function safely() {
+    try {
       start();
+    } catch (ignored) {
+      // never harm the host page
     }
-  } catch (ignored) {
-    // never harm the host page
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", safely);
+  } else {
+    safely();
   }
 })();

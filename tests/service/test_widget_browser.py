@@ -370,16 +370,20 @@ def test_a_server_rendered_fragment_on_a_page_with_the_widget_reports_its_impres
     with urllib.request.urlopen(f"{site.api}/v1/articles/{SPACE_STATION_ID}/related.html?limit=3",
                                 timeout=10) as response:
         fragment = response.read().decode()
-    tab.goto(site.page("included", f'<div class="spacer"></div>{fragment}'), wait_until="networkidle")
+    blocks = f'<div class="spacer"></div>{fragment}<div data-relatedly-article="{SPACE_STATION_ID}"></div>'
+    tab.goto(site.page("included", blocks), wait_until="networkidle")
     assert log.beacons() == []  # not seen yet
     tab.eval_on_selector("aside.relatedly", "a => a.scrollIntoView()")
     deadline = time.monotonic() + 5
     while not log.beacons() and time.monotonic() < deadline:
         tab.wait_for_timeout(50)
-    (impression,) = log.beacons()
-    ids = tab.eval_on_selector_all("a.relatedly-link", "links => links.map(a => a.dataset.relatedlyId)")
+    impression = log.beacons()[0]
+    ids = tab.eval_on_selector_all("body > aside.relatedly a.relatedly-link",
+                                   "links => links.map(a => a.dataset.relatedlyId)")
     assert (impression["type"], impression["article_id"], impression["items"]) == ("impression", SPACE_STATION_ID, ids)
-    assert not log.to("/related")  # nothing fetched: the block was already there
+    tab.locator("[data-relatedly-article] aside.relatedly").wait_for()  # the widget's block below it
+    widget_ids = {s["id"] for s in rendered(tab)[0]}
+    assert len(widget_ids) == 5 and not widget_ids & set(ids)  # it does not repeat the fragment's stories
     assert log.problems == []
 
 
