@@ -259,7 +259,7 @@ def http_cacheable(response: Response, body: bytes) -> Response:
     etag = etag_of(body)
     response.headers["Cache-Control"] = public_cache_control(relatedly().settings.http_max_age_seconds)
     response.headers["ETag"] = etag
-    if request.if_none_match.contains_weak(etag.strip('"')):
+    if request.if_none_match.contains_weak(etag.strip('"')):  # the client's copy is current
         response.status_code = 304
         response.set_data(b"")
         del response.headers["Content-Type"]

@@ -25,4 +25,3 @@ def log_lines() -> Iterator[Callable[[], list[dict]]]:
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     logger.removeHandler(handler)
     logger.setLevel(saved_level)
-
