@@ -95,7 +95,7 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
                    f" ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
     list_id = _token(event, "list_id")
     model_version = _token(event, "model_version")
-    if model_version != loaded.version and model_version not in artifacts.list_versions(models_dir):
+    if model_version != loaded.version and not _published(models_dir, model_version):
         raise ApiError(404, "model_version_not_found", f"model_version {model_version!r} is not a published version")
     article_id = _story(event["article_id"], "article_id", loaded)
     common = {"occurred_at": occurred_at, "type": kind, "list_id": list_id, "article_id": article_id,
@@ -113,6 +113,17 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
         raise _bad("items must not repeat a story")
     return [{**common, "story_id": _story(item, "items", loaded, not_=article_id), "position": n}
             for n, item in enumerate(items, start=1)]
+
+
+_seen_versions: set[tuple[str, str]] = set()  # (models dir, version) found on disk once: versions never change
+
+
+def _published(models_dir: str, version: str) -> bool:
+    """Whether `version` is (or was, since this process saw it) a version in `models_dir`; pages served by the
+    previous model keep reporting its version for a while after a switch, so the answer is remembered."""
+    if (models_dir, version) not in _seen_versions:
+        _seen_versions.update((models_dir, v) for v in artifacts.list_versions(models_dir))
+    return (models_dir, version) in _seen_versions
 
 
 def _body() -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,16 @@ def test_the_fast_path_leaves_every_error_to_the_route(events_app, served) -> No
     assert post(client, b"{", "text/plain").get_json()["error"]["code"] == "invalid_json"
     assert client.get("/v1/events").status_code == 405
     assert stored_rows(events_app) == 0
+
+
+def test_an_event_naming_an_earlier_published_version_is_accepted(models_dir: Path, tmp_path: Path) -> None:
+    """Pages drawn by the previous model report its version for a while after a switch."""
+    app = create_app(Settings(models_dir=str(models_dir), database_url=f"sqlite:///{tmp_path / 'e.db'}",
+                              events_per_minute=0), watch=False)
+    client = app.test_client()
+    served = client.get(f"/v1/articles/{SPACE_STATION_ID}/related?limit=5").get_json()
+    earlier = "20000101T000000000000Z-earlier"
+    shutil.copytree(models_dir / "versions" / served["model_version"], models_dir / "versions" / earlier)
+    assert post(client, impression(served, model_version=earlier)).status_code == 204
+    assert event_writer(app).flush()
+    assert {s.model_version for s in position_stats(app.extensions["relatedly"].database, LONG_AGO)} == {earlier}
