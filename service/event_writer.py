@@ -101,7 +101,8 @@ class EventWriter:
                 batch = [self._rows.popleft() for _ in range(min(len(self._rows), self.batch_rows))]
                 self._in_flight = len(batch)
             if batch and not self._write(batch):
-                time.sleep(self.retry_seconds)
+                with self._changed:  # a pause before trying again, which close() cuts short
+                    self._changed.wait_for(lambda: self._stopping, self.retry_seconds)
             with self._changed:
                 self._in_flight = 0
                 self._changed.notify_all()
