@@ -12,6 +12,10 @@ Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for ea
 and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
 the same run. The service logs its JSON line per request as in production (to /dev/null here).
 
+Then, unless --no-events: reader events (`POST /v1/events`, text/plain beacons of valid impressions
+and clicks, SQLite store, rate limit off): the write path alone as fast as wrk can drive it, then
+cached GETs alone and cached GETs while events arrive at about 1,000/s, with the rows stored counted.
+
 Then, unless --no-publish: a model switch under load. The service runs with Redis (cache and
 publish announcements, --redis-url); while wrk drives cached GETs at the first concurrency, a poller
 asks for one article every 10 ms and `relatedly models publish` switches to a new version (one
@@ -77,6 +81,7 @@ def main() -> int:
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the publish-under-load run")
     parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load run")
+    parser.add_argument("--no-events", action="store_true", help="skip the POST /v1/events runs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -105,6 +110,8 @@ def main() -> int:
             result = _wrk_run(work, "app", args.workers, env, scripts[name], concurrency, args.duration)
             rows.append((label, concurrency, result, ceiling))
     _print_table(rows, args)
+    if not args.no_events:
+        _events_runs(work, models_dir, ids, scripts["cached"], rng, args)
     if not args.no_publish:
         _publish_under_load(work, models_dir, articles[0], scripts["cached"], args)
     shutil.rmtree(work, ignore_errors=True)
@@ -298,6 +305,68 @@ def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespa
         print(f"{name:<24}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
               f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
               f"{result.get('counted', ''):>10}")
+
+
+# --- reader events (issue 11) ----------------------------------------------------------------------------------
+EVENTS_PACE = (12, 10)  # connections, ms pause before each request: at most 1,200 events/s, ~1,000 with latency
+
+
+def _events_runs(work: Path, models_dir: Path, ids: list[str], cached_script: Path, rng: random.Random,
+                 args: argparse.Namespace) -> None:
+    """The event write path alone, then cached GETs without and with ~1,000 events/s beside them."""
+    version = read_current(models_dir)
+    bodies, rows_per_body = [], []
+    for n in range(2000):
+        article, *items = rng.sample(ids, 6)
+        event = ({"type": "impression", "items": items} if n % 4 else
+                 {"type": "click", "target": items[0], "position": 1})
+        bodies.append(json.dumps({**event, "list_id": f"bench{n}", "article_id": article, "model_version": version}))
+        rows_per_body.append(len(items) if n % 4 else 1)
+    post = """
+local bodies = __ITEMS__
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/events", {["Content-Type"] = "text/plain;charset=UTF-8"}, bodies[(n % #bodies) + 1])
+end
+""".replace("__ITEMS__", "{" + ",".join(json.dumps(b) for b in bodies) + "}") + WRK_REPORT
+    events_script, paced_script = work / "events.lua", work / "events_paced.lua"
+    events_script.write_text(post, encoding="utf-8")
+    paced_script.write_text(post + f"delay = function() return {EVENTS_PACE[1]} end\n", encoding="utf-8")
+    concurrency, table = args.concurrency[0], []
+    for run, label in (("alone", "POST /v1/events"), ("get", "cached GET related"), ("beside", "")):
+        database = work / f"events-{run}.db"
+        env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_EVENTS_PER_MINUTE": "0",
+               "RELATEDLY_DATABASE_URL": f"sqlite:///{database}"}
+        with _server(work, "app", args.workers, env) as base:
+            script = events_script if run == "alone" else cached_script
+            _wrk(script, concurrency, 2, base)  # warm-up
+            paced = None if run != "beside" else subprocess.Popen(
+                _wrk_command(paced_script, EVENTS_PACE[0], args.duration, base), stdout=subprocess.PIPE, text=True)
+            result = _wrk(script, concurrency, args.duration, base)
+            beside = _wrk_report(paced.communicate()[0]) if paced else None
+        stored = _stored_event_rows(database)  # the server has stopped: its writers flushed at exit
+        if run == "beside":
+            table += [("cached GET + events", concurrency, result, None),
+                      (f"  events beside (c{EVENTS_PACE[0]})", EVENTS_PACE[0], beside, stored)]
+        else:
+            table.append((label, concurrency, result, stored if run == "alone" else None))
+    mean_rows = sum(rows_per_body) / len(rows_per_body)
+    print(f"\nreader events: gunicorn {args.workers} sync workers, SQLite store, wrk -t2 -d{args.duration}s "
+          f"(the 'events' runs include the warm-up's events; stored rows ~ {mean_rows:.2f} per event)")
+    print(f"{'scenario':<28}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'requests':>10}"
+          f"{'rows stored':>13}")
+    for name, conc, result, stored in table:
+        print(f"{name:<28}{conc:>5}{result['requests'] / result['seconds']:>10.0f}{result['p50_us'] / 1000:>9.2f}"
+              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
+              f"{'' if stored is None else stored:>13}")
+
+
+def _stored_event_rows(database: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import admin, admin_overrides, api, editor, health, openapi
+from service import admin, admin_overrides, api, editor, events, health, openapi, pages
 from service.config import Settings
 from service.cors import register_cors
 from service.errors import register_errorhandlers
+from service.events_fastpath import register_events_fast_path
 from service.extensions import init_app
 from service.fastpath import register_fast_path
 from service.logs import configure_logger
@@ -23,10 +24,12 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)
     init_app(app, settings, watch=watch)
+    events.register_events(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_hooks(app)
     register_cors(app)
+    register_events_fast_path(app)
     register_fast_path(app)
     return app
 
@@ -38,3 +41,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(editor.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(events.bp)

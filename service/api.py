@@ -142,6 +142,12 @@ def related_batch() -> Response:
                           cacheable=False)
 
 
+def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes]:
+    """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment)."""
+    parts, loaded = relatedly(), current_model()
+    return loaded, _related_body(parts, loaded, article_id, _options(params, loaded), explain=False)
+
+
 def current_model() -> LoadedModel:
     """The model for this request, read once; 503 while none is loaded."""
     loaded = relatedly().store.current()
@@ -281,13 +287,18 @@ def _json_response(body: bytes, model_version: str, *, cacheable: bool) -> Respo
     response = Response(body, mimetype="application/json")
     response.headers["X-Model-Version"] = model_version
     if cacheable:
-        etag = etag_of(body)
-        response.headers["Cache-Control"] = public_cache_control(relatedly().settings.http_max_age_seconds)
-        response.headers["ETag"] = etag
-        if request.if_none_match.contains_weak(etag.strip('"')):  # the client's copy is current
-            response.status_code = 304
-            response.set_data(b"")
-            del response.headers["Content-Type"]
-    else:
-        response.headers["Cache-Control"] = "no-store"
+        return http_cacheable(response, body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def http_cacheable(response: Response, body: bytes) -> Response:
+    """Give a GET's response an ETag and a public `Cache-Control`; a 304 when the client's copy is current."""
+    etag = etag_of(body)
+    response.headers["Cache-Control"] = public_cache_control(relatedly().settings.http_max_age_seconds)
+    response.headers["ETag"] = etag
+    if request.if_none_match.contains_weak(etag.strip('"')):  # the client's copy is current
+        response.status_code = 304
+        response.set_data(b"")
+        del response.headers["Content-Type"]
     return response

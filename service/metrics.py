@@ -49,6 +49,9 @@ MODEL_INFO = Gauge(
     "relatedly_model_info", "1 for the model version each worker serves", ["version"], multiprocess_mode="liveall"
 )
 MODEL_AGE = Gauge("relatedly_model_age_seconds", "Age of the served model at scrape time", multiprocess_mode="liveall")
+EVENTS = Counter(  # accepted, invalid, rate_limited, dropped (queue full), written, failed (database error)
+    "relatedly_events_total", "Reader events (impressions, clicks) by what became of them", ["result"]
+)
 
 def model_swapped(previous: str | None, version: str, n_articles: int, created_at: float) -> None:
     """Record a model swap (called by the model store)."""

@@ -121,6 +121,61 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
             }
         },
+        "/v1/widget.js": {
+            "get": {
+                "summary": "The embeddable widget script (vanilla JavaScript; ETag, short Cache-Control)",
+                "responses": {"200": {"description": "the script",
+                                      "content": {"text/javascript": {"schema": {"type": "string"}}}},
+                              "304": {"description": "not modified (If-None-Match)"}},
+            }
+        },
+        "/v1/articles/{article_id}/related.html": {
+            "get": {
+                "summary": "The related block as server-rendered HTML (the widget's markup), for includes and ESI",
+                "parameters": [
+                    {"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    *[p for p in _RANKING_PARAMETERS if p["name"] != "explain"],
+                    {"name": "heading", "in": "query",
+                     "schema": {"type": "string", "pattern": r"\S", "maxLength": 200},
+                     "description": "the block's heading (default \"Related stories\")"},
+                    {"name": "thumbnails", "in": "query",
+                     "schema": {"anyOf": [{"enum": ["", "true", "1", "yes", "on", "false", "0", "no", "off"]},
+                                          {"type": "string", "pattern": "^[0-9]{1,4}x[0-9]{1,4}$"}]},
+                     "description": "show each story's image: on, off, or its WIDTHxHEIGHT (default 160x90)"},
+                ],
+                "responses": {
+                    "200": {"description": "the block (limit defaults to 5, as in the widget)",
+                            "content": {"text/html": {"schema": {"type": "string"}}}},
+                    "304": {"description": "not modified (If-None-Match)"},
+                    "400": _json(_ref("Error"), "an invalid value, or a parameter the fragment does not take"),
+                    "404": {"description": "unknown article: an empty body, so an include shows nothing",
+                            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
+                    "503": {"description": "no model loaded yet: an empty body",
+                            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
+                },
+            }
+        },
+        "/v1/events": {
+            "post": {
+                "summary": "Report an impression or a click of a related list (the widget sends them as beacons)",
+                "requestBody": {
+                    "required": True,
+                    "description": "one Event as JSON; the same JSON text sent as text/plain (what the widget's "
+                                   "navigator.sendBeacon sends, so no CORS preflight) is accepted too",
+                    "content": {"application/json": {"schema": _ref("Event")}},
+                },
+                "responses": {
+                    "204": {"description": "accepted; stored with the next batch"},
+                    "400": _json(_ref("Error"), "invalid JSON or event: a missing, extra or ill-typed field, a"
+                                                " position past the list, a story repeated or the list's own article"),
+                    "404": _json(_ref("Error"), "an article or model version that does not exist"),
+                    "413": _json(_ref("Error"), "body over 64 KB"),
+                    "415": _json(_ref("Error"), "neither text/plain nor application/json"),
+                    "429": _json(_ref("Error"), "over the per-client rate; see Retry-After"),
+                    "503": _json(_ref("Error"), "no model loaded yet, or too many events waiting to be stored"),
+                },
+            }
+        },
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(_ref("Health"), "alive")}}},
         "/readyz": {
             "get": {
@@ -150,6 +205,24 @@ SPEC: dict[str, Any] = {
                     "retrain_recommended": {"type": "boolean"},
                 },
             },
+            "Event": {
+                "oneOf": [
+                    {"type": "object", "additionalProperties": False,
+                     "required": ["type", "list_id", "article_id", "model_version", "items"],
+                     "properties": {"type": {"const": "impression"}, "list_id": _ref("Token"),
+                                    "article_id": {"type": "string"}, "model_version": _ref("Token"),
+                                    "items": {"type": "array", "minItems": 1, "maxItems": 50, "uniqueItems": True,
+                                              "items": {"type": "string"},
+                                              "description": "the stories shown, in order (position 1 first)"}}},
+                    {"type": "object", "additionalProperties": False,
+                     "required": ["type", "list_id", "article_id", "model_version", "target", "position"],
+                     "properties": {"type": {"const": "click"}, "list_id": _ref("Token"),
+                                    "article_id": {"type": "string"}, "model_version": _ref("Token"),
+                                    "target": {"type": "string"},
+                                    "position": {"type": "integer", "minimum": 1, "maximum": 50}}},
+                ],
+            },
+            "Token": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
             "Error": {
                 "type": "object",
                 "required": ["error"],

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import DDL, Column, Connection, DateTime, Integer, MetaData, String, Table, Text, event
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +86,23 @@ editor_sign_in_failures = Table(  # failed editor sign-ins, so every worker and 
     Column("client", String, nullable=False, index=True),
     Column("failed_at", DateTime(timezone=True), nullable=False),
 )
+
+# Reader events (issue 11): one row per story shown in a list (an impression) and per story followed (a click),
+# so click-through rate by position and model version is one GROUP BY. No client address is stored.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("type", String(16), nullable=False),  # "impression" | "click"
+    Column("list_id", String(64), nullable=False),  # ties a click to the impression of its list
+    Column("article_id", String(512), nullable=False),  # the article the list was for
+    Column("story_id", String(512), nullable=False),  # the story shown or followed
+    Column("position", Integer, nullable=False),  # 1-based place of the story in the list
+    Column("model_version", String(128), nullable=False),
+    Index("events_occurred_at", "occurred_at"),
+)
+
 
 def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)

@@ -1,4 +1,4 @@
-"""`relatedly` command line: train, update, remove, models, evaluate, related, serve, db.
+"""`relatedly` command line: train, update, remove, models, evaluate, related, serve, db, report.
 
 Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
 1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
@@ -24,6 +24,7 @@ from recommender.updates import UpdateResult, update_published
 from storage import StorageError
 from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
+from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
 from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
 from training.notify import announce_publish
@@ -149,8 +150,9 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--models-dir", help="default: $RELATEDLY_MODELS_DIR or ./models")
     serve.set_defaults(handler=_serve)
 
-    add_database_commands(commands, models_dir)
+    db_actions = add_database_commands(commands, models_dir)
     add_override_commands(commands, models_dir)
+    add_event_commands(commands, db_actions, models_dir)
     return parser
 
 

@@ -1,0 +1,418 @@
+"""The widget in a real headless Chromium, on a host page of another origin under a strict CSP.
+
+The API is the real app on one loopback port; the host page is a small Flask app on another (a
+different origin), whose Content-Security-Policy allows scripts and connections to the API origin
+only, no inline script or style and no eval. A third server plays a broken API (500s, timeouts,
+garbage) to check that the block hides itself without a trace on the page. Screenshots are kept in
+the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from flask import Flask, Response
+
+from service import create_app
+from service.config import Settings
+from service.events import event_writer
+from service.pages import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
+from tests.conftest import SPACE_STATION_ID
+from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers
+from training.cli import main
+
+HOST_CSS = """
+body { font: 16px/1.4 Georgia, serif; margin: 0 auto; max-width: 40rem; padding: 1rem; color: #222; }
+.spacer { height: 3000px; }
+.near { height: 700px; }
+.relatedly { border-top: 3px solid #0a5; margin-top: 1.5rem; }
+.relatedly-heading { font: 600 1.1rem system-ui, sans-serif; }
+.relatedly-list { list-style: none; padding: 0; }
+.relatedly-item { margin: 0 0 .6rem; }
+.relatedly-link { color: #034; text-decoration: none; display: flex; flex-direction: column; }
+.relatedly-title { font-weight: 600; }
+.relatedly-date { color: #666; font-size: .85rem; }
+"""
+TIMEOUT_SECONDS = 3  # the widget's
+_LIST_ID = re.compile(r"relatedly-[0-9a-f]{16}-heading|data-relatedly-list=\"[0-9a-f]{16}\"")
+
+
+@dataclass
+class Site:
+    """The host site (its own origin, strict CSP), the API it embeds and a broken API."""
+
+    host: str
+    api: str
+    api_app: Flask
+    broken: str
+    pages: dict[str, str]
+    csp_origins: list[str]
+
+    def page(self, name: str, blocks: str, api: str | None = None) -> str:
+        """Publish a host page with the widget script and `blocks`; its URL."""
+        self.pages[name] = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A host article</title>'
+            f'<link rel="stylesheet" href="/host.css"><script src="{api or self.api}/v1/widget.js" defer></script>'
+            "</head><body><article><h1>China's space station opens to international crews</h1>"
+            "<p>The host site's own article text.</p></article>"
+            f"{blocks}</body></html>"
+        )
+        return f"{self.host}/{name}"
+
+
+@dataclass
+class PageLog:
+    """What a page did: requests sent, console lines and uncaught errors."""
+
+    requests: list[Any] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to(self, fragment: str) -> list[Any]:
+        return [r for r in self.requests if fragment in r.url]
+
+    def beacons(self) -> list[dict[str, Any]]:
+        return [json.loads(r.post_data) for r in self.to("/v1/events")]
+
+
+def host_app(site_pages: dict[str, str], csp: Callable[[], str]) -> Flask:
+    app = Flask("host")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
+
+    @app.get("/host.css")
+    def css() -> Response:
+        return Response(HOST_CSS, mimetype="text/css")
+
+    @app.get("/<name>")
+    def page(name: str) -> Response:
+        response = Response(site_pages[name], mimetype="text/html")
+        response.headers["Content-Security-Policy"] = csp()
+        return response
+
+    return app
+
+
+def broken_api(payloads: dict[str, Any]) -> Flask:
+    """An API origin serving the real widget script and a related route that fails in the named way."""
+    app = Flask("broken")
+
+    @app.get("/<mode>/v1/widget.js")
+    def widget(mode: str) -> Response:
+        return Response(WIDGET_JS, mimetype="text/javascript")
+
+    @app.get("/<mode>/v1/articles/<path:article_id>/related")
+    def related(mode: str, article_id: str) -> Any:
+        if mode == "timeout":
+            time.sleep(TIMEOUT_SECONDS + 1)
+            mode = "late"
+        if mode == "500":
+            return Response('{"error": {"code": "internal_error", "message": "x"}}', 500, mimetype="application/json")
+        if mode == "garbage":
+            return Response("<html>not json{", mimetype="application/json")
+        return Response(json.dumps(payloads[mode]), mimetype="application/json")
+
+    @app.get("/<mode>/v1/related")
+    def related_by_url(mode: str) -> Any:  # the shape of GET /v1/related?url= (a lookup by canonical URL)
+        return Response(json.dumps(payloads[mode]), mimetype="application/json")
+
+    @app.post("/<mode>/v1/events")
+    def events(mode: str) -> Response:
+        return Response(status=204)
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def site(sample_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The host site on one origin, the real API (CORS allowing the host) and the broken API on others.
+
+    Shared by the module's tests (each stopping server costs half a second); tests that count events or
+    stop the API start an API of their own (`own_api`).
+    """
+    site_pages: dict[str, str] = {}
+    origins: list[str] = []
+
+    def csp() -> str:
+        apis = " ".join(sorted(set(origins)))
+        return (f"default-src 'none'; script-src {apis}; connect-src {apis}; img-src {apis} https:;"
+                " style-src 'self'; base-uri 'none'; form-action 'none'")
+
+    with ExitStack() as stack:
+        host = stack.enter_context(live_server(host_app(site_pages, csp)))
+        database = tmp_path_factory.mktemp("events") / "events.db"
+        api_app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(host,),
+                                      database_url=f"sqlite:///{database}"), watch=False)
+        api = stack.enter_context(live_server(api_app))
+        broken = stack.enter_context(live_server(broken_api(BROKEN_PAYLOADS)))
+        origins += [api, broken]
+        yield Site(host=host, api=api, api_app=api_app, broken=broken, pages=site_pages, csp_origins=origins)
+
+
+@pytest.fixture()
+def own_api(site: Site, serve_app, sample_models_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    """An API of this test's own, with its own event database: (base URL, app)."""
+    app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(site.host,),
+                              database_url=f"sqlite:///{tmp_path / 'events.db'}"), watch=False)
+    with serve_app(app) as api:
+        site.csp_origins.append(api)
+        yield api, app
+
+
+@pytest.fixture()
+def page(browser, tmp_path: Path) -> Iterator[tuple[Any, PageLog]]:
+    """A fresh page 1024×768 whose requests, console output and errors are recorded."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    context.route("https://news.example.org/**", lambda route: route.fulfill(body="a story", content_type="text/html"))
+    tab = context.new_page()
+    log = PageLog()
+    tab.on("request", lambda request: log.requests.append(request))
+    tab.on("console", lambda message: log.problems.append(f"console.{message.type}: {message.text}"))
+    tab.on("pageerror", lambda error: log.problems.append(f"pageerror: {error}"))
+    yield tab, log
+    tab.screenshot(path=str(tmp_path / "host-page.png"))
+    context.close()
+
+
+def api_json(api: str, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(api + path, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def rendered(tab, selector: str = "[data-relatedly-article]") -> list[list[dict[str, str]]]:
+    """Every block's stories as rendered: id, link, title and position."""
+    return tab.eval_on_selector_all(selector, """blocks => blocks.map(b => Array.from(
+        b.querySelectorAll('a.relatedly-link'), a => ({id: a.dataset.relatedlyId, href: a.getAttribute('href'),
+        title: a.querySelector('.relatedly-title').textContent, position: a.dataset.relatedlyPosition})))""")
+
+
+def serialised(tab, html: str) -> str:
+    """`html` as this browser serialises it, with the per-page-view list id blanked."""
+    return _LIST_ID.sub("LIST", tab.evaluate("h => { const d = document.createElement('div'); d.innerHTML = h;"
+                                             " return d.innerHTML; }", html))
+
+
+def widget_markup(tab, selector: str = "[data-relatedly-article]") -> str:
+    return _LIST_ID.sub("LIST", tab.eval_on_selector(selector, "b => b.innerHTML"))
+
+
+def test_the_widget_shows_the_json_list_in_order_under_a_strict_csp(site, page, tmp_path) -> None:
+    tab, log = page
+    tab.goto(site.page("one", f'<div data-relatedly-article="{SPACE_STATION_ID}"></div>'))
+    tab.wait_for_selector("aside.relatedly")
+    expected = api_json(site.api, f"/v1/articles/{SPACE_STATION_ID}/related?limit=5")["related"]
+    assert rendered(tab) == [[{"id": s["id"], "href": s["url"], "title": s["title"], "position": str(n)}
+                              for n, s in enumerate(expected, start=1)]]
+    assert len(expected) == 5
+    assert tab.text_content("h2.relatedly-heading") == "Related stories"
+    heading_id = tab.get_attribute("aside.relatedly", "aria-labelledby")
+    assert tab.get_attribute("h2.relatedly-heading", "id") == heading_id
+    assert tab.eval_on_selector_all("[style]", "els => els.length") == 0  # nothing a theme cannot override
+    assert log.problems == []
+    tab.screenshot(path=str(tmp_path / "widget.png"))
+
+
+def test_the_host_page_really_enforces_its_csp(site, page) -> None:
+    """The fixture is honest: an inline script on the host page does not run."""
+    tab, log = page
+    tab.goto(site.page("inline", '<script>document.title = "inline ran"</script>'))
+    assert tab.title() == "A host article"
+    assert any("Content Security Policy" in line for line in log.problems)
+
+
+def test_no_api_request_before_the_block_is_near_the_viewport(site, page) -> None:
+    tab, log = page
+    tab.goto(site.page("lazy", f'<div class="spacer"></div><div data-relatedly-article="{SPACE_STATION_ID}"></div>'),
+             wait_until="networkidle")
+    assert log.to("/v1/widget.js") and not log.to("/related")
+    tab.mouse.wheel(0, 2500)  # within 200 px of the block: it loads before it is on screen
+    tab.wait_for_selector("aside.relatedly", state="attached")
+    assert len(log.to("/related")) == 1
+    assert log.problems == []
+
+
+def test_two_blocks_on_one_page_share_no_story(site, page) -> None:
+    tab, log = page
+    tab.goto(site.page("two", f'<div data-relatedly-article="{SPACE_STATION_ID}"></div>'
+                              f'<div data-relatedly-article="{SPACE_STATION_ID}" data-relatedly-limit="4"'
+                              ' data-relatedly-heading="More stories"></div>'))
+    tab.locator("aside.relatedly").nth(1).wait_for()
+    first, second = rendered(tab)
+    assert (len(first), len(second)) == (5, 4)
+    assert not {s["id"] for s in first} & {s["id"] for s in second}
+    assert SPACE_STATION_ID not in {s["id"] for s in first + second}
+    assert tab.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)") == ["Related stories",
+                                                                                       "More stories"]
+    ids = {a.get_attribute("id") for a in tab.query_selector_all("h2.relatedly-heading")}
+    assert len(ids) == 2  # every block labelled by its own heading
+    assert log.problems == []
+
+
+BROKEN_PAYLOADS: dict[str, Any] = {
+    "late": {"article_id": "a", "model_version": "v",
+             "related": [{"id": "b", "title": "B", "url": "https://news.example.org/b", "published_at": None}]},
+    "empty": {"article_id": "a", "model_version": "v", "count": 0, "related": []},
+    "wrong-shape": {"article_id": "a", "model_version": "v", "related": [{"id": 3, "title": None}, "x"]},
+    "no-links": {"article_id": "a", "model_version": "v",
+                 "related": [{"id": "b", "title": "B", "url": "javascript:alert(1)", "published_at": None}]},
+    "hostile": {
+        "article_id": "a<b>", "model_version": "v1\"",
+        "related": [
+            {"id": "x\"1", "title": "<script>alert(1)</script>", "url": "https://news.example.org/x?a=1&b=<2>",
+             "published_at": "2024-01-09", "image": "https://img.example.org/x.jpg"},
+            {"id": "y", "title": "No image & no date", "url": "https://news.example.org/y", "published_at": None},
+            {"id": "z", "title": "Unsafe", "url": "javascript:alert(2)", "published_at": None},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("mode", ["500", "timeout", "garbage", "wrong-shape", "empty", "no-links"])
+def test_a_failing_api_leaves_the_block_hidden_and_the_page_quiet(site, page, mode: str) -> None:
+    tab, log = page
+    tab.goto(site.page(f"broken-{mode}", '<div id="block" data-relatedly-article="a"></div><p id="after">after</p>',
+                       api=f"{site.broken}/{mode}"))
+    tab.wait_for_selector("#block[hidden]", state="attached", timeout=(TIMEOUT_SECONDS + 3) * 1000)
+    if mode == "timeout":  # the answer comes after the widget gave up: it must not show then either
+        tab.wait_for_timeout(1200)
+    assert tab.inner_html("#block") == ""
+    assert tab.is_visible("#after")
+    browser_network_lines = [line for line in log.problems if "Failed to load resource" in line]
+    assert [line for line in log.problems if line not in browser_network_lines] == []
+    assert not log.to("/v1/events")
+
+
+def test_a_stopped_api_leaves_the_block_hidden_and_the_page_quiet(site, page, serve_app,
+                                                                  sample_models_dir: Path) -> None:
+    tab, log = page
+    with serve_app(create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(site.host,)),
+                              watch=False)) as api:
+        site.csp_origins.append(api)
+        tab.goto(site.page("stopped", f'<div class="spacer"></div><div id="block" data-relatedly-article='
+                                      f'"{SPACE_STATION_ID}"></div>', api=api), wait_until="networkidle")
+    tab.mouse.wheel(0, 2500)
+    tab.wait_for_selector("#block[hidden]", state="attached")
+    assert tab.inner_html("#block") == ""
+    assert len(log.to("/related")) == 1
+    assert [line for line in log.problems if "Failed to load resource" not in line] == []
+
+
+def test_an_impression_once_visible_and_a_click_with_its_position(site, own_api, page, capsys,
+                                                                  fresh_process_logging) -> None:
+    api, api_app = own_api
+    tab, log = page
+    tab.goto(site.page("events", f'<div class="near"></div><div data-relatedly-article="{SPACE_STATION_ID}"></div>',
+                       api=api))
+    tab.wait_for_selector("aside.relatedly", state="attached")
+    top = tab.eval_on_selector("aside.relatedly", "a => a.getBoundingClientRect().top")
+    assert 768 < top < 768 + 200  # near enough to load, not yet seen
+    tab.wait_for_timeout(300)
+    assert log.beacons() == []
+    tab.eval_on_selector("aside.relatedly", "a => a.scrollIntoView()")
+    deadline = time.monotonic() + 5
+    while not log.beacons() and time.monotonic() < deadline:
+        tab.wait_for_timeout(50)
+    stories = rendered(tab)[0]
+    (impression,) = log.beacons()
+    model_version = tab.get_attribute("aside.relatedly", "data-relatedly-model")
+    assert impression == {"type": "impression", "list_id": impression["list_id"], "article_id": SPACE_STATION_ID,
+                          "model_version": model_version, "items": [s["id"] for s in stories]}
+    assert log.to("/v1/events")[0].headers["content-type"].startswith("text/plain")
+    with tab.expect_navigation():
+        tab.click("li.relatedly-item:nth-child(3) a")
+    deadline = time.monotonic() + 5
+    while len(log.beacons()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    click = log.beacons()[1]
+    assert click == {"type": "click", "list_id": impression["list_id"], "article_id": SPACE_STATION_ID,
+                     "model_version": model_version, "target": stories[2]["id"], "position": 3}
+    assert [r.method for r in log.to("/v1/events")] == ["POST", "POST"]
+    assert not [r for r in log.requests if r.method == "OPTIONS"]  # no CORS preflight
+    assert log.problems == []
+    assert event_writer(api_app).flush()
+    assert main(["report", "clicks", "--database-url", api_app.extensions["relatedly"].database.url]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert [model_version, "1", "1", "100.0%", "5", "1", "20.0%"] in lines
+    by_position = [line[1:4] for line in lines if len(line) == 5 and line[0] == model_version]
+    assert by_position == [[str(n), "1", "1" if n == 3 else "0"] for n in range(1, 6)]
+
+
+def test_the_fragment_has_the_widgets_markup(site, page) -> None:
+    tab, log = page
+    tab.goto(site.page("same", f'<div data-relatedly-article="{SPACE_STATION_ID}"></div>'))
+    tab.wait_for_selector("aside.relatedly")
+    with urllib.request.urlopen(f"{site.api}/v1/articles/{SPACE_STATION_ID}/related.html?limit=5",
+                                timeout=10) as response:
+        fragment = response.read().decode()
+    assert serialised(tab, fragment) == widget_markup(tab)
+    assert widget_markup(tab).count("<li ") == 5
+    assert log.problems == []
+
+
+def test_a_server_rendered_fragment_on_a_page_with_the_widget_reports_its_impression(site, page) -> None:
+    tab, log = page
+    with urllib.request.urlopen(f"{site.api}/v1/articles/{SPACE_STATION_ID}/related.html?limit=3",
+                                timeout=10) as response:
+        fragment = response.read().decode()
+    blocks = f'<div class="spacer"></div>{fragment}<div data-relatedly-article="{SPACE_STATION_ID}"></div>'
+    tab.goto(site.page("included", blocks), wait_until="networkidle")
+    assert log.beacons() == []  # not seen yet
+    tab.eval_on_selector("aside.relatedly", "a => a.scrollIntoView()")
+    deadline = time.monotonic() + 5
+    while not log.beacons() and time.monotonic() < deadline:
+        tab.wait_for_timeout(50)
+    impression = log.beacons()[0]
+    ids = tab.eval_on_selector_all("body > aside.relatedly a.relatedly-link",
+                                   "links => links.map(a => a.dataset.relatedlyId)")
+    assert (impression["type"], impression["article_id"], impression["items"]) == ("impression", SPACE_STATION_ID, ids)
+    tab.locator("[data-relatedly-article] aside.relatedly").wait_for()  # the widget's block below it
+    widget_ids = {s["id"] for s in rendered(tab)[0]}
+    assert len(widget_ids) == 5 and not widget_ids & set(ids)  # it does not repeat the fragment's stories
+    assert log.problems == []
+
+
+def test_a_block_can_name_its_article_by_url(site, page) -> None:
+    tab, log = page
+    url = "https://news.example.org/a?utm_source=feed"
+    tab.goto(site.page("by-url", f'<div data-relatedly-url="{url}"></div>', api=f"{site.broken}/late"))
+    tab.wait_for_selector("aside.relatedly")
+    (request,) = log.to("/v1/related")
+    assert request.url == f"{site.broken}/late/v1/related?url={quote(url, safe='')}&limit=5"
+    assert [s["id"] for s in rendered(tab, "[data-relatedly-url]")[0]] == ["b"]
+    assert tab.get_attribute("aside.relatedly", "data-relatedly-for") == "a"  # the API's id, for the events
+    assert log.problems == []
+
+
+def test_thumbnails_and_hostile_titles_render_alike_in_both_forms(site, page) -> None:
+    hostile = BROKEN_PAYLOADS["hostile"]
+    tab, log = page
+    dialogs: list[str] = []
+    tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tab.goto(site.page("hostile", '<div data-relatedly-article="a" data-relatedly-thumbnails></div>',
+                       api=f"{site.broken}/hostile"))
+    tab.wait_for_selector("aside.relatedly")
+    assert tab.text_content(".relatedly-title") == "<script>alert(1)</script>"
+    with site.api_app.test_request_context():
+        fragment = render_fragment(hostile, heading="Related stories", thumbnail=DEFAULT_THUMBNAIL,
+                                   list_id="0123456789abcdef")
+    assert serialised(tab, fragment) == widget_markup(tab)
+    assert tab.eval_on_selector_all("img.relatedly-image", "is => is.map(i => [i.width, i.height, i.alt, i.loading])") \
+        == [[160, 90, "", "lazy"]]
+    assert dialogs == [] and "<script>" not in fragment
+    assert [line for line in log.problems if "Failed to load resource" not in line] == []

@@ -1,0 +1,38 @@
+"""Event queries on a real SQLite file and a real PostgreSQL: the report's counts and pruning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from storage.events import append_events, position_stats, prune_events, version_stats
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime) -> list[dict]:
+    return [{"occurred_at": when, "type": kind, "list_id": list_id, "article_id": "a", "story_id": f"s{p}",
+             "position": p, "model_version": version} for p in positions]
+
+
+def test_counts_by_version_and_position(database) -> None:
+    append_events(database, rows("impression", "v1", "l1", [1, 2, 3], NOW)
+                  + rows("impression", "v1", "l2", [1, 2, 3], NOW)
+                  + rows("click", "v1", "l1", [1], NOW) + rows("click", "v1", "l2", [3], NOW)
+                  + rows("impression", "v2", "l3", [1, 2], NOW) + rows("click", "v2", "l3", [2], NOW)
+                  + rows("impression", "v2", "old", [1, 2], NOW - timedelta(days=30)))
+    since = NOW - timedelta(days=7)
+    assert [(s.model_version, s.position, s.impressions, s.clicks) for s in position_stats(database, since)] == [
+        ("v1", 1, 2, 1), ("v1", 2, 2, 0), ("v1", 3, 2, 1), ("v2", 1, 1, 0), ("v2", 2, 1, 1)]
+    assert [(v.model_version, v.lists, v.clicked_lists, v.impressions, v.clicks, v.list_ctr)
+            for v in version_stats(database, since)] == [("v1", 2, 2, 6, 2, 1.0), ("v2", 1, 1, 2, 1, 1.0)]
+    assert version_stats(database, since)[0].ctr == 2 / 6
+    assert position_stats(database, since)[0].ctr == 0.5
+
+
+def test_prune_deletes_only_older_events(database) -> None:
+    append_events(database, rows("impression", "v1", "new", [1, 2], NOW)
+                  + rows("impression", "v1", "old", [1, 2, 3], NOW - timedelta(days=91)))
+    assert prune_events(database, NOW - timedelta(days=90)) == 3
+    assert prune_events(database, NOW - timedelta(days=90)) == 0
+    assert [(s.position, s.impressions) for s in position_stats(database, NOW - timedelta(days=365))] == [(1, 1),
+                                                                                                          (2, 1)]

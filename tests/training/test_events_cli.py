@@ -1,0 +1,70 @@
+"""`relatedly report clicks` and `relatedly db prune` against a real SQLite file and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.events import append_events, position_stats
+from training.cli import main
+
+NOW = datetime.now(UTC)
+
+
+def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime = NOW) -> list[dict]:
+    return [{"occurred_at": when, "type": kind, "list_id": list_id, "article_id": "a", "story_id": f"s{p}",
+             "position": p, "model_version": version} for p in positions]
+
+
+@pytest.fixture()
+def traffic(database, database_url: str) -> str:
+    """Two model versions' lists: v-old clicked at position 3, v-new at 1 and 2; one 10-day-old list."""
+    append_events(database, rows("impression", "v-old", "l1", [1, 2, 3]) + rows("impression", "v-old", "l2", [1, 2, 3])
+                  + rows("click", "v-old", "l1", [3])
+                  + rows("impression", "v-new", "l3", [1, 2, 3]) + rows("click", "v-new", "l3", [1])
+                  + rows("click", "v-new", "l3", [2])
+                  + rows("impression", "v-new", "l4", [1, 2, 3], NOW - timedelta(days=10)))
+    return database_url
+
+
+def test_report_prints_ctr_by_version_and_position_and_writes_a_chart(traffic: str, tmp_path: Path, capsys) -> None:
+    assert main(["report", "clicks", "--database-url", traffic, "--report", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["v-new", "1", "1", "100.0%", "3", "2", "66.7%"] in lines  # the 10-day-old list is outside 7d
+    assert ["v-old", "2", "1", "50.0%", "6", "1", "16.7%"] in lines
+    assert ["v-old", "3", "2", "1", "50.0%"] in lines
+    assert ["v-new", "1", "1", "1", "100.0%"] in lines
+    figures = json.loads((tmp_path / "r" / "clicks.json").read_text())
+    assert [(p["model_version"], p["position"], p["clicks"]) for p in figures["positions"]] == [
+        ("v-new", 1, 1), ("v-new", 2, 1), ("v-new", 3, 0), ("v-old", 1, 0), ("v-old", 2, 0), ("v-old", 3, 1)]
+    assert (tmp_path / "r" / "ctr_by_position.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_since_widens_the_window(traffic: str, capsys) -> None:
+    assert main(["report", "clicks", "--database-url", traffic, "--since", "30d"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["v-new", "2", "1", "50.0%", "6", "2", "33.3%"] in lines
+
+
+def test_prune_deletes_what_is_older(traffic: str, database, capsys) -> None:
+    assert main(["db", "prune", "--database-url", traffic, "--older-than", "9d"]) == 0
+    assert "deleted 3 event rows" in capsys.readouterr().out
+    assert min(p.impressions for p in position_stats(database, NOW - timedelta(days=365))) == 1
+
+
+@pytest.mark.parametrize("argv", [["report", "clicks", "--since", "7 days"], ["db", "prune", "--older-than", "-1d"],
+                                  ["db", "prune"]])
+def test_bad_durations_exit_2(argv: list[str], tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--models-dir", str(tmp_path / "models")])
+    assert exited.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_an_empty_database_says_so(tmp_path: Path, capsys) -> None:
+    assert main(["report", "clicks", "--models-dir", str(tmp_path / "models")]) == 0
+    assert "no events in that time" in capsys.readouterr().out

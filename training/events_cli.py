@@ -1,0 +1,122 @@
+"""`relatedly report clicks` and `relatedly db prune`: what readers did with the lists, and forgetting it.
+
+The report prints impressions, clicks and click-through rate by model version and by position, so a
+publisher can compare two models on real traffic, and with `--report DIR` writes `clicks.json` and
+`ctr_by_position.png` (one line per model version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from storage.events import PositionStats, VersionStats, position_stats, prune_events, version_stats
+from training.database_cli import database_options, open_database
+
+_DURATION = re.compile(r"^(\d{1,6})([dhm])$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def add_event_commands(commands: argparse._SubParsersAction, db_actions: argparse._SubParsersAction,
+                       models_dir: str) -> None:
+    """`report clicks` beside the other commands, `prune` among the `db` actions."""
+    report = commands.add_parser("report", help="reports on reader events")
+    kinds = report.add_subparsers(dest="report", required=True, metavar="REPORT")
+    clicks = kinds.add_parser("clicks", parents=[database_options(models_dir)],
+                              help="impressions, clicks and click-through rate by position and model version")
+    clicks.add_argument("--since", type=duration, default="7d", help="how far back: 7d, 24h, 30m (default 7d)")
+    clicks.add_argument("--report", help="directory for clicks.json and ctr_by_position.png")
+    clicks.set_defaults(handler=_report_clicks)
+    prune = db_actions.add_parser("prune", parents=[database_options(models_dir)],
+                                  help="delete reader events older than a duration")
+    prune.add_argument("--older-than", type=duration, required=True, help="e.g. 90d")
+    prune.set_defaults(handler=_prune)
+
+
+def duration(text: str) -> timedelta:
+    """`90d`, `24h` or `30m` as a timedelta (argparse turns the error into exit code 2)."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90d, 24h or 30m")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_report(versions: list[VersionStats], positions: list[PositionStats]) -> str:
+    """The two tables of the report: per model version (lists shown, lists with a click, stories shown, clicks),
+    then per version and position."""
+    width = max([len("model version"), *(len(v.model_version) for v in versions)]) + 2
+    lines = [f"{'model version':<{width}}{'lists':>7}{'clicked':>9}{'list CTR':>10}{'impressions':>12}{'clicks':>8}"
+             f"{'CTR':>8}"]
+    lines += [f"{v.model_version:<{width}}{v.lists:>7}{v.clicked_lists:>9}{v.list_ctr:>10.1%}{v.impressions:>12}"
+              f"{v.clicks:>8}{v.ctr:>8.1%}" for v in versions]
+    lines += ["", f"{'model version':<{width}}{'position':>9}{'impressions':>12}{'clicks':>8}{'CTR':>8}"]
+    lines += [f"{p.model_version:<{width}}{p.position:>9}{p.impressions:>12}{p.clicks:>8}{p.ctr:>8.1%}"
+              for p in positions]
+    return "\n".join(lines)
+
+
+def write_click_report(versions: list[VersionStats], positions: list[PositionStats], since: datetime,
+                       directory: str | Path) -> list[Path]:
+    """`clicks.json` (every figure printed) and `ctr_by_position.png` (CTR by position, a line per version)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "clicks.json"
+    json_path.write_text(json.dumps({
+        "since": since.isoformat(),
+        "versions": [{"model_version": v.model_version, "lists": v.lists, "clicked_lists": v.clicked_lists,
+                      "list_ctr": v.list_ctr, "impressions": v.impressions, "clicks": v.clicks, "ctr": v.ctr}
+                     for v in versions],
+        "positions": [{"model_version": p.model_version, "position": p.position, "impressions": p.impressions,
+                       "clicks": p.clicks, "ctr": p.ctr} for p in positions],
+    }, indent=2) + "\n", encoding="utf-8")
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for version in versions:
+        points = [(p.position, 100 * p.ctr) for p in positions if p.model_version == version.model_version]
+        if points:
+            axes.plot(*zip(*points, strict=True), marker="o", markersize=4, label=version.model_version)
+    axes.set(xlabel="position in the list", ylabel="click-through rate (%)",
+             title=f"CTR by position since {since:%Y-%m-%d %H:%M} UTC")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    if versions:
+        axes.legend(fontsize="small")
+    png_path = directory / "ctr_by_position.png"
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=100)
+    plt.close(figure)
+    return [json_path, png_path]
+
+
+def _report_clicks(args: argparse.Namespace) -> int:
+    since = datetime.now(UTC) - args.since
+    database = open_database(args)
+    try:
+        versions, positions = version_stats(database, since), position_stats(database, since)
+    finally:
+        database.dispose()
+    print(f"reader events since {since:%Y-%m-%d %H:%M} UTC in {database.url}")
+    print(format_report(versions, positions) if positions else "no events in that time")
+    if args.report:
+        for path in write_click_report(versions, positions, since, args.report):
+            print(f"wrote {path}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    cutoff = datetime.now(UTC) - args.older_than
+    database = open_database(args)
+    try:
+        deleted = prune_events(database, cutoff)
+    finally:
+        database.dispose()
+    print(f"deleted {deleted} event row{'' if deleted == 1 else 's'} older than {cutoff:%Y-%m-%d %H:%M} UTC"
+          f" from {database.url}")
+    return 0
