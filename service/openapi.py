@@ -375,6 +375,17 @@ SPEC["paths"]["/v1/related"]["get"] = {
                   "404": _json(_ref("Error"), "no article has this URL"),
                   "503": _json(_ref("Error"), "no model loaded yet")},
 }
+_FRAGMENT = SPEC["paths"]["/v1/articles/{article_id}/related.html"]["get"]
+SPEC["paths"]["/v1/related.html"] = {"get": {
+    **_FRAGMENT,
+    "summary": "The related block of the article at a URL, as server-rendered HTML",
+    "parameters": [SPEC["paths"]["/v1/related"]["get"]["parameters"][0],
+                   *[p for p in _FRAGMENT["parameters"] if p["in"] == "query"]],
+    "responses": {**_FRAGMENT["responses"],
+                  "400": _json(_ref("Error"), "no url, an invalid value, or a parameter the fragment does not take"),
+                  "404": {"description": "no article has this URL: an empty body, so an include shows nothing",
+                          "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}}},
+}}
 _IMAGE = {"type": "string", "description": "thumbnail URL (the featured image), present when the article has one"}
 SPEC["components"]["schemas"]["RelatedStory"]["properties"]["image"] = _IMAGE
 SPEC["components"]["schemas"]["ArticleResponse"]["properties"]["article"]["properties"]["image"] = _IMAGE

@@ -1,5 +1,6 @@
 """What a site puts on its pages: the widget script (`/v1/widget.js`) and the server-rendered block
-(`/v1/articles/<id>/related.html`) for server-side includes, ESI and sites without JavaScript.
+(`/v1/articles/<id>/related.html`, or `/v1/related.html?url=` by the page's address) for server-side
+includes, ESI and sites without JavaScript.
 
 Both render the same markup (service/templates/related.html; the widget builds it with DOM calls).
 The fragment is drawn from the very bytes the JSON endpoint caches, so it has the same list and
@@ -18,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from service.api import RELATED_RULE, http_cacheable, related_list
+from service.api import RELATED_RULE, article_id_for_url, current_model, http_cacheable, related_list
 from service.errors import ApiError
 from service.params import invalid
 
@@ -52,13 +53,23 @@ def related_fragment(article_id: str) -> Response:
     return fragment_response(article_id)
 
 
+@bp.get("/related.html")
+def related_fragment_by_url() -> Response:
+    """The block of the article at `?url=`; an unknown url (or no model yet) is an empty include, no url a 400."""
+    check_options(("url",))
+    try:
+        article_id = article_id_for_url(current_model(), request.args.get("url"))
+    except ApiError as exc:
+        if exc.status in (404, 503):
+            return empty_include(exc.status)
+        raise
+    return fragment_response(article_id, also_allowed=("url",))
+
+
 def fragment_response(article_id: str, *, also_allowed: tuple[str, ...] = ()) -> Response:
     """The block of `article_id` for this request's options (a lookup route such as `?url=` names its own
     parameter in `also_allowed`); an unknown article or no model yet is an empty include."""
-    allowed = (*FRAGMENT_PARAMETERS, *also_allowed)
-    unknown = sorted(set(request.args) - set(allowed))
-    if unknown:
-        raise invalid(unknown[0], f"is not an option of the fragment (allowed: {', '.join(allowed)})")
+    check_options(also_allowed)
     heading = request.args.get("heading", DEFAULT_HEADING)
     if not heading.strip() or len(heading) > MAX_HEADING_CHARS:
         raise invalid("heading", f"must hold some text, at most {MAX_HEADING_CHARS} characters")
@@ -76,6 +87,14 @@ def fragment_response(article_id: str, *, also_allowed: tuple[str, ...] = ()) ->
     response = Response(html, mimetype="text/html")
     response.headers["X-Model-Version"] = loaded.version
     return http_cacheable(response, html)
+
+
+def check_options(also_allowed: tuple[str, ...] = ()) -> None:
+    """400 for any query parameter the fragment does not take."""
+    allowed = (*FRAGMENT_PARAMETERS, *also_allowed)
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise invalid(unknown[0], f"is not an option of the fragment (allowed: {', '.join(allowed)})")
 
 
 def empty_include(status: int) -> Response:

@@ -3,6 +3,7 @@ and their answers as the OpenAPI document describes them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def check_against_spec(client, path: str, method: str, response) -> None:
     assert response.mimetype in content
     body = response.get_json() if response.is_json else response.get_data(as_text=True)
     Draft202012Validator({**content[response.mimetype]["schema"], "components": spec["components"]}).validate(body)
+
+
+def without_list_id(html: bytes) -> bytes:
+    list_id = re.search(rb'data-relatedly-list="([^"]+)"', html).group(1)
+    return html.replace(list_id, b"LIST")
 
 
 def test_the_widget_script_is_cached_briefly_with_an_etag(client) -> None:
@@ -112,3 +118,29 @@ def test_event_answers_match_the_spec(client) -> None:
     check_against_spec(client, "/v1/events", "post", client.post("/v1/events", data="{", content_type="text/plain"))
     check_against_spec(client, "/v1/events", "post", client.post("/v1/events", data="{}", content_type="image/png"))
     check_against_spec(client, "/v1/events", "post", client.post("/v1/events", json={"type": "click"}))
+
+
+def test_the_fragment_by_url_is_the_fragment_of_that_article(client) -> None:
+    url = client.get(f"/v1/articles/{SPACE_STATION_ID}").get_json()["article"]["url"]
+    tracked = url.replace("https://", "https://www.") + "/?utm_source=newsletter#comments"
+    by_url = client.get("/v1/related.html", query_string={"url": tracked, "limit": "3"})
+    by_id = client.get(FRAGMENT + "?limit=3")
+    assert by_url.status_code == 200 and by_url.mimetype == "text/html"
+    assert by_url.data.count(b'<li class="relatedly-item">') == 3
+    assert by_url.headers["X-Model-Version"] == by_id.headers["X-Model-Version"]
+    assert without_list_id(by_url.data) == without_list_id(by_id.data)  # the list id hashes the query string
+    check_against_spec(client, "/v1/related.html", "get", by_url)
+
+
+def test_the_fragment_by_url_of_an_unknown_url_is_an_empty_html_404(client) -> None:
+    response = client.get("/v1/related.html", query_string={"url": "https://elsewhere.example/none"})
+    assert (response.status_code, response.mimetype, response.data) == (404, "text/html", b"")
+    check_against_spec(client, "/v1/related.html", "get", response)
+
+
+@pytest.mark.parametrize("query", ["", "url=", "url=https://news.example.org/x&colour=red"])
+def test_the_fragment_by_url_without_a_url_or_with_unknown_options_is_400_json(client, query: str) -> None:
+    response = client.get(f"/v1/related.html?{query}")
+    assert response.status_code == 400 and response.is_json
+    assert response.get_json()["error"]["code"] == "invalid_parameter"
+    check_against_spec(client, "/v1/related.html", "get", response)
