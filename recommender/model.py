@@ -113,6 +113,13 @@ class RelatedModel:
         """The article's related stories under the ranking options; `UnknownArticleError` if absent."""
         options = options or RankingOptions()
         idx = self.catalog_.index_of(article_id)
+        ranked = self.ranked(idx, options)
+        vector = self.space_.row(idx) if explain else None
+        info = self.catalog_.info(idx)
+        return self._items(ranked, vector, info.tags, info.category)
+
+    def ranked(self, idx: int, options: RankingOptions) -> Ranked:
+        """Row `idx`'s list under the options as row indices and scores (what `related` returns as items)."""
         facts = self.catalog_.facts
         query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
         row = self.neighbors_.indices[idx]
@@ -120,9 +127,11 @@ class RelatedModel:
         list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
         if len(ranked.indices) < options.limit and list_was_full:
             ranked = self._rank(query, *self._scan(self.space_.row(idx)), options)
-        vector = self.space_.row(idx) if explain else None
-        info = self.catalog_.info(idx)
-        return self._items(ranked, vector, info.tags, info.category)
+        return ranked
+
+    def items_of(self, ranked: Ranked) -> list[RelatedItem]:
+        """A ranked list (row indices and scores) as the items `related` returns, without explanations."""
+        return self._items(ranked, None, (), None)
 
     def related_to_text(
         self,
