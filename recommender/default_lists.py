@@ -40,7 +40,7 @@ class DefaultLists:
         """ValueError unless the arrays fit a model of `n_articles` articles."""
         if self.indices.shape != self.scores.shape or self.indices.ndim != 2 or self.indices.shape[0] != n_articles:
             raise ValueError(f"default lists of shape {self.indices.shape} do not fit {n_articles} articles")
-        if self.indices.size and not (-1 <= int(self.indices.min()) and int(self.indices.max()) < n_articles):
+        if self.indices.size and not (int(self.indices.min()) >= -1 and int(self.indices.max()) < n_articles):
             raise ValueError("default lists point outside the model's articles")
 
 
