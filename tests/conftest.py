@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,3 +144,46 @@ def fresh_process_logging() -> Iterator[None]:
     for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
         lg.handlers[:], lg.propagate = handlers, propagate
         lg.setLevel(level)
+
+
+RELATEDLY = str(Path(sys.executable).parent / "relatedly")
+
+
+@contextlib.contextmanager
+def live_service(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """`relatedly serve` (gunicorn) on a free loopback port with `env`; yields its base URL once ready.
+
+    Its output goes to a file (a pipe nobody reads would fill up and stall the server).
+    """
+    port = free_port()
+    environment = {**os.environ, "CI": "true", "RELATEDLY_HOST": "127.0.0.1", "PORT": str(port),
+                   "WEB_CONCURRENCY": str(workers), **env}
+    with tempfile.TemporaryFile("w+") as output:
+        server = subprocess.Popen([RELATEDLY, "serve"], env=environment, stdout=output, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _answers(f"{base}/readyz"):
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                server.wait()
+                output.seek(0)
+                pytest.fail(f"relatedly serve never became ready:\n{output.read()[-5000:]}")
+            time.sleep(0.1)
+        try:
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
