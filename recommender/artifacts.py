@@ -221,8 +221,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
         raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
     if "terms" in fitted:
-        terms = fitted["terms"].split("\n")
-        fitted["tfidf"].vocabulary_ = dict(zip(terms, range(len(terms)), strict=True))
+        fitted["tfidf"].vocabulary_ = _vocabulary(fitted["terms"].split("\n"))
     vectors = Vectors(
         sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
     )
@@ -241,6 +240,16 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
         neighbors=neighbors,
         catalog=catalog,
     )
+
+
+def _vocabulary(terms: list[str], chunk: int = 20_000) -> dict[str, int]:
+    """term → column, built a chunk at a time: one `dict(zip(…))` of 267k terms holds the GIL for
+    50-200 ms, a stall for the requests a serving worker answers while it loads a new version."""
+    vocabulary: dict[str, int] = {}
+    for start in range(0, len(terms), chunk):
+        block = terms[start : start + chunk]
+        vocabulary.update(zip(block, range(start, start + len(block)), strict=True))
+    return vocabulary
 
 
 def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:
