@@ -16,7 +16,7 @@ from tests.conftest import live_service
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 ADMIN_TOKEN = "schemathesis-admin-token"
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 12
 SEED = 14
 
 
