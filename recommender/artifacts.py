@@ -265,7 +265,9 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
         for name in DEFAULT_LIST_FILES:
             if _sha256(directory / name) != manifest["files"][name]["sha256"]:
                 raise ArtifactError(f"model {version}: {name} does not match its checksum")
-        indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False) for name in DEFAULT_LIST_FILES)
+        # Plain arrays over the maps: indexing a np.memmap costs a subclass round trip on every request.
+        indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+                           for name in DEFAULT_LIST_FILES)
         lists = DefaultLists(indices, scores)
         lists.check(int(manifest["n_articles"]))
     except ArtifactError:

@@ -140,19 +140,18 @@ class DefaultListEncoder:
             idx = self.loaded.model.catalog_.index_of(article_id)
         except UnknownArticleError:
             return None
-        lists = self._lists
+        lists, known = self._lists, self._stories
         assert lists is not None
-        stories = [f"{self._story(j)}{round(score, 6)!r}}}" for j, score in
+        stories = [f"{known[j] or self._story(j)}{round(score, 6)!r}}}" for j, score in
                    zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0]
         return (f'{{"article_id":{_dumps(article_id)}{self._head}{len(stories)},"related":['
                 f'{",".join(stories)}]}}').encode()
 
     def _story(self, j: int) -> str:
-        story = self._stories[j]
-        if story is None:  # `api._item` of the story without its score: '{"id":…,"published_at":…,"score":'
-            story = _dumps({"id": self._ids[j], "title": self._titles[j], "url": self._urls[j],
-                            "published_at": self._published[j], "score": 0})[:-2]
-            self._stories[j] = story
+        """`api._item` of story j without its score, '{"id":…,"published_at":…,"score":', kept for next time."""
+        story = _dumps({"id": self._ids[j], "title": self._titles[j], "url": self._urls[j],
+                        "published_at": self._published[j], "score": 0})[:-2]
+        self._stories[j] = story
         return story
 
 

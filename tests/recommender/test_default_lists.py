@@ -33,7 +33,7 @@ def test_a_saved_version_holds_them_memory_mapped(fitted: RelatedModel, tmp_path
     version = artifacts.save_version(fitted, tmp_path, info=INFO)
     manifest = artifacts.read_manifest(tmp_path, version)
     lists = artifacts.load_default_lists(tmp_path, manifest)
-    assert isinstance(lists.indices, np.memmap) and isinstance(lists.scores, np.memmap)
+    assert isinstance(lists.indices.base, np.memmap) and isinstance(lists.scores.base, np.memmap)
     expected = compute_default_lists(fitted)
     np.testing.assert_array_equal(lists.indices, expected.indices)
     np.testing.assert_array_equal(lists.scores, expected.scores)
