@@ -36,6 +36,11 @@ class DefaultLists:
         scores = self.scores[idx, :count]
         return Ranked(row[:count], scores, scores)
 
+    def rows_listing(self, listed: np.ndarray) -> np.ndarray:
+        """Rows whose default list holds any of the `listed` row indices (whose lists a block or takedown
+        of those stories makes stale)."""
+        return np.flatnonzero(np.isin(self.indices, listed).any(axis=1))
+
     def check(self, n_articles: int) -> None:
         """ValueError unless the arrays fit a model of `n_articles` articles."""
         if self.indices.shape != self.scores.shape or self.indices.ndim != 2 or self.indices.shape[0] != n_articles:

@@ -59,3 +59,10 @@ def test_damaged_lists_are_refused(fitted: RelatedModel, tmp_path: Path, name: s
         path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(ArtifactError, match=version):
         artifacts.load_default_lists(tmp_path, artifacts.read_manifest(tmp_path, version))
+
+
+def test_rows_listing_finds_every_list_a_story_is_on(fitted: RelatedModel) -> None:
+    lists = compute_default_lists(fitted)
+    story = int(lists.indices[0, 0])
+    expected = [i for i in range(len(ARTICLES)) if story in lists.indices[i].tolist()]
+    assert lists.rows_listing(np.array([story])).tolist() == expected and 0 in expected
