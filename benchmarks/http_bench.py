@@ -446,12 +446,12 @@ def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespa
     print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} sync workers, loopback, {os.cpu_count()} cores")
     print("(requests: wrk's count; counted: the rise of relatedly_http_requests_total in /metrics over the run,"
           " which also counts requests still in flight when wrk stopped)")
-    print(f"{'scenario':<36}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+    print(f"{'scenario':<46}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
           f"{'requests':>10}{'counted':>10}")
     for name, concurrency, result, ceiling in rows:
         rps = result["requests"] / result["seconds"]
         ratio = rps / (ceiling["requests"] / ceiling["seconds"])
-        print(f"{name:<36}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
+        print(f"{name:<46}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
               f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
               f"{result.get('counted', ''):>10}")
 
