@@ -35,6 +35,7 @@ from service.observability import record_request, request_id_from
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ArticlePredicate = Callable[[str], bool]
+RECENT_BODIES = 4096  # bodies an encoder keeps for the articles asked for most (about 6 MB per worker)
 
 _PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
 
@@ -120,7 +121,9 @@ class DefaultListEncoder:
     """A model version's precomputed default lists as response bodies, byte for byte the Flask route's.
 
     Each story's JSON up to its score is encoded on first use and kept (about 200 bytes per article
-    ever listed); a body is then the article's row joined from those pieces with its scores.
+    ever listed); a body is then the article's row joined from those pieces with its scores. The last
+    `RECENT_BODIES` bodies are kept whole (all forgotten at once when full), so hot articles cost a
+    dict lookup.
     """
 
     def __init__(self, loaded: LoadedModel, default_limit: int) -> None:
@@ -132,10 +135,14 @@ class DefaultListEncoder:
         self._ids, self._titles, self._urls = columns["ids"], columns["titles"], columns["urls"]
         self._published = columns["published_at"]
         self._stories: list[str | None] = [None] * loaded.model.n_articles if self.usable else []
+        self._recent: dict[str, bytes] = {}
         self._head = f',"model_version":{_dumps(loaded.version)},"limit":{lists.limit if lists else 0},"count":'
 
     def body(self, article_id: str) -> bytes | None:
         """The article's default-list body; None for an id the model does not know."""
+        recent = self._recent.get(article_id)
+        if recent is not None:
+            return recent
         try:
             idx = self.loaded.model.catalog_.index_of(article_id)
         except UnknownArticleError:
@@ -144,8 +151,12 @@ class DefaultListEncoder:
         assert lists is not None
         stories = [f"{known[j] or self._story(j)}{round(score, 6)!r}}}" for j, score in
                    zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0]
-        return (f'{{"article_id":{_dumps(article_id)}{self._head}{len(stories)},"related":['
+        body = (f'{{"article_id":{_dumps(article_id)}{self._head}{len(stories)},"related":['
                 f'{",".join(stories)}]}}').encode()
+        if len(self._recent) >= RECENT_BODIES:
+            self._recent.clear()
+        self._recent[article_id] = body
+        return body
 
     def _story(self, j: int) -> str:
         """`api._item` of story j without its score, '{"id":…,"published_at":…,"score":', kept for next time."""

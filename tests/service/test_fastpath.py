@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from recommender import artifacts
-from service import create_app
+from service import create_app, fastpath
 from service.config import Settings
 from service.fastpath import set_default_list_bypass
 from tests.conftest import SPACE_STATION_ID
@@ -76,10 +76,19 @@ def test_every_precomputed_list_is_the_flask_routes(sample_models_dir: Path) -> 
     set_default_list_bypass(slow.application, lambda article_id: True)
     model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
     ids = model.catalog_.to_columns()["ids"]
-    for article_id in ids:
+    for article_id in ids * 2:  # the second time from the encoder's recent bodies
         url = f"/v1/articles/{article_id}/related"
         assert fast.get(url).get_data() == slow.get(url).get_data(), article_id
     assert fast_flask.calls == 0
+
+
+def test_the_recent_bodies_stay_bounded(sample_models_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fastpath, "RECENT_BODIES", 10)
+    client, _ = make_client(sample_models_dir)
+    model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
+    for article_id in model.catalog_.to_columns()["ids"][:25]:
+        assert client.get(f"/v1/articles/{article_id}/related").headers["X-Cache"] == "precomputed"
+    assert 0 < len(client.application.wsgi_app._encoder._recent) <= 10
 
 
 @pytest.mark.parametrize(
