@@ -278,7 +278,8 @@ def _prepared_version(work: Path, models_dir: Path, article: dict) -> str:
     change = work / f"change-{time.time_ns()}.jsonl"
     change.write_text(json.dumps({**article, "id": f"bench-added-{time.time_ns()}"}) + "\n", encoding="utf-8")
     quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run([BIN / "relatedly", "update", "--corpus", change, "--models-dir", models_dir], **quiet)
+    subprocess.run([BIN / "relatedly", "update", "--corpus", change, "--models-dir", models_dir,
+                    "--keep-versions", "1000"], **quiet)  # the update must not prune the first version
     second = read_current(models_dir)
     artifacts.publish(models_dir, first)
     return second
