@@ -11,6 +11,21 @@ Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for ea
   POST text        POST /v1/related with a corpus title + opening as a draft, cache disabled
 and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
 the same run. The service logs its JSON line per request as in production (to /dev/null here).
+Default GETs are answered from the version's precomputed default lists (service/fastpath.py), so
+"cached" and "uncached" GET measure that path; "filtered" and "text" the computed one.
+
+Then, unless --no-uniform: GET related with default options, ids drawn uniformly (with replacement)
+from the whole catalogue, right after the served version changes, for the in-process cache and for
+Redis (--redis-url). A fresh service serving version A, idle, is switched to B; once every worker
+answers with B, wrk starts at once (no warm-up): "uniform after publish". Then, with wrk already
+driving the service, A is published again as the next wrk run starts: "uniform, publish under load"
+(its p99 covers the 10 s after the publish). Targets of issue 14: >= 0.6x the ceiling, p99 <= 4 ms;
+p99 <= 10 ms under load after a publish. The same runs with RELATEDLY_DEFAULT_LIMIT=9, which the
+lists were not made for ("lists off"), are the baseline: default requests then go through the cache.
+
+--soak-minutes N: one service with Redis under wrk -c16 (uniform default GETs, one in five with
+`limit`, which goes through Flask and the cache) for N one-minute runs; prints each minute's req/s,
+p99 and errors, and every worker's RSS (growth after the first minute is what the soak checks).
 
 Then, unless --no-events: reader events (`POST /v1/events`, text/plain beacons of valid impressions
 and clicks, SQLite store, rate limit off): the write path alone as fast as wrk can drive it, then
@@ -47,6 +62,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from recommender import artifacts
 from recommender.artifacts import read_current
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +98,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the publish-under-load run")
     parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load run")
     parser.add_argument("--no-events", action="store_true", help="skip the POST /v1/events runs")
+    parser.add_argument("--no-uniform", action="store_true", help="skip the uniform-ids-after-publish runs")
+    parser.add_argument("--soak-minutes", type=int, default=0, help="only run the soak, this many minutes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -99,8 +117,14 @@ def main() -> int:
     rng = random.Random(0)
     scripts = _write_scripts(work, ids, articles, rng)
 
+    if args.soak_minutes:
+        _soak(work, models_dir, scripts["mixed"], args)
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     rows = []
     app_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
+    if not args.no_uniform:
+        rows += _uniform_after_publish(work, models_dir, articles[0], scripts, args)
     for concurrency in args.concurrency:
         ceiling = _wrk_run(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
         rows.append(("bare-wsgi", concurrency, ceiling, ceiling))
@@ -133,7 +157,7 @@ request = function()
   return wrk.format("GET", paths[(n % #paths) + 1])
 end
 """ + WRK_REPORT
-    hot = rng.sample(ids, 200)
+    hot = rng.sample(ids, min(200, len(ids)))
     shuffled = rng.sample(ids, len(ids))
     filtered = [
         f"/v1/articles/{urllib.request.quote(i, safe='')}/related?exclude={urllib.request.quote(rng.choice(ids))}"
@@ -149,7 +173,19 @@ request = function()
   return wrk.format("POST", "/v1/related", {["Content-Type"] = "application/json"}, bodies[(n % #bodies) + 1])
 end
 """ + WRK_REPORT
+    uniform_template = """
+local paths = __ITEMS__
+init = function(args) math.randomseed(tonumber(tostring({}):sub(8)) or os.time()) end
+request = function()
+  local path = paths[math.random(#paths)]
+  if __WITH_LIMIT__ and math.random(5) == 1 then path = path .. "?limit=" .. math.random(10) end
+  return wrk.format("GET", path)
+end
+""" + WRK_REPORT
+    uniform = uniform_template.replace("__ITEMS__", lua_list(related_paths(ids, "")))
     scripts = {
+        "uniform": uniform.replace("__WITH_LIMIT__", "false"),
+        "mixed": uniform.replace("__WITH_LIMIT__", "true"),
         "bare": "request = function() return wrk.format('GET', '/') end\n" + WRK_REPORT,
         "cached": get_template.replace("__ITEMS__", lua_list(related_paths(hot, ""))),
         "uncached": get_template.replace("__ITEMS__", lua_list(related_paths(shuffled, ""))),
@@ -208,6 +244,127 @@ def _wrk_run(work: Path, kind: str, workers: int, env: dict[str, str], script: P
         before = _counted_requests(base)
         result = _wrk(script, concurrency, duration, base)
         return {**result, "counted": _counted_requests(base) - before - 1}  # less the first scrape itself
+
+
+def _uniform_after_publish(work: Path, models_dir: Path, article: dict, scripts: dict[str, Path],
+                           args: argparse.Namespace) -> list[tuple[str, int, dict, dict]]:
+    """Uniform default GETs right after a version switch, idle then under load, in-process cache and Redis.
+
+    'after publish': wrk starts with no warm-up once every worker serves the new version; 'publish under
+    load': the 10 s wrk run during which the version changes.
+    """
+    first = read_current(models_dir)
+    second = _prepared_version(work, models_dir, article)
+    concurrency, script = args.concurrency[0], scripts["uniform"]
+    ceiling = _wrk_run(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
+    rows: list[tuple[str, int, dict, dict]] = [("bare-wsgi", concurrency, ceiling, ceiling)]
+    # The baseline in the same run: a default limit the lists were not made for turns them off (cache only).
+    configurations = (("memory", {}), ("redis", {"RELATEDLY_REDIS_URL": args.redis_url}),
+                      ("memory, lists off", {"RELATEDLY_DEFAULT_LIMIT": "9"}),
+                      ("redis, lists off", {"RELATEDLY_REDIS_URL": args.redis_url, "RELATEDLY_DEFAULT_LIMIT": "9"}))
+    for cache, extra in configurations:
+        env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_CACHE_PREFIX": f"bench-{time.time_ns()}",
+               **extra}
+        with _server(work, "app", args.workers, env) as base:
+            _publish_and_wait(models_dir, base, second)
+            after = _wrk(script, concurrency, args.duration, base)  # no warm-up
+            rows.append((f"uniform after publish, {cache}", concurrency, after, ceiling))
+            _wrk(script, concurrency, 3, base)  # the service under load, then a publish as the next run starts
+            load = subprocess.Popen(_wrk_command(script, concurrency, 10, base), stdout=subprocess.PIPE, text=True)
+            time.sleep(0.05)
+            artifacts.publish(models_dir, first)
+            under_load = _wrk_report(load.communicate()[0])
+            rows.append((f"uniform publish under load, {cache}", concurrency, under_load, ceiling))
+            _publish_and_wait(models_dir, base, first)
+    return rows
+
+
+def _prepared_version(work: Path, models_dir: Path, article: dict) -> str:
+    """A second version (one added article, by `relatedly update`), prepared with the first left current."""
+    first = read_current(models_dir)
+    change = work / f"change-{time.time_ns()}.jsonl"
+    change.write_text(json.dumps({**article, "id": f"bench-added-{time.time_ns()}"}) + "\n", encoding="utf-8")
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run([BIN / "relatedly", "update", "--corpus", change, "--models-dir", models_dir,
+                    "--keep-versions", "1000"], **quiet)  # the update must not prune the first version
+    second = read_current(models_dir)
+    artifacts.publish(models_dir, first)
+    return second
+
+
+def _publish_and_wait(models_dir: Path, base: str, version: str) -> None:
+    """Publish `version` and return once 50 requests in a row (both workers, surely) answer with it."""
+    artifacts.publish(models_dir, version)
+    in_a_row, deadline = 0, time.monotonic() + 60
+    while in_a_row < 50:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the service never switched to {version}")
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
+            in_a_row = in_a_row + 1 if json.loads(response.read()).get("model_version") == version else 0
+
+
+def _soak(work: Path, models_dir: Path, script: Path, args: argparse.Namespace) -> None:
+    """N one-minute wrk runs against one service with Redis: req/s, p99 and errors per minute, workers' RSS."""
+    env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_REDIS_URL": args.redis_url,
+           "RELATEDLY_CACHE_PREFIX": f"soak-{time.time_ns()}"}
+    concurrency = args.concurrency[0]
+    print(f"soak: wrk -t2 -c{concurrency}, {args.soak_minutes} x 60 s, gunicorn {args.workers} sync workers, Redis")
+    print(f"{'minute':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  worker RSS MB")
+    with _server(work, "app", args.workers, env) as base:
+        pid = _listener_pid(base)
+        first: dict[int, int] = {}
+        for minute in range(1, args.soak_minutes + 1):
+            result = _wrk(script, concurrency, 60, base)
+            rss = _worker_rss(pid)
+            if minute == 1:
+                first = rss
+            growth = ", ".join(f"{rss[w] / 2**20:.1f} ({(rss[w] / first[w] - 1) * 100:+.1f}%)" if w in first
+                               else f"{rss[w] / 2**20:.1f} (new)" for w in sorted(rss))
+            print(f"{minute:>6}{result['requests'] / result['seconds']:>9.0f}{result['p50_us'] / 1000:>9.2f}"
+                  f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>8}  {growth}", flush=True)
+    print("(RSS growth is against the first minute's; a worker restarted by gunicorn shows as new)")
+
+
+def _listener_pid(base: str) -> int:
+    """The gunicorn master's pid: the process listening on the service's port."""
+    port = int(base.rsplit(":", 1)[1])
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and _cmdline(proc).find("gunicorn") >= 0 and _listens(proc, port):
+            return int(proc.name)
+    raise RuntimeError(f"no gunicorn process listening on port {port}")
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _listens(proc: Path, port: int) -> bool:
+    """Whether the process is the master (its parent is not gunicorn) of a gunicorn serving `port`."""
+    try:
+        ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return False
+    return f"PORT={port}".encode() in environ and "gunicorn" not in _cmdline(Path(f"/proc/{ppid}"))
+
+
+def _worker_rss(master: int) -> dict[int, int]:
+    """RSS in bytes of each child of the gunicorn master."""
+    rss = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == master:
+            rss[int(proc.name)] = int(fields["VmRSS"].split()[0]) * 1024
+    return rss
 
 
 def _counted_requests(base: str) -> int:
@@ -297,12 +454,12 @@ def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespa
     print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} sync workers, loopback, {os.cpu_count()} cores")
     print("(requests: wrk's count; counted: the rise of relatedly_http_requests_total in /metrics over the run,"
           " which also counts requests still in flight when wrk stopped)")
-    print(f"{'scenario':<24}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+    print(f"{'scenario':<46}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
           f"{'requests':>10}{'counted':>10}")
     for name, concurrency, result, ceiling in rows:
         rps = result["requests"] / result["seconds"]
         ratio = rps / (ceiling["requests"] / ceiling["seconds"])
-        print(f"{name:<24}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
+        print(f"{name:<46}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
               f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
               f"{result.get('counted', ''):>10}")
 

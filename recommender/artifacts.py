@@ -6,6 +6,8 @@
                                   lsa.npy            the articles' LSA vectors (numpy, no pickle)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
                                   articles.json      ids and metadata (JSON columns)
+                                  default_indices.npy, default_scores.npy  every article's list under
+                                                     the default options (numpy; absent in older versions)
     MODELS_DIR/CURRENT                               the served version's name
 
 A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
@@ -40,6 +42,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.catalog import ArticleCatalog
+from recommender.default_lists import DefaultLists, compute_default_lists
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
@@ -57,6 +60,7 @@ STALE_TMP_SECONDS = 3600
 LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, update, remove)
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
+DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
 
 
 def library_versions() -> dict[str, str]:
@@ -89,6 +93,9 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
         _write_json(tmp / "articles.json", model.catalog_.to_columns())
+        defaults = compute_default_lists(model)
+        np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
+        np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -97,10 +104,11 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
             "vocabulary_size": model.vectorizer_.vocabulary_size,
             "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
             "libraries": library_versions(),
-            "files": {name: _file_record(tmp / name) for name in FILES},
+            "files": {name: _file_record(tmp / name) for name in FILES + DEFAULT_LIST_FILES},
+            "default_lists": {"limit": defaults.limit},
             **info,
         }
-        for name in FILES:
+        for name in FILES + DEFAULT_LIST_FILES:
             _fsync_file(tmp / name)
         _write_json(tmp / MANIFEST, manifest, durable=True)
         _fsync_dir(tmp)
@@ -222,8 +230,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
         raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
     if "terms" in fitted:
-        terms = fitted["terms"].split("\n")
-        fitted["tfidf"].vocabulary_ = dict(zip(terms, range(len(terms)), strict=True))
+        fitted["tfidf"].vocabulary_ = _vocabulary(fitted["terms"].split("\n"))
     vectors = Vectors(
         sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
     )
@@ -242,6 +249,41 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
         neighbors=neighbors,
         catalog=catalog,
     )
+
+
+def _vocabulary(terms: list[str], chunk: int = 20_000) -> dict[str, int]:
+    """term → column, built a chunk at a time: one `dict(zip(…))` of 267k terms holds the GIL for
+    50-200 ms, a stall for the requests a serving worker answers while it loads a new version."""
+    vocabulary: dict[str, int] = {}
+    for start in range(0, len(terms), chunk):
+        block = terms[start : start + chunk]
+        vocabulary.update(zip(block, range(start, start + len(block)), strict=True))
+    return vocabulary
+
+
+def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:
+    """The version's precomputed default lists, memory-mapped (the workers share their pages).
+
+    None for a version saved before they existed; `ArtifactError` when they are damaged.
+    """
+    if "default_lists" not in manifest:
+        return None
+    version = manifest["version"]
+    directory = Path(models_dir) / VERSIONS / version
+    try:
+        for name in DEFAULT_LIST_FILES:
+            if _sha256(directory / name) != manifest["files"][name]["sha256"]:
+                raise ArtifactError(f"model {version}: {name} does not match its checksum")
+        # Plain arrays over the maps: indexing a np.memmap costs a subclass round trip on every request.
+        indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+                           for name in DEFAULT_LIST_FILES)
+        lists = DefaultLists(indices, scores)
+        lists.check(int(manifest["n_articles"]))
+    except ArtifactError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"model {version}: default lists cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return lists
 
 
 def prune(models_dir: str | Path, keep: int) -> list[str]:

@@ -144,6 +144,10 @@ class RelatedModel:
             ranked = self._rank(query, *self._scan(self.space_.row(idx)), options)
         return ranked
 
+    def items_of(self, ranked: Ranked) -> list[RelatedItem]:
+        """A ranked list (row indices and scores) as the items `related` returns, without explanations."""
+        return self._items(ranked, None, (), None)
+
     def related_to_text(
         self,
         title: str,

@@ -10,9 +10,10 @@ from service.cors import register_cors
 from service.errors import register_errorhandlers
 from service.events_fastpath import register_events_fast_path
 from service.extensions import init_app
-from service.fastpath import register_fast_path
+from service.fastpath import register_fast_path, set_default_list_bypass
 from service.logs import configure_logger
 from service.observability import register_request_hooks
+from service.overrides import DefaultListBypass
 
 
 def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask:
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     register_cors(app)
     register_events_fast_path(app)
     register_fast_path(app)
+    parts = app.extensions["relatedly"]
+    set_default_list_bypass(app, DefaultListBypass(parts.store, parts.overrides))
     return app
 
 

@@ -46,7 +46,10 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
-        return error_response(status, _CODES.get(status, "http_error"), exc.description or exc.name)
+        body, _ = error_response(status, _CODES.get(status, "http_error"), exc.description or exc.name)
+        # Keep Werkzeug's own headers but its content type: `Allow` on a 405 (RFC 9110), for one.
+        headers = [(name, value) for name, value in exc.get_headers() if name.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:

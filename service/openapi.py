@@ -1,11 +1,21 @@
-"""The OpenAPI 3.1 description of the API, served at `/openapi.json` and checked against real responses."""
+"""The OpenAPI 3.1 description of the API, served at `/openapi.json` and checked against real responses.
+
+The document says exactly what the server accepts (schemathesis checks it in the suite): bounds the
+server enforces are in it, and `limit`'s maximum is the served model's K, filled in per request.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+
+from service.admin import MAX_ARTICLES
+from service.api import MAX_BATCH_IDS
+from service.extensions import relatedly
+from service.params import MAX_DAYS, MAX_EXCLUDE
 
 bp = Blueprint("openapi", __name__)
 
@@ -29,18 +39,19 @@ _ADMIN_ERRORS = {
     "403": _json(_ref("Error"), "wrong token"),
     "404": _json(_ref("Error"), "admin API off, or unknown article"),
 }
+_DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
 _RANKING_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
      "description": "stories to return, 1…K (the model's top_k); default 10"},
     {"name": "exclude", "in": "query", "schema": {"type": "string"},
-     "description": "comma-separated ids to leave out (already on the page, already read)"},
+     "description": f"comma-separated ids to leave out (already on the page, already read), at most {MAX_EXCLUDE}"},
     {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1},
      "description": "similarity floor; a list is never padded with weaker stories (default 0.1)"},
     {"name": "dedup", "in": "query", "schema": {"type": "boolean"},
      "description": "drop near-copies of the article and of each other (default true)"},
-    {"name": "max_age_days", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0},
+    {"name": "max_age_days", "in": "query", "schema": _DAYS,
      "description": "drop stories further than this many days from the article's date"},
-    {"name": "half_life_days", "in": "query", "schema": {"type": "number", "exclusiveMinimum": 0},
+    {"name": "half_life_days", "in": "query", "schema": _DAYS,
      "description": "halve a story's score for every this many days it is older than the article"},
     {"name": "diversity", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1},
      "description": "0 = by score … 1 = most varied (MMR re-ranking)"},
@@ -49,18 +60,22 @@ _RANKING_PARAMETERS = [
     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
      "description": "add the shared terms, tags and category behind each story"},
 ]
-_RANKING_BODY_PROPERTIES = {
-    "limit": {"type": "integer", "minimum": 1},
-    "exclude": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "min_score": {"type": "number", "minimum": 0, "maximum": 1},
-    "dedup": {"type": "boolean"},
-    "max_age_days": {"type": "number", "exclusiveMinimum": 0},
-    "half_life_days": {"type": "number", "exclusiveMinimum": 0},
-    "diversity": {"type": "number", "minimum": 0, "maximum": 1},
-    "category": {"type": "string", "enum": ["any", "prefer", "same"]},
-    "explain": {"type": "boolean"},
+_RANKING_BODY_PROPERTIES = {  # null, like leaving an option out, means its default
+    "limit": {"type": ["integer", "null"], "minimum": 1},
+    "exclude": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": MAX_EXCLUDE, "items": {"type": "string"}},
+                          {"type": "null"}]},
+    "min_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "dedup": {"type": ["boolean", "null"]},
+    "max_age_days": {**_DAYS, "type": ["number", "null"]},
+    "half_life_days": {**_DAYS, "type": ["number", "null"]},
+    "diversity": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+    "category": {"enum": ["any", "prefer", "same", None]},
+    "explain": {"type": ["boolean", "null"]},
 }
+_ISO_DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}, {"type": "null"}],
+             "description": "ISO 8601"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
+_TEXT = {"type": "string", "pattern": r"\S"}  # some text that is not white space
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -109,7 +124,8 @@ SPEC: dict[str, Any] = {
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["articles"],
-                    "properties": {"articles": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "properties": {"articles": {"type": "array", "minItems": 1, "maxItems": MAX_ARTICLES,
+                                                "items": _ref("ArticleInput")}}}}}},
                 "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
             }
         },
@@ -282,14 +298,32 @@ SPEC: dict[str, Any] = {
                     "related": {"type": "array", "items": _ref("RelatedStory")},
                 },
             },
+            "ArticleInput": {
+                "type": "object",
+                "description": "one article as in the corpus; other fields are kept as extra metadata",
+                "required": ["id", "title", "body"],
+                "properties": {
+                    "id": {"anyOf": [_TEXT, {"type": "integer"}]},
+                    "title": _TEXT,
+                    "body": {"type": "string"},
+                    "url": _NULLABLE_STRING,
+                    "category": _NULLABLE_STRING,
+                    "published_at": _ISO_DATE,
+                    "tags": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                                       {"type": "null"}]},
+                },
+            },
             "TextQuery": {
                 "type": "object",
+                "description": "title or body must hold some text (not only white space)",
+                "anyOf": [{"required": ["title"], "properties": {"title": _TEXT}},
+                          {"required": ["body"], "properties": {"body": _TEXT}}],
                 "properties": {
                     "title": {"type": "string"},
                     "body": {"type": "string"},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                    "article_category": {"type": "string"},
-                    "published_at": {"type": "string", "description": "ISO 8601; ages are measured from it"},
+                    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "article_category": _NULLABLE_STRING,
+                    "published_at": {**_ISO_DATE, "description": "ISO 8601; ages are measured from it"},
                     "article_id": {"type": "string", "description": "the article this text is (a draft of it): "
                                    "it is left out, and its editorial pins and blocks apply"},
                     **_RANKING_BODY_PROPERTIES,
@@ -299,7 +333,7 @@ SPEC: dict[str, Any] = {
                 "type": "object",
                 "required": ["ids"],
                 "properties": {
-                    "ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string"}},
+                    "ids": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_IDS, "items": {"type": "string"}},
                     **_RANKING_BODY_PROPERTIES,
                 },
             },
@@ -515,6 +549,29 @@ SPEC["paths"].update({
 })
 
 
+def spec_for(max_limit: int | None, example_id: str | None = None) -> dict[str, Any]:
+    """The document with `limit`'s maximum set to the served model's K (no maximum while none is loaded)
+    and one of its article ids as the example of every `article_id`."""
+    spec = copy.deepcopy(SPEC)
+    if example_id is not None:
+        for operations in spec["paths"].values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "article_id":
+                        parameter["example"] = example_id
+    if max_limit is not None:
+        schemas = spec["components"]["schemas"]
+        related = spec["paths"]["/v1/articles/{article_id}/related"]["get"]["parameters"]
+        limits = [p["schema"] for p in related if p["name"] == "limit"]
+        limits += [schemas[name]["properties"]["limit"] for name in ("TextQuery", "BatchQuery")]
+        for schema in limits:
+            schema["maximum"] = max_limit
+    return spec
+
+
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
-    return jsonify(SPEC)
+    loaded = relatedly().store.current()
+    if loaded is None:
+        return jsonify(spec_for(None))
+    return jsonify(spec_for(loaded.model.top_k, loaded.model.catalog_.id_at(0)))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recommender.overrides import Overrides, build_overrides
 from service.model_events import ModelEventListener
+from service.model_store import LoadedModel, ModelStore
 from storage.database import Database
 from storage.overrides import (
     OVERRIDES_CHANNEL,
@@ -113,3 +114,34 @@ class OverrideStore:
             except Exception:  # the poller must outlive any surprise; the last snapshot keeps serving
                 log.exception("overrides_poll_crashed")
 
+
+
+class DefaultListBypass:
+    """The fast path's predicate: True for an article whose precomputed default list the overrides change.
+
+    Those are the articles with pins or blocks, and the articles whose stored list holds an excluded story.
+    The set is rebuilt once per (model, revision) pair, so a request costs one set lookup.
+    """
+
+    def __init__(self, store: ModelStore, overrides: OverrideStore) -> None:
+        self.store, self.overrides = store, overrides
+        self._seen: tuple[LoadedModel, int] | None = None
+        self._articles: frozenset[str] = frozenset()
+
+    def __call__(self, article_id: str) -> bool:
+        loaded, snapshot = self.store.current(), self.overrides.current()
+        if loaded is None:
+            return False
+        if self._seen is None or self._seen[0] is not loaded or self._seen[1] != snapshot.revision:
+            self._articles = frozenset(self._affected(loaded, snapshot))
+            self._seen = (loaded, snapshot.revision)
+        return article_id in self._articles
+
+    @staticmethod
+    def _affected(loaded: LoadedModel, snapshot: Overrides) -> set[str]:
+        articles = set(snapshot.pins) | set(snapshot.blocks)
+        if snapshot.exclusions and loaded.default_lists is not None:
+            catalog = loaded.model.catalog_
+            excluded = catalog.indices_of_known(sorted(snapshot.exclusions))
+            articles.update(catalog.id_at(int(row)) for row in loaded.default_lists.rows_listing(excluded))
+        return articles

@@ -15,6 +15,7 @@ from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, 
 from service.errors import ApiError
 
 MAX_EXCLUDE = 500
+MAX_DAYS = 1e6
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -26,8 +27,8 @@ def ranking_options(params: Mapping[str, Any], *, default_limit: int, max_limit:
         exclude=frozenset(_id_list(params, "exclude")),
         min_score=_float(params, "min_score", default=DEFAULT_MIN_SCORE, low=0.0, high=1.0),
         duplicate_threshold=DEFAULT_DUPLICATE_THRESHOLD if dedup else None,
-        max_age_days=_float(params, "max_age_days", default=None, low=0.0, high=1e6, open_low=True),
-        half_life_days=_float(params, "half_life_days", default=None, low=0.0, high=1e6, open_low=True),
+        max_age_days=_float(params, "max_age_days", default=None, low=0.0, high=MAX_DAYS, open_low=True),
+        half_life_days=_float(params, "half_life_days", default=None, low=0.0, high=MAX_DAYS, open_low=True),
         diversity=_float(params, "diversity", default=0.0, low=0.0, high=1.0),
         category=_choice(params, "category", ("any", "prefer", "same"), default="any"),
     )
@@ -71,15 +72,19 @@ def invalid(name: str, message: str) -> ApiError:
 
 
 def _int(params: Mapping[str, Any], name: str, *, default: int, low: int, high: int) -> int:
+    """An integer in JSON Schema's sense: `5`, `5.0` and `"5.0"` are all 5 (the OpenAPI document says integer)."""
     raw = params.get(name)
     if raw is None:
         return default
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise invalid(name, f"must be an integer, got {raw!r}")
     try:
-        value = int(raw)
+        number = float(raw) if isinstance(raw, str | float) else raw
     except ValueError:
-        raise invalid(name, f"must be an integer, got {raw!r}") from None
+        number = None
+    if number is None or not (isinstance(number, int) or (math.isfinite(number) and number.is_integer())):
+        raise invalid(name, f"must be an integer, got {raw!r}")
+    value = int(number)
     if not low <= value <= high:
         raise invalid(name, f"must be between {low} and {high}, got {value}")
     return value

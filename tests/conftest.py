@@ -3,13 +3,17 @@ PostgreSQL (a schema of the test's own), headless Chromium, and an app served on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -230,3 +234,44 @@ def _serve(wsgi_app: Callable) -> Iterator[str]:
 def serve_app() -> Callable[[Callable], AbstractContextManager[str]]:
     """`with serve_app(app) as base_url:` serves a WSGI app on a real loopback port in a thread."""
     return _serve
+RELATEDLY = str(Path(sys.executable).parent / "relatedly")
+
+
+@contextlib.contextmanager
+def live_service(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """`relatedly serve` (gunicorn) on a free loopback port with `env`; yields its base URL once ready.
+
+    Its output goes to a file (a pipe nobody reads would fill up and stall the server).
+    """
+    port = free_port()
+    environment = {**os.environ, "CI": "true", "RELATEDLY_HOST": "127.0.0.1", "PORT": str(port),
+                   "WEB_CONCURRENCY": str(workers), **env}
+    with tempfile.TemporaryFile("w+") as output:
+        server = subprocess.Popen([RELATEDLY, "serve"], env=environment, stdout=output, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while not _answers(f"{base}/readyz"):
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                server.wait()
+                output.seek(0)
+                pytest.fail(f"relatedly serve never became ready:\n{output.read()[-5000:]}")
+            time.sleep(0.1)
+        try:
+            yield base
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -142,12 +142,13 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert manifest["corpus"] == INFO["corpus"]
     assert manifest["training_seconds"] == INFO["training_seconds"]
     directory = store / artifacts.VERSIONS / version
-    assert set(manifest["files"]) == set(artifacts.FILES)
-    for name in artifacts.FILES:
+    files = (*artifacts.FILES, *artifacts.DEFAULT_LIST_FILES)
+    assert set(manifest["files"]) == set(files)
+    for name in files:
         data = (directory / name).read_bytes()
         assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
         assert manifest["files"][name]["bytes"] == len(data)
-    assert sorted(p.name for p in directory.iterdir()) == sorted([*artifacts.FILES, artifacts.MANIFEST])
+    assert sorted(p.name for p in directory.iterdir()) == sorted([*files, artifacts.MANIFEST])
     assert artifacts.list_versions(store) == [version]
 
 

@@ -1,7 +1,9 @@
-"""The WSGI fast path for cached default-option related lists: it answers exactly what Flask would.
+"""The WSGI fast path for default-option related lists: it answers exactly what Flask would.
 
-Each test asks once (a miss, served by the Flask route) and again (a hit, served by the fast path) and
-compares the two responses; a counting wrapper around the Flask WSGI app shows which one answered.
+The model's precomputed default lists answer any article at once; with a default limit other than
+the lists' the fast path serves cache hits instead. Each test gets the Flask route's answer (through
+the bypass predicate, or a first cache miss) and the fast path's, and compares the two responses; a
+counting wrapper around the Flask WSGI app shows which one answered.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from service import create_app
+from recommender import artifacts
+from service import create_app, fastpath
 from service.config import Settings
+from service.fastpath import set_default_list_bypass
 from tests.conftest import SPACE_STATION_ID
 from tests.service.test_ops import RELATED_RULE, delta, scrape
 
@@ -53,8 +57,48 @@ def comparable(response) -> tuple[int, bytes, dict[str, str]]:
     ],
     ids=["no-cors", "allowed-origin", "other-origin", "no-origin", "any-origin"],
 )
-def test_a_cached_hit_answers_exactly_as_flask_did(sample_models_dir: Path, cors_origins, request_headers) -> None:
+def test_a_precomputed_list_answers_exactly_as_flask_does(sample_models_dir: Path, cors_origins,
+                                                          request_headers) -> None:
     client, flask = make_client(sample_models_dir, cors_origins=cors_origins)
+    set_default_list_bypass(client.application, lambda article_id: article_id == SPACE_STATION_ID)
+    from_flask = client.get(URL, headers=request_headers)
+    assert (flask.calls, from_flask.headers["X-Cache"]) == (1, "miss")
+    set_default_list_bypass(client.application, None)
+    precomputed = client.get(URL, headers=request_headers)
+    assert (flask.calls, precomputed.headers["X-Cache"]) == (1, "precomputed")
+    assert comparable(precomputed) == comparable(from_flask)
+    assert from_flask.status_code == 200 and from_flask.get_json()["related"]
+
+
+def test_every_precomputed_list_is_the_flask_routes(sample_models_dir: Path) -> None:
+    fast, fast_flask = make_client(sample_models_dir)
+    slow, _ = make_client(sample_models_dir, memory_cache_size=0)
+    set_default_list_bypass(slow.application, lambda article_id: True)
+    model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
+    ids = model.catalog_.to_columns()["ids"]
+    for article_id in ids * 2:  # the second time from the encoder's recent bodies
+        url = f"/v1/articles/{article_id}/related"
+        assert fast.get(url).get_data() == slow.get(url).get_data(), article_id
+    assert fast_flask.calls == 0
+
+
+def test_the_recent_bodies_stay_bounded(sample_models_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fastpath, "RECENT_BODIES", 10)
+    client, _ = make_client(sample_models_dir)
+    model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
+    for article_id in model.catalog_.to_columns()["ids"][:25]:
+        assert client.get(f"/v1/articles/{article_id}/related").headers["X-Cache"] == "precomputed"
+    assert 0 < len(client.application.wsgi_app._encoder._recent) <= 10
+
+
+@pytest.mark.parametrize(
+    ("cors_origins", "request_headers"),
+    [((), {}), (("https://site.example",), {"Origin": "https://site.example"})],
+    ids=["no-cors", "allowed-origin"],
+)
+def test_a_cached_hit_answers_exactly_as_flask_did(sample_models_dir: Path, cors_origins, request_headers) -> None:
+    # A default limit the precomputed lists were not made for: the fast path serves cache hits.
+    client, flask = make_client(sample_models_dir, cors_origins=cors_origins, default_limit=7)
     first = client.get(URL, headers=request_headers)
     assert (flask.calls, first.headers["X-Cache"]) == (1, "miss")
     second = client.get(URL, headers=request_headers)
@@ -67,9 +111,10 @@ def test_a_matching_etag_gets_the_same_304_from_both(sample_models_dir: Path) ->
     client, flask = make_client(sample_models_dir)
     etag = client.get(URL).headers["ETag"]
     cold, cold_flask = make_client(sample_models_dir)
+    set_default_list_bypass(cold.application, lambda article_id: True)
     from_flask = cold.get(URL, headers={"If-None-Match": etag})
     from_fast_path = client.get(URL, headers={"If-None-Match": f'W/{etag}, "other"'})
-    assert (cold_flask.calls, flask.calls) == (1, 1)
+    assert (cold_flask.calls, flask.calls) == (1, 0)
     assert from_fast_path.status_code == from_flask.status_code == 304
     assert comparable(from_fast_path) == comparable(from_flask)
     assert client.get(URL, headers={"If-None-Match": '"stale"'}).status_code == 200
@@ -82,20 +127,22 @@ def test_request_ids_are_kept_or_made(client) -> None:
     assert len(made) == 32 and made != client.get(URL).headers["X-Request-ID"]
 
 
-def test_hits_are_counted_and_logged_like_flask_requests(app, client, log_lines) -> None:
+def test_fast_answers_are_counted_and_logged_like_flask_requests(app, client, log_lines) -> None:
     flask = CountingFlask(app)
+    set_default_list_bypass(app, lambda article_id: True)
     client.get(URL)
+    set_default_list_bypass(app, None)
     before = scrape(client)
     client.get(URL, headers={"X-Request-ID": "hit-1"})
     after = scrape(client)
-    assert flask.calls == 3  # the miss and two scrapes
+    assert flask.calls == 3  # the bypassed request and two scrapes
     requests = "relatedly_http_requests_total"
     assert delta(before, after, requests, endpoint=RELATED_RULE, method="GET", status="200") == 1
     assert delta(before, after, "relatedly_http_request_duration_seconds_count", endpoint=RELATED_RULE) == 1
-    assert delta(before, after, "relatedly_cache_requests_total", result="hit") == 1
+    assert delta(before, after, "relatedly_cache_requests_total", result="hit") == 0  # no cache involved
     assert delta(before, after, "relatedly_cache_requests_total", result="miss") == 0
     miss, hit = [line for line in log_lines() if line["event"] == "request" and line["path"] == URL]
-    assert (hit["status"], hit["cache"], hit["request_id"], hit["method"]) == (200, "hit", "hit-1", "GET")
+    assert (hit["status"], hit["cache"], hit["request_id"], hit["method"]) == (200, "precomputed", "hit-1", "GET")
     assert hit["model_version"] == miss["model_version"] == app.extensions["relatedly"].store.current().version
     assert set(hit) == set(miss)
 

@@ -99,3 +99,48 @@ def test_fuzzed_post_bodies_never_fail_on_the_server(client, spec, body, path) -
     response = client.post(path, json=body)
     assert response.status_code < 500, response.get_json()
     _validate(spec, path, "post", response)
+
+
+# --- the document says exactly what the server accepts (issue 14) -----------------------------------------------
+
+
+def _schema(spec: dict, name: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+
+
+def test_limit_maximum_is_the_served_models_k(app, spec) -> None:
+    top_k = app.extensions["relatedly"].store.current().model.top_k
+    related = spec["paths"][RELATED]["get"]["parameters"]
+    limits = [p["schema"] for p in related if p["name"] == "limit"]
+    limits += [spec["components"]["schemas"][name]["properties"]["limit"] for name in ("TextQuery", "BatchQuery")]
+    assert [schema["maximum"] for schema in limits] == [top_k] * 3
+
+
+@pytest.mark.parametrize(("limit", "status"), [("5.0", 200), ("5", 200), ("5.5", 400), ("1e1", 200), ("nan", 400)])
+def test_integral_floats_are_integers(client, limit: str, status: int) -> None:
+    response = client.get(f"/v1/articles/{SPACE_STATION_ID}/related?limit={limit}")
+    assert response.status_code == status
+    if status == 200:
+        assert response.get_json()["limit"] == int(float(limit))
+    assert client.post("/v1/related:batch", json={"ids": [SPACE_STATION_ID], "limit": 3.0}).status_code == 200
+
+
+def test_a_405_names_the_allowed_methods(client) -> None:
+    response = client.put(f"/v1/articles/{SPACE_STATION_ID}/related")
+    assert response.status_code == 405 and response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in {method.strip() for method in response.headers["Allow"].split(",")}
+
+
+@pytest.mark.parametrize("body", [{}, {"title": " \n"}, {"title": "", "body": "\t"}])
+def test_a_text_query_without_text_is_refused_by_both(client, spec, body: dict) -> None:
+    assert not _schema(spec, "TextQuery").is_valid(body)
+    assert client.post("/v1/related", json=body).status_code == 400
+    assert _schema(spec, "TextQuery").is_valid({**body, "body": "some text"})
+
+
+def test_an_empty_admin_upsert_is_refused_by_both(spec) -> None:
+    operation = spec["paths"]["/v1/admin/articles"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": spec["components"]})
+    assert not validator.is_valid({"articles": []})
+    assert validator.is_valid({"articles": [{"id": "a", "title": "A", "body": ""}]})
