@@ -84,6 +84,8 @@ def put_pins(article_id: str) -> Any:
     stories = data.get("stories")
     if not isinstance(stories, list) or not all(isinstance(s, str) and 0 < len(s) <= MAX_ID_CHARS for s in stories):
         raise ApiError(400, "invalid_parameter", "stories must be a list of article ids")
+    if article_id in stories:
+        raise ApiError(409, "conflicting_override", f"{article_id!r} cannot be pinned under itself")
     problems = pin_problems(article_id, stories)
     if problems:
         raise ApiError(400, "invalid_parameter", "; ".join(problems))
@@ -105,7 +107,7 @@ def post_block() -> Any:
     data, loaded = _body(), current_model()
     article_id, story_id, both_ways = _id(data, "article_id"), _id(data, "story_id"), _flag(data, "both_ways")
     if article_id == story_id:
-        raise ApiError(400, "invalid_parameter", "an article cannot be blocked under itself")
+        raise ApiError(409, "conflicting_override", "an article cannot be blocked under itself")
     _known(loaded, [article_id, story_id], data)
     return _changed(lambda actor: add_block(relatedly().database, article_id, story_id, actor=actor,
                                             both_ways=both_ways), article_id)
@@ -234,8 +236,9 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 
 def _known(loaded: LoadedModel, ids: list[str], data: Mapping[str, Any]) -> None:
     """404 for ids the served model does not have, unless the caller keeps them as inactive overrides."""
+    allow_inactive = _flag(data, "allow_inactive")
     unknown = [i for i in ids if i not in loaded.model]
-    if unknown and not _flag(data, "allow_inactive"):
+    if unknown and not allow_inactive:
         raise ApiError(404, "article_not_found",
                        f"not in model {loaded.version}: {', '.join(map(repr, unknown))} "
                        "(send allow_inactive: true to keep the override until the article is back)")

@@ -28,6 +28,10 @@ worker_class = "gthread" if threads > 1 else "sync"
 # and starts its own reload watcher thread (threads do not survive fork).
 preload_app = False
 
+# Request lines up to gunicorn's maximum (8 KB, not its 4 KB default): an `exclude` list of many ids or a
+# 512-character id in a query string must reach the app, which answers it in JSON, never gunicorn's 414 page.
+limit_request_line = 8190
+
 # SIGTERM drains in-flight requests for up to graceful_timeout seconds before workers exit.
 graceful_timeout = 20
 timeout = 30

@@ -13,6 +13,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.admin import MAX_ARTICLES
+from service.admin_overrides import MAX_ID_CHARS
 from service.api import MAX_BATCH_IDS
 from service.extensions import relatedly
 from service.params import MAX_DAYS, MAX_EXCLUDE
@@ -324,8 +325,9 @@ SPEC: dict[str, Any] = {
                     "tags": {"type": ["array", "null"], "items": {"type": "string"}},
                     "article_category": _NULLABLE_STRING,
                     "published_at": {**_ISO_DATE, "description": "ISO 8601; ages are measured from it"},
-                    "article_id": {"type": "string", "description": "the article this text is (a draft of it): "
-                                   "it is left out, and its editorial pins and blocks apply"},
+                    "article_id": {"type": ["string", "null"],
+                                   "description": "the article this text is (a draft of it): it is left out, and its "
+                                                  "editorial pins and blocks apply"},
                     **_RANKING_BODY_PROPERTIES,
                 },
             },
@@ -399,7 +401,7 @@ SPEC["paths"]["/v1/related"]["get"] = {
                    " slash, the fragment, utm_*, fbclid, gclid, mc_cid/mc_eid and AMP variants (?amp=1, /amp/)"
                    " do not matter. The answer is the same as /v1/articles/{article_id}/related's.",
     "parameters": [
-        {"name": "url", "in": "query", "required": True, "schema": {"type": "string"},
+        {"name": "url", "in": "query", "required": True, "schema": {"type": "string", "pattern": r"\S"},
          "description": "the article's URL as the page knows it"},
         *_RANKING_PARAMETERS,
     ],
@@ -437,6 +439,8 @@ _CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),
                   "413": _json(_ref("Error"), "body too large"), **_OVERRIDE_ERRORS}
 _ADMIN_SECURITY = [{"bearer": []}, {"editorSession": []}]
 _ID_PATH = {"in": "path", "required": True, "schema": {"type": "string"}}
+_SELF_CONFLICT = {"409": _json(_ref("Error"), "the article named under itself (code conflicting_override)")}
+_GIVEN_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}  # an id an editor names
 _CHANGED = {"200": _json(_ref("OverrideListing"), "changed; the overrides it affects, as now served")}
 _ALLOW_INACTIVE = {"type": "boolean", "description": "keep ids not in the served model (inactive until they are)"}
 
@@ -490,24 +494,25 @@ SPEC["paths"].update({
     "/v1/admin/overrides/pins/{article_id}": {
         "put": _change("Set the article's pins: shown first in this order, at most 10; [] unpins all", {
             "type": "object", "required": ["stories"], "properties": {
-                "stories": {"type": "array", "maxItems": 10, "items": {"type": "string"}},
-                "allow_inactive": _ALLOW_INACTIVE}}, parameters=[{"name": "article_id", **_ID_PATH}]),
+                "stories": {"type": "array", "maxItems": 10, "uniqueItems": True, "items": _GIVEN_ID},
+                "allow_inactive": _ALLOW_INACTIVE}}, parameters=[{"name": "article_id", **_ID_PATH}], responses={
+                    **_CHANGED, **_CHANGE_ERRORS, **_SELF_CONFLICT}),
         "delete": _change("Unpin every story of the article", parameters=[{"name": "article_id", **_ID_PATH}]),
     },
     "/v1/admin/overrides/blocks": {
         "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
             "type": "object", "required": ["article_id", "story_id"], "properties": {
-                "article_id": {"type": "string"}, "story_id": {"type": "string"}, "both_ways": {"type": "boolean"},
-                "allow_inactive": _ALLOW_INACTIVE}}),
+                "article_id": _GIVEN_ID, "story_id": _GIVEN_ID, "both_ways": {"type": "boolean"},
+                "allow_inactive": _ALLOW_INACTIVE}}, responses={**_CHANGED, **_CHANGE_ERRORS, **_SELF_CONFLICT}),
         "delete": _change("Lift a block", parameters=[
-            {"name": "article_id", "in": "query", "required": True, "schema": {"type": "string"}},
-            {"name": "story_id", "in": "query", "required": True, "schema": {"type": "string"}},
+            {"name": "article_id", "in": "query", "required": True, "schema": _GIVEN_ID},
+            {"name": "story_id", "in": "query", "required": True, "schema": _GIVEN_ID},
             {"name": "both_ways", "in": "query", "schema": {"type": "boolean"}}]),
     },
     "/v1/admin/overrides/exclusions": {"post": _change(
         "Keep a story out of every list (its own page keeps a list)", {
             "type": "object", "required": ["story_id"], "properties": {
-                "story_id": {"type": "string"}, "reason": {"type": "string", "maxLength": 500},
+                "story_id": _GIVEN_ID, "reason": {"type": "string", "maxLength": 500},
                 "allow_inactive": _ALLOW_INACTIVE}})},
     "/v1/admin/overrides/exclusions/{story_id}": {
         "delete": _change("Let an excluded story appear in lists again", parameters=[{"name": "story_id", **_ID_PATH}]),
@@ -524,7 +529,8 @@ SPEC["paths"].update({
     "/v1/admin/search": {"get": {
         "summary": "Articles of the served model whose title holds every word of q (or whose id is q)",
         "security": _ADMIN_SECURITY,
-        "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 200}},
+        "parameters": [{"name": "q", "in": "query", "required": True,
+                        "schema": {"type": "string", "pattern": r"\S", "maxLength": 200}},
                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}],
         "responses": {"200": _json({"type": "object", "required": ["model_version", "results"], "properties": {
             "model_version": {"type": "string"}, "results": {"type": "array", "items": {"type": "object"}}}},

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from werkzeug.routing import PathConverter
 
 from service.api import RELATED_RULE, article_id_for_url, current_model, http_cacheable, related_list
 from service.errors import ApiError
@@ -47,7 +48,17 @@ def widget() -> Response:
     return http_cacheable(Response(WIDGET_JS, mimetype="text/javascript"), WIDGET_JS)
 
 
-@bp.get(RELATED_RULE.removeprefix("/v1") + ".html")
+class AnyPathConverter(PathConverter):
+    """Werkzeug's `path` with line breaks too, so every id reaches the fragment (and an unknown one gets its
+    empty include rather than the app's JSON 404)."""
+
+    regex = "[^/][\\s\\S]*?"
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
+
+
+@bp.get(RELATED_RULE.removeprefix("/v1").replace("<path:", "<anypath:") + ".html")
 def related_fragment(article_id: str) -> Response:
     """The related block as HTML; options outside `FRAGMENT_PARAMETERS` are a 400."""
     return fragment_response(article_id)

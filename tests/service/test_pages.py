@@ -144,3 +144,8 @@ def test_the_fragment_by_url_without_a_url_or_with_unknown_options_is_400_json(c
     assert response.status_code == 400 and response.is_json
     assert response.get_json()["error"]["code"] == "invalid_parameter"
     check_against_spec(client, "/v1/related.html", "get", response)
+
+
+def test_an_id_with_a_line_break_is_an_empty_html_404_too(client) -> None:
+    response = client.get("/v1/articles/no%0Asuch/related.html")
+    assert (response.status_code, response.mimetype, response.data) == (404, "text/html", b"")

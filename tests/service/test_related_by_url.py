@@ -34,7 +34,8 @@ def test_a_decorated_url_gets_the_same_answer_as_the_id(client) -> None:
     assert found.status_code == 200
     assert found.get_json()["article_id"] == SPACE_STATION_ID
     assert found.data == by_id.data and found.headers["ETag"] == by_id.headers["ETag"]
-    assert found.headers["X-Cache"] == "hit"  # the id's request filled the very same cache entry
+    assert by_id.headers["X-Cache"] == "precomputed"  # the id's default list is the version's stored one
+    assert by_url(client, DECORATED).headers["X-Cache"] == "hit"  # the URL's list is cached like any other
 
 
 def test_options_apply_and_share_the_cache_of_the_id_route(client) -> None:
