@@ -183,6 +183,7 @@ def _train(args: argparse.Namespace) -> int:
         f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
+    print(f"stages: {summary.stages_text()}")
     return EXIT_OK
 
 
