@@ -41,8 +41,9 @@ def _document_terms(tokens, start, stop, pairs, out):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True)
-def chunk_frequencies(tokens, doc_starts, pairs):  # pragma: no cover - compiled
-    """Sorted distinct term keys of a chunk of documents, their document and total frequencies.
+def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - compiled
+    """Sorted distinct term keys of a chunk of documents, their document frequencies and (with
+    `totals`, else an empty array) their total counts.
 
     A document is tokens doc_starts[d]…doc_starts[d+1]-1 (its fields in the order they are joined,
     so the pairs that straddle two fields count, as they do in the whole text).
@@ -56,26 +57,29 @@ def chunk_frequencies(tokens, doc_starts, pairs):  # pragma: no cover - compiled
     n = 0
     for d in range(n_docs):
         n += _document_terms(tokens, doc_starts[d], doc_starts[d + 1], pairs, found[:, n:])
-    order = np.argsort(found[0, :n], kind="mergesort")
+    if totals:
+        order = np.argsort(found[0, :n], kind="mergesort")
+        sorted_keys = found[0, :n][order]
+    else:
+        sorted_keys = np.sort(found[0, :n])
     keys = np.empty(n, dtype=np.int64)
-    df = np.empty(n, dtype=np.int32)
-    tf = np.empty(n, dtype=np.int32)
+    df = np.zeros(n, dtype=np.int32)
+    tf = np.zeros(n if totals else 0, dtype=np.int32)
     u = -1
     for i in range(n):
-        key = found[0, order[i]]
-        if u < 0 or keys[u] != key:
+        if u < 0 or keys[u] != sorted_keys[i]:
             u += 1
-            keys[u] = key
-            df[u] = 0
-            tf[u] = 0
+            keys[u] = sorted_keys[i]
         df[u] += 1
-        tf[u] += found[1, order[i]]
+        if totals:
+            tf[u] += found[1, order[i]]
     return keys[: u + 1].copy(), df[: u + 1].copy(), tf[: u + 1].copy()
 
 
 @njit(cache=True, nogil=True)
 def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cover - compiled
-    """Union of two sorted key tables, frequencies added (one pass to size the result, one to fill it)."""
+    """Union of two sorted key tables, frequencies added (one pass to size the result, one to fill it).
+    The total counts are merged only when both tables have them."""
     n = 0
     i = j = 0
     while i < len(keys_a) or j < len(keys_b):
@@ -87,19 +91,26 @@ def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cov
             i += 1
             j += 1
         n += 1
+    totals = len(tf_a) == len(keys_a) and len(tf_b) == len(keys_b)
     keys = np.empty(n, dtype=np.int64)
     df = np.empty(n, dtype=np.int32)
-    tf = np.empty(n, dtype=np.int32)
+    tf = np.zeros(n if totals else 0, dtype=np.int32)
     i = j = 0
     for u in range(n):
         if j == len(keys_b) or (i < len(keys_a) and keys_a[i] < keys_b[j]):
-            keys[u], df[u], tf[u] = keys_a[i], df_a[i], tf_a[i]
+            keys[u], df[u] = keys_a[i], df_a[i]
+            if totals:
+                tf[u] = tf_a[i]
             i += 1
         elif i == len(keys_a) or keys_b[j] < keys_a[i]:
-            keys[u], df[u], tf[u] = keys_b[j], df_b[j], tf_b[j]
+            keys[u], df[u] = keys_b[j], df_b[j]
+            if totals:
+                tf[u] = tf_b[j]
             j += 1
         else:
-            keys[u], df[u], tf[u] = keys_a[i], df_a[i] + df_b[j], tf_a[i] + tf_b[j]
+            keys[u], df[u] = keys_a[i], df_a[i] + df_b[j]
+            if totals:
+                tf[u] = tf_a[i] + tf_b[j]
             i += 1
             j += 1
     return keys, df, tf
@@ -163,3 +174,31 @@ def field_term_counts(  # pragma: no cover - compiled
             n += 1
             i = j
     return keys[:n].copy(), counts[:n].copy()
+
+
+@njit(cache=True, nogil=True)
+def union_sum(keys_a, values_a, keys_b, values_b, keys_c, values_c):  # pragma: no cover - compiled
+    """Sorted union of three sorted distinct key arrays and each key's values added in float32, in the
+    order a, b, c (0 + a + b + c, skipping absent ones): `np.unique` and `+=` per field, in one pass."""
+    n = len(keys_a) + len(keys_b) + len(keys_c)
+    keys = np.empty(n, dtype=np.int64)
+    total = np.zeros(n, dtype=np.float32)
+    i = j = k = u = 0
+    big = np.iinfo(np.int64).max
+    while i < len(keys_a) or j < len(keys_b) or k < len(keys_c):
+        a = keys_a[i] if i < len(keys_a) else big
+        b = keys_b[j] if j < len(keys_b) else big
+        c = keys_c[k] if k < len(keys_c) else big
+        key = min(a, min(b, c))
+        keys[u] = key
+        if a == key:
+            total[u] += values_a[i]
+            i += 1
+        if b == key:
+            total[u] += values_b[j]
+            j += 1
+        if c == key:
+            total[u] += values_c[k]
+            k += 1
+        u += 1
+    return keys[:u].copy(), total[:u].copy()

@@ -40,7 +40,7 @@ class ChunkCounts:
     field_lengths: np.ndarray  # (articles, 3) tokens per field, in WHOLE_TEXT_FIELDS order
     keys: np.ndarray  # sorted int64 term keys (see count_kernels)
     df: np.ndarray
-    tf: np.ndarray
+    tf: np.ndarray  # total counts, only with `max_features` (else empty)
 
 
 def count_chunk(texts: Sequence[Fields], analyzer: TfidfVectorizer) -> ChunkCounts:
@@ -56,13 +56,14 @@ def count_chunk(texts: Sequence[Fields], analyzer: TfidfVectorizer) -> ChunkCoun
             words = tokenize(preprocess(text))
             lengths[article, field] = len(words)
             found.extend(words)
-    raw = np.array([ids[word] for word in found], dtype=np.int32)
+    raw = np.fromiter(map(ids.__getitem__, found), dtype=np.int32, count=len(found))
     kept = raw >= len(stop_words)
     ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths.ravel())]
     field_lengths = np.diff(ends, prepend=0).reshape(lengths.shape).astype(np.int32)
     tokens = raw[kept] - np.int32(len(stop_words))
     doc_starts = np.concatenate([[0], np.cumsum(field_lengths.sum(axis=1))]).astype(np.int64)
-    keys, df, tf = chunk_frequencies(tokens, doc_starts, analyzer.ngram_range[1] > 1)
+    keys, df, tf = chunk_frequencies(tokens, doc_starts, analyzer.ngram_range[1] > 1,
+                                     analyzer.max_features is not None)
     return ChunkCounts(list(ids)[len(stop_words):], tokens, field_lengths, keys, df, tf)
 
 
@@ -112,8 +113,9 @@ class CorpusCounts:
         second = chunk.keys & SECOND_MASK
         keys = (to_global[chunk.keys >> 32] << 32) | np.where(second > 0, to_global[second - 1] + 1, 0)
         order = np.argsort(keys, kind="stable")
+        tf = chunk.tf[order] if len(chunk.tf) else chunk.tf
         self._keys, self._df, self._tf = merge_frequencies(self._keys, self._df, self._tf, keys[order],
-                                                           chunk.df[order], chunk.tf[order])
+                                                           chunk.df[order], tf)
 
     def vocabulary(self, analyzer: TfidfVectorizer) -> Vocabulary:
         """Prune and order the terms as `TfidfVectorizer.fit` does; `ValueError` when none is left."""
@@ -124,15 +126,16 @@ class CorpusCounts:
         low = analyzer.min_df if isinstance(analyzer.min_df, Integral) else analyzer.min_df * n_doc
         if high < low:
             raise ValueError("max_df corresponds to < documents than min_df")
+        candidates = np.flatnonzero((self._df <= high) & (self._df >= low))
         # The terms' string order: a pair's string is its words joined by a space, which sorts below
         # every word character, so strings sort as (rank of first word, rank of second word + 1).
         rank = np.empty(len(self.words), dtype=np.int64)
         rank[sorted(range(len(self.words)), key=self.words.__getitem__)] = np.arange(len(self.words))
-        second = self._keys & SECOND_MASK
-        order_keys = (rank[self._keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0)
-        alphabetical = np.argsort(order_keys, kind="stable")
-        df = self._df[alphabetical]
-        kept = alphabetical[(df <= high) & (df >= low)]
+        keys = self._keys[candidates]
+        second = keys & SECOND_MASK
+        kept = candidates[np.argsort((rank[keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0),
+                                     kind="stable")]
+        del keys, second
         limit = analyzer.max_features
         if limit is not None and len(kept) > limit:  # `_limit_features`: the same argsort on the same float32 sums
             best = (-self._tf[kept].astype(np.float32)).argsort()[:limit]

@@ -22,10 +22,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from recommender.corpus import Article
+from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
+from recommender.lsa import fit_lsa
 from recommender.term_counts import TermLookup, count_corpus, field_counts, run_tasks
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
+LSA_BLOCK_BYTES = 64 * 2**20  # a block of term columns in the LSA fit (see `recommender.lsa`)
 TERM_BATCH_ARTICLES = 2048  # articles whose term occurrences are counted in one sort (~60 MB of keys for long ones)
 
 
@@ -45,6 +48,8 @@ class VectorizerParams:
     lsa_weight: float = 0.3
     lsa_seed: int = 0
     lsa_iterations: int = 5
+    lsa_oversamples: int = 10
+    lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -108,7 +113,7 @@ class ArticleVectorizer:
         tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
         del counts
         clock.stage("rows")
-        self.svd_ = self._fit_lsa(tfidf)
+        self.svd_ = self._fit_lsa(tfidf, n_jobs)
         lsa = self._project(tfidf)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
@@ -124,17 +129,20 @@ class ArticleVectorizer:
         tfidf = self._weighted_tfidf(titles, bodies, tags)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _fit_lsa(self, tfidf: sp.csr_matrix) -> TruncatedSVD | None:
-        """Randomized SVD with a capped rank: bounded time, and reproducible through the fixed seed."""
-        rank = min(self.params.lsa_components, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
-        if self.params.lsa_weight <= 0 or rank < 2:
+    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int) -> TruncatedSVD | None:
+        """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
+        reproducible through the fixed seed. With `lsa_sample_rows` the basis is fitted on a seeded
+        sample of the rows; every row is projected on it."""
+        p = self.params
+        rows = tfidf
+        if p.lsa_sample_rows is not None and p.lsa_sample_rows < tfidf.shape[0]:
+            sample = np.random.default_rng(p.lsa_seed).choice(tfidf.shape[0], p.lsa_sample_rows, replace=False)
+            rows = tfidf[np.sort(sample)]
+        rank = min(p.lsa_components, rows.shape[0] - 1, rows.shape[1] - 1)
+        if p.lsa_weight <= 0 or rank < 2:
             return None
-        svd = TruncatedSVD(
-            n_components=rank, algorithm="randomized", n_iter=self.params.lsa_iterations,
-            random_state=self.params.lsa_seed,
-        )
-        svd.fit(tfidf)
-        return svd
+        return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
+                       n_jobs=n_jobs, block_bytes=LSA_BLOCK_BYTES)
 
     def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
@@ -146,6 +154,9 @@ class ArticleVectorizer:
         """
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
+        if tfidf.shape[0] > TERM_BATCH_ARTICLES:  # a batch's columns at a time, never V × d (rows are independent)
+            return np.concatenate([self._project(tfidf[start : start + TERM_BATCH_ARTICLES])
+                                   for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES)])
         used = np.unique(tfidf.indices)
         rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
                              shape=(tfidf.shape[0], len(used)))
@@ -238,10 +249,7 @@ def weighted_rows(
         values *= idf[keys % n_terms]
         values *= np.float32(weights[field])
         fields.append((keys, values))
-    union = np.unique(np.concatenate([keys for keys, _ in fields]))
-    total = np.zeros(len(union), dtype=np.float32)
-    for keys, values in fields:
-        total[np.searchsorted(union, keys)] += values  # each key once per field
+    union, total = union_sum(*fields[0], *fields[1], *fields[2])
     lengths = np.bincount(union // n_terms, minlength=n_rows)
     return lengths, (union % n_terms).astype(np.int32), total
 

@@ -23,6 +23,7 @@ from recommender.evaluation import RankerMetrics, duplicate_groups, evaluate_lis
 from recommender.model import RelatedModel
 from recommender.neighbors import ProgressCallback
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, RankingOptions
+from recommender.vectorize import VectorizerParams
 
 log = logging.getLogger("relatedly.evaluate")
 
@@ -81,6 +82,7 @@ def evaluate_corpus(
     model_version: str | None = None,
     rules: dict[str, object] | None = None,
     progress_factory: Callable[[str], ProgressCallback] | None = None,
+    params: VectorizerParams | None = None,
 ) -> EvaluationReport:
     """Fit (or load) the model and the reference rankers on a corpus and measure them all."""
     articles = load_corpus(corpus_path, skip_invalid=True).articles
@@ -104,7 +106,7 @@ def evaluate_corpus(
         if [model.catalog_.id_at(i) for i in range(model.n_articles)] != [a.id for a in articles]:
             raise CorpusError([], f"model {model_version} was not trained on {corpus_path}")
     else:
-        model = RelatedModel(top_k=max(width, 50)).fit(articles, progress=progress("model"))
+        model = RelatedModel(top_k=max(width, 50), params=params).fit(articles, progress=progress("model"))
     report = EvaluationReport(str(corpus_path), len(articles), len(queries), k, label_field, model_version)
     report.seconds["relatedly (fit)"] = time.perf_counter() - started
     matrix = label_matrix(labels)
