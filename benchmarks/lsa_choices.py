@@ -1,6 +1,6 @@
 """LSA choices against relevance: nDCG@10 of the default model under each randomized-SVD setting.
 
-    python benchmarks/lsa_choices.py [--corpora bbc_news reuters21578 20newsgroups ag_news_test huffpost_subset]
+    python benchmarks/lsa_choices.py [--data ../shared/data] [--corpora bbc_news reuters21578 20newsgroups ag_news_test huffpost_subset]
 
 Each corpus is evaluated as in docs/relevance.md (`relatedly evaluate --max-articles 4000`, seed 0,
 the `relatedly` ranker with the default rules); only the LSA parameters change between rows.
@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpora", nargs="+",
                         default=["20newsgroups", "bbc_news", "reuters21578", "ag_news_test", "huffpost_subset"])
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared corpora (../shared/data)")
     parser.add_argument("--choices", nargs="+", choices=list(CHOICES), default=list(CHOICES))
     args = parser.parse_args()
     logging.disable(logging.INFO)
@@ -39,7 +40,7 @@ def main() -> None:
         scores, seconds = [], 0.0
         for corpus in args.corpora:
             started = time.perf_counter()
-            report = evaluate_corpus(DATA / corpus / "articles.jsonl", max_articles=4000, params=CHOICES[name])
+            report = evaluate_corpus(args.data / corpus / "articles.jsonl", max_articles=4000, params=CHOICES[name])
             seconds += time.perf_counter() - started
             scores.append(f"{report.rankers['relatedly'].ndcg_at_k:.3f}")
         print(f"| {name} | " + " | ".join(scores) + f" | {seconds:.0f} |", flush=True)

@@ -6,8 +6,9 @@ costs as much as the TF-IDF matrix itself. Here the range finder runs on the art
 (Halko, Martinsson & Tropp, algorithm 4.4): Y = X·Ω, then `n_iter` times Y = X·(Xᵀ·Q), with a QR
 after each product. The term side is only ever a block of columns at a time (Ω and Xᵀ·Q per block,
 inside the memory budget), and the result, d × V components, is the one term-side array the
-model must keep. Blocks are independent tasks (threads locally, or the active joblib backend's);
-their partial products are added in block order, so the basis does not depend on the scheduling.
+model must keep. Blocks are independent tasks in local threads (on a Dask cluster every task would
+ship the whole matrix); their partial products are added in block order, so the basis does not
+depend on the scheduling.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def fit_lsa(x: sp.csr_matrix, rank: int, *, n_iter: int, oversamples: int, seed:
     def sweep(step: str, **operands: object) -> list[np.ndarray]:
         calls = (delayed(_block_task)(x, first, last, step, seed=seeds[b], width=width, **operands)
                  for b, (first, last) in enumerate(bounds))
-        return list(run_tasks(calls, n_jobs, prefer="threads"))
+        return list(run_tasks(calls, n_jobs, prefer="threads", backend="threading"))
 
     def summed(parts: list[np.ndarray]) -> np.ndarray:
         total = parts[0].copy()

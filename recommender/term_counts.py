@@ -195,8 +195,9 @@ def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n
     return corpus
 
 
-def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str) -> Iterator:
-    """The calls' results in order: in this process for one job, else on joblib's active backend."""
+def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:
+    """The calls' results in order: in this process for one job, else on `backend` (default: joblib's
+    active backend, which `joblib.parallel_config(backend="dask")` makes a Dask cluster)."""
     if n_jobs == 1:
         return (function(*args, **kwargs) for function, args, kwargs in calls)
-    return Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(calls)
+    return Parallel(n_jobs=n_jobs, prefer=prefer, backend=backend, return_as="generator")(calls)
