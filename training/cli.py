@@ -71,7 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS,
                        help="published versions to keep on disk")
     train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
-    train.add_argument("--jobs", type=int, default=-1, help="processes for the neighbour step (-1: all cores)")
+    train.add_argument("--jobs", type=int, default=-1, help="workers for vectorising and neighbours (-1: all cores)")
     train.add_argument("--memory-budget-mb", type=_positive_int, default=DEFAULT_MEMORY_BUDGET_MB,
                        help="working memory of the neighbour step across all processes")
     train.add_argument("--backend", choices=("local", "dask"), default="local")
