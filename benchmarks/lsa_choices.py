@@ -1,6 +1,6 @@
 """LSA choices against relevance: nDCG@10 of the default model under each randomized-SVD setting.
 
-    python benchmarks/lsa_choices.py [--data ../shared/data] [--corpora bbc_news reuters21578 20newsgroups ag_news_test huffpost_subset]
+    python benchmarks/lsa_choices.py [--data ../shared/data] [--corpora 20newsgroups bbc_news …] [--choices …]
 
 Each corpus is evaluated as in docs/relevance.md (`relatedly evaluate --max-articles 4000`, seed 0,
 the `relatedly` ranker with the default rules); only the LSA parameters change between rows.
@@ -19,10 +19,10 @@ from training.evaluate import evaluate_corpus
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CHOICES = {
     "5 power iterations, 10 oversamples": VectorizerParams(lsa_iterations=5, lsa_oversamples=10),
+    "3 power iterations, 20 oversamples": VectorizerParams(lsa_iterations=3, lsa_oversamples=20),
     "2 power iterations, 20 oversamples": VectorizerParams(lsa_iterations=2, lsa_oversamples=20),
     "1 power iteration, 30 oversamples": VectorizerParams(lsa_iterations=1, lsa_oversamples=30),
-    "2 iterations, 20 oversamples, basis on 2,000 rows": VectorizerParams(lsa_iterations=2, lsa_oversamples=20,
-                                                                          lsa_sample_rows=2000),
+    "5 power iterations, 10 oversamples, basis on 2,000 of the 4,000 rows": VectorizerParams(lsa_sample_rows=2000),
 }
 
 

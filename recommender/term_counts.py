@@ -96,9 +96,9 @@ class CorpusCounts:
         self._ids: dict[str, int] = {}
         self.chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens, field_lengths) per chunk
         self.n_articles = 0
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._df = np.zeros(0, dtype=np.int32)
-        self._tf = np.zeros(0, dtype=np.int32)
+        # Merged frequency tables, each of `chunks` chunks, merged pairwise as in a binary counter so each
+        # key is copied O(log chunks) times rather than once per chunk.
+        self._tables: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, chunk: ChunkCounts) -> None:
         """Remap a chunk's word ids to global ones and merge its frequencies into the corpus's."""
@@ -112,42 +112,54 @@ class CorpusCounts:
         self.n_articles += len(chunk.field_lengths)
         second = chunk.keys & SECOND_MASK
         keys = (to_global[chunk.keys >> 32] << 32) | np.where(second > 0, to_global[second - 1] + 1, 0)
-        order = np.argsort(keys, kind="stable")
-        tf = chunk.tf[order] if len(chunk.tf) else chunk.tf
-        self._keys, self._df, self._tf = merge_frequencies(self._keys, self._df, self._tf, keys[order],
-                                                           chunk.df[order], tf)
+        order = np.argsort(keys)  # keys are distinct: any sort gives the same order
+        self._tables.append((1, keys[order], chunk.df[order], chunk.tf[order] if len(chunk.tf) else chunk.tf))
+        while len(self._tables) > 1 and self._tables[-1][0] >= self._tables[-2][0]:
+            self._merge_last_two()
+
+    def _merge_last_two(self) -> None:
+        (n_b, *b), (n_a, *a) = self._tables.pop(), self._tables.pop()
+        self._tables.append((n_a + n_b, *merge_frequencies(*a, *b)))
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The corpus's merged (keys, df, tf)."""
+        while len(self._tables) > 1:
+            self._merge_last_two()
+        if not self._tables:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        return self._tables[0][1:]
 
     def vocabulary(self, analyzer: TfidfVectorizer) -> Vocabulary:
         """Prune and order the terms as `TfidfVectorizer.fit` does; `ValueError` when none is left."""
-        if not len(self._keys):
+        table_keys, table_df, table_tf = self._table()
+        if not len(table_keys):
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         n_doc = self.n_articles
         high = analyzer.max_df if isinstance(analyzer.max_df, Integral) else analyzer.max_df * n_doc
         low = analyzer.min_df if isinstance(analyzer.min_df, Integral) else analyzer.min_df * n_doc
         if high < low:
             raise ValueError("max_df corresponds to < documents than min_df")
-        candidates = np.flatnonzero((self._df <= high) & (self._df >= low))
+        candidates = np.flatnonzero((table_df <= high) & (table_df >= low))
         # The terms' string order: a pair's string is its words joined by a space, which sorts below
         # every word character, so strings sort as (rank of first word, rank of second word + 1).
         rank = np.empty(len(self.words), dtype=np.int64)
         rank[sorted(range(len(self.words)), key=self.words.__getitem__)] = np.arange(len(self.words))
-        keys = self._keys[candidates]
+        keys = table_keys[candidates]
         second = keys & SECOND_MASK
         kept = candidates[np.argsort((rank[keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0),
                                      kind="stable")]
         del keys, second
         limit = analyzer.max_features
         if limit is not None and len(kept) > limit:  # `_limit_features`: the same argsort on the same float32 sums
-            best = (-self._tf[kept].astype(np.float32)).argsort()[:limit]
+            best = (-table_tf[kept].astype(np.float32)).argsort()[:limit]
             kept = kept[np.sort(best)]
         if not len(kept):
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-        return self._lookup(kept, analyzer)
+        return self._lookup(table_keys[kept], table_df[kept], analyzer)
 
-    def _lookup(self, kept: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
-        """`kept` holds positions into the key table in column order."""
-        columns = np.arange(len(kept), dtype=np.int32)
-        keys = self._keys[kept]
+    def _lookup(self, keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
+        """The kept terms' keys and document frequencies, in column order."""
+        columns = np.arange(len(keys), dtype=np.int32)
         first, second = keys >> 32, keys & SECOND_MASK
         words = self.words
         terms = {words[f] if s == 0 else f"{words[f]} {words[s - 1]}": int(c)
@@ -158,9 +170,9 @@ class CorpusCounts:
         by_key = np.argsort(keys[~alone], kind="stable")  # pairs sorted by (first, second)
         pair_keys = keys[~alone][by_key]
         pair_starts = np.searchsorted(pair_keys >> 32, np.arange(len(words) + 1)).astype(np.int64)
-        lookup = TermLookup(len(kept), word_columns, pair_starts, ((pair_keys & SECOND_MASK) - 1).astype(np.int32),
+        lookup = TermLookup(len(keys), word_columns, pair_starts, ((pair_keys & SECOND_MASK) - 1).astype(np.int32),
                             columns[~alone][by_key])
-        return Vocabulary(terms, self._idf(self._df[kept], analyzer), lookup)
+        return Vocabulary(terms, self._idf(df, analyzer), lookup)
 
     def _idf(self, df: np.ndarray, analyzer: TfidfVectorizer) -> np.ndarray:
         """`TfidfTransformer.fit`'s smoothed IDF, with its float32 operations in its order."""
@@ -174,7 +186,7 @@ class CorpusCounts:
 
     def release_frequencies(self) -> None:
         """Drop the merged frequencies once the vocabulary is built (the biggest table of the fit)."""
-        self._keys, self._df, self._tf = (np.zeros(0, dtype=a.dtype) for a in (self._keys, self._df, self._tf))
+        self._tables.clear()
 
 
 def field_counts(tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup,
