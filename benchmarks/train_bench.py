@@ -16,9 +16,10 @@ and peak memory are its own:
   (b) unigrams + topn    reading the corpus, TfidfVectorizer(stop_words="english", sublinear_tf=True)
                          .fit_transform and sp_matmul_topn(X, X.T, top_n=K + 1, n_threads=2): a plain
                          related-articles pipeline
-Peak memory is the summed PSS of the process and its workers. The baselines are skipped above
-`--baseline-max-articles` (scikit-learn's bigram fit needs ~1.6 GB per 30k articles). Ratios are
-within the same run: vectorise vs (a), and relatedly train vs (b).
+Peak memory is the summed PSS of the process and its workers; CPU is the user + system time of the
+process and its workers (less sensitive than wall time to other load on a shared machine). The
+baselines are skipped above `--baseline-max-articles` (scikit-learn's bigram fit needs ~1.6 GB per
+30k articles). Ratios are within the same run: vectorise vs (a), and relatedly train vs (b).
 
 `--neighbour-methods` times the all-pairs step alone on the stored vectors instead:
   relatedly            Relatedly's exact chunked top-K on the TF-IDF cosine (`--jobs` workers)
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -267,14 +269,18 @@ def bench_train(name: str, corpus: Path, n: int, args: argparse.Namespace, model
         if method != "relatedly train" and n > args.baseline_max_articles:
             rows.append({"corpus": name, "n": n, "method": method, "skipped": "above --baseline-max-articles"})
             continue
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         child = subprocess.run(
             [sys.executable, __file__, "--train-child", method, str(corpus), str(args.k), str(args.jobs),
              str(models_dir)], capture_output=True, text=True,
         )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if child.returncode != 0:
             rows.append({"corpus": name, "n": n, "method": method, "skipped": child.stderr.strip()[-300:]})
             continue
-        rows.append({"corpus": name, "n": n, "method": method, **json.loads(child.stdout.splitlines()[-1])})
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # the process and its workers
+        rows.append({"corpus": name, "n": n, "method": method, "cpu_seconds": cpu,
+                     **json.loads(child.stdout.splitlines()[-1])})
     print_train_rows(rows)
     return rows
 
@@ -291,8 +297,11 @@ def print_train_rows(rows: list[dict]) -> None:
             mine = ours["vectorise_seconds"] if r["method"] == "sklearn-bigram" else ours["seconds"]
             what = "vectorise" if r["method"] == "sklearn-bigram" else "train"
             ratio = f"  {what} / this = {mine / r['seconds']:.2f}x"
+            if r["method"] != "sklearn-bigram":
+                ratio += f" (CPU {ours['cpu_seconds'] / r['cpu_seconds']:.2f}x)"
         stages = ", ".join(f"{stage} {sec:.1f}" for stage, sec in r.get("stages", {}).items())
-        print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<22}{r['seconds']:>8.1f} s {r['peak_rss_mb']:>8.0f} MB"
+        print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<22}{r['seconds']:>8.1f} s (CPU {r['cpu_seconds']:>6.1f} s)"
+              f" {r['peak_rss_mb']:>8.0f} MB"
               f"  vocabulary {r['vocabulary']}{ratio}" + (f"\n{'':<24}stages (s): {stages}" if stages else ""),
               flush=True)
 
