@@ -1,20 +1,32 @@
-"""Training benchmark: the all-pairs top-K step against sparse_dot_topn and the naive dense approach.
+"""Training benchmark: the whole `relatedly train` against scikit-learn and a sparse_dot_topn pipeline.
 
     pip install sparse_dot_topn          # for the benchmark only
-    python benchmarks/train_bench.py [--sizes 10000 30000 100000] [--k 50] [--jobs 2]
+    python benchmarks/train_bench.py [--sizes 30000 100000 300000] [--k 50] [--jobs 2]
                                      [--newsgroups ../shared/data/20newsgroups/articles.jsonl]
+                                     [--baseline-max-articles 100000] [--keep DIR]
+    python benchmarks/train_bench.py --neighbour-methods [--sizes 10000 100000]   # the all-pairs step alone
 
-For each corpus (seeded synthetic corpora with Zipfian vocabularies, topics and 150–600 words per
-article, plus the real 20 Newsgroups) it vectorises once with Relatedly's recipe, then times each
-neighbour method in its own process, so its wall time and peak RSS are its own:
+For each corpus (the real 20 Newsgroups, then seeded synthetic corpora with Zipfian vocabularies,
+topics and 150–600 words per article), each of these runs in a process of its own, so its wall time
+and peak memory are its own:
+  relatedly train        the whole job (load, count, rows, LSA, neighbours, check, publish) with its stage
+                         times, on `--jobs` workers; "vectorise" is its count + rows stages
+  (a) sklearn bigrams    TfidfVectorizer(ngram_range=(1, 2), stop_words="english", min_df=2, max_df=0.5,
+                         sublinear_tf=True).fit_transform on the same whole texts, alone (texts already read)
+  (b) unigrams + topn    reading the corpus, TfidfVectorizer(stop_words="english", sublinear_tf=True)
+                         .fit_transform and sp_matmul_topn(X, X.T, top_n=K + 1, n_threads=2): a plain
+                         related-articles pipeline
+Peak memory is the summed PSS of the process and its workers; CPU is the user + system time of the
+process and its workers (less sensitive than wall time to other load on a shared machine). The
+baselines are skipped above `--baseline-max-articles` (scikit-learn's bigram fit needs ~1.6 GB per
+30k articles). Ratios are within the same run: vectorise vs (a), and relatedly train vs (b).
+
+`--neighbour-methods` times the all-pairs step alone on the stored vectors instead:
   relatedly            Relatedly's exact chunked top-K on the TF-IDF cosine (`--jobs` workers)
   relatedly-blend      the same on the product's TF-IDF + LSA blend (what `relatedly train` computes)
   sparse_dot_topn      sp_matmul_topn(X, X.T, top_n=K + 1, n_threads=2), self removed afterwards
   naive-dense          cosine_similarity(X) then argsort (only where N² float64 fits in memory)
-Peak memory is the summed PSS of the method's process and its workers (input matrices included).
-Recall@K is measured against `relatedly` (same TF-IDF cosine) on every row. Ratios are against
-sparse_dot_topn in the same run. Finally a full `relatedly train` of the largest synthetic corpus is
-timed end to end (load, vectorise, LSA, neighbours, publish).
+with recall@K against `relatedly` (same TF-IDF cosine) on every row.
 """
 
 from __future__ import annotations
@@ -22,11 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +49,11 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NEWSGROUPS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
 METHODS = ("relatedly", "relatedly-blend", "sparse_dot_topn", "naive-dense")
+TRAIN_METHODS = ("relatedly train", "sklearn-bigram", "unigram-topn")
 NAIVE_MAX_ROWS = 35_000  # float64 N×N similarities plus argsort indices must fit in 24 GB
 
 
-def synthetic_corpus(n: int, seed: int = 0, vocabulary: int = 60_000, topics: int = 200) -> list[dict]:
+def synthetic_corpus(n: int, seed: int = 0, vocabulary: int = 60_000, topics: int = 200) -> Iterator[dict]:
     """Articles whose words follow a Zipfian background plus a Zipfian topic vocabulary each."""
     rng = np.random.default_rng(seed)
     words = np.array([f"w{i:05d}" for i in range(vocabulary)])
@@ -48,7 +63,6 @@ def synthetic_corpus(n: int, seed: int = 0, vocabulary: int = 60_000, topics: in
     topic_words = [rng.choice(vocabulary, size=400, replace=False) for _ in range(topics)]
     topic_weights = 1.0 / np.arange(1, 401) ** 0.9
     topic_weights /= topic_weights.sum()
-    articles = []
     for i in range(n):
         topic = int(rng.integers(topics))
         length = int(rng.integers(150, 601))
@@ -59,9 +73,8 @@ def synthetic_corpus(n: int, seed: int = 0, vocabulary: int = 60_000, topics: in
         ))
         rng.shuffle(tokens)
         text = words[tokens]
-        articles.append({"id": f"syn-{i}", "title": " ".join(text[:8]), "body": " ".join(text[8:]),
-                         "labels": [f"t{topic}"], "published_at": f"2025-{1 + i % 12:02d}-01"})
-    return articles
+        yield {"id": f"syn-{i}", "title": " ".join(text[:8]), "body": " ".join(text[8:]),
+               "labels": [f"t{topic}"], "published_at": f"2025-{1 + i % 12:02d}-01"}
 
 
 class PeakMemory:
@@ -214,17 +227,92 @@ def print_rows(rows: list[dict]) -> None:
               flush=True)
 
 
-def full_retrain(articles: list[dict], work: Path) -> None:
-    work.mkdir(parents=True, exist_ok=True)
-    corpus = work / "full.jsonl"
-    with open(corpus, "w", encoding="utf-8") as out:
+def run_train_method(method: str, corpus: Path, k: int, jobs: int, models_dir: Path) -> dict:
+    """Child process: one whole pipeline on the corpus file, its time (and stages) and peak memory."""
+    with PeakMemory() as memory:
+        result = _timed_train_method(method, corpus, k, jobs, models_dir)
+    return {**result, "peak_rss_mb": memory.peak_bytes / 2**20}
+
+
+def _timed_train_method(method: str, corpus: Path, k: int, jobs: int, models_dir: Path) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from recommender.corpus import load_corpus
+
+    if method == "relatedly train":
+        from training.jobs import train_and_publish
+
+        started = time.perf_counter()
+        summary = train_and_publish(corpus, models_dir, top_k=k, jobs=jobs)
+        stages = summary.stage_seconds
+        return {"seconds": time.perf_counter() - started, "stages": stages,
+                "vectorise_seconds": stages["count"] + stages["rows"], "vocabulary": summary.vocabulary_size}
+    started = time.perf_counter()
+    articles = load_corpus(corpus).articles
+    texts = ["\n".join((a.title, " ".join(a.tags), a.body)) for a in articles]
+    if method == "sklearn-bigram":
+        started = time.perf_counter()  # fit_transform alone
+        matrix = TfidfVectorizer(ngram_range=(1, 2), stop_words="english", min_df=2, max_df=0.5,
+                                 sublinear_tf=True).fit_transform(texts)
+        return {"seconds": time.perf_counter() - started, "vocabulary": matrix.shape[1]}
+    from sparse_dot_topn import sp_matmul_topn
+
+    matrix = TfidfVectorizer(stop_words="english", sublinear_tf=True, dtype=np.float32).fit_transform(texts)
+    sp_matmul_topn(matrix, matrix.T.tocsr(), top_n=k + 1, n_threads=2, sort=True)
+    return {"seconds": time.perf_counter() - started, "vocabulary": matrix.shape[1]}
+
+
+def bench_train(name: str, corpus: Path, n: int, args: argparse.Namespace, models_dir: Path) -> list[dict]:
+    """The whole train and the two baselines on one corpus file, each in its own process."""
+    rows = []
+    for method in TRAIN_METHODS:
+        if method != "relatedly train" and n > args.baseline_max_articles:
+            rows.append({"corpus": name, "n": n, "method": method, "skipped": "above --baseline-max-articles"})
+            continue
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = subprocess.run(
+            [sys.executable, __file__, "--train-child", method, str(corpus), str(args.k), str(args.jobs),
+             str(models_dir)], capture_output=True, text=True,
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if child.returncode != 0:
+            rows.append({"corpus": name, "n": n, "method": method, "skipped": child.stderr.strip()[-300:]})
+            continue
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # the process and its workers
+        rows.append({"corpus": name, "n": n, "method": method, "cpu_seconds": cpu,
+                     **json.loads(child.stdout.splitlines()[-1])})
+    print_train_rows(rows)
+    return rows
+
+
+def print_train_rows(rows: list[dict]) -> None:
+    by_method = {r["method"]: r for r in rows if "seconds" in r}
+    ours = by_method.get("relatedly train")
+    for r in rows:
+        if "skipped" in r:
+            print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<22} skipped: {r['skipped']}", flush=True)
+            continue
+        ratio = ""
+        if ours and r is not ours:
+            mine = ours["vectorise_seconds"] if r["method"] == "sklearn-bigram" else ours["seconds"]
+            what = "vectorise" if r["method"] == "sklearn-bigram" else "train"
+            ratio = f"  {what} / this = {mine / r['seconds']:.2f}x"
+            if r["method"] != "sklearn-bigram":
+                ratio += f" (CPU {ours['cpu_seconds'] / r['cpu_seconds']:.2f}x)"
+        stages = ", ".join(f"{stage} {sec:.1f}" for stage, sec in r.get("stages", {}).items())
+        print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<22}{r['seconds']:>8.1f} s (CPU {r['cpu_seconds']:>6.1f} s)"
+              f" {r['peak_rss_mb']:>8.0f} MB"
+              f"  vocabulary {r['vocabulary']}{ratio}" + (f"\n{'':<24}stages (s): {stages}" if stages else ""),
+              flush=True)
+
+
+def write_corpus(articles: Iterable[dict], path: Path) -> int:
+    n = 0
+    with open(path, "w", encoding="utf-8") as out:
         for article in articles:
             out.write(json.dumps(article) + "\n")
-    started = time.perf_counter()
-    subprocess.run([Path(sys.executable).parent / "relatedly", "train", "--corpus", corpus, "--models-dir",
-                    work / "models"], check=True, stdout=subprocess.DEVNULL)
-    print(f"full retrain of {len(articles)} articles (load, vectorise, LSA, neighbours, publish): "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
+            n += 1
+    return n
 
 
 def main() -> None:
@@ -232,31 +320,50 @@ def main() -> None:
         method, data_dir, k, jobs = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
         print(json.dumps(run_method(method, data_dir, k, jobs)))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--train-child":
+        method, corpus, k, jobs, models_dir = sys.argv[2], Path(sys.argv[3]), *map(int, sys.argv[4:6]), sys.argv[6]
+        print(json.dumps(run_train_method(method, corpus, k, jobs, Path(models_dir))))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[30_000, 100_000, 300_000])
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--newsgroups", default=str(DEFAULT_NEWSGROUPS))
-    parser.add_argument("--no-retrain", action="store_true", help="skip the end-to-end retrain")
-    parser.add_argument("--keep-retrain", metavar="DIR",
-                        help="write the retrain's corpus (full.jsonl) and models dir here and keep them "
-                             "(for benchmarks/update_bench.py)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--no-newsgroups", action="store_true")
+    parser.add_argument("--baseline-max-articles", type=int, default=100_000)
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the largest synthetic corpus (full.jsonl) and its models dir here "
+                             "(for benchmarks/update_bench.py)")
+    parser.add_argument("--neighbour-methods", action="store_true", help="time the all-pairs step alone")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="with --neighbour-methods")
     args = parser.parse_args()
-    print(f"K = {args.k}, Relatedly with {args.jobs} worker threads, sparse_dot_topn with 2 threads")
+    print(f"K = {args.k}, Relatedly with {args.jobs} workers, sparse_dot_topn with 2 threads", flush=True)
     with tempfile.TemporaryDirectory(prefix="relatedly-train-bench-") as tmp:
         work = Path(tmp)
+        if args.neighbour_methods:
+            neighbour_methods(args, work)
+            return
         if Path(args.newsgroups).exists() and not args.no_newsgroups:
             with open(args.newsgroups, encoding="utf-8") as lines:
-                newsgroups = [json.loads(line) for line in lines if line.strip()]
-            bench_corpus("20newsgroups", newsgroups, args, work)
-        largest: list[dict] = []
+                n = sum(1 for line in lines if line.strip())
+            bench_train("20newsgroups", Path(args.newsgroups), n, args, work / "models-20newsgroups")
         for size in args.sizes:
-            largest = synthetic_corpus(size)
-            bench_corpus(f"synthetic-{size // 1000}k", largest, args, work)
-        if largest and not args.no_retrain:
-            full_retrain(largest, Path(args.keep_retrain) if args.keep_retrain else work)
+            keep = Path(args.keep) if args.keep and size == max(args.sizes) else work / f"synthetic-{size}"
+            keep.mkdir(parents=True, exist_ok=True)
+            corpus = keep / "full.jsonl"
+            n = write_corpus(synthetic_corpus(size), corpus)
+            bench_train(f"synthetic-{size // 1000}k", corpus, n, args, keep / "models")
+
+
+def neighbour_methods(args: argparse.Namespace, work: Path) -> None:
+    """The all-pairs step alone, per method, on Relatedly's vectors of each corpus."""
+    if Path(args.newsgroups).exists() and not args.no_newsgroups:
+        with open(args.newsgroups, encoding="utf-8") as lines:
+            newsgroups = [json.loads(line) for line in lines if line.strip()]
+        bench_corpus("20newsgroups", newsgroups, args, work)
+    for size in args.sizes:
+        bench_corpus(f"synthetic-{size // 1000}k", list(synthetic_corpus(size)), args, work)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ query is scored against the whole corpus so a filtered list is never shorter tha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -63,18 +64,25 @@ class RelatedModel:
         n_jobs: int = 1,
         memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
         progress: ProgressCallback | None = None,
+        timings: dict[str, float] | None = None,
     ) -> RelatedModel:
-        """Vectorise the articles and precompute every neighbour list (see `top_k_neighbors`); returns self."""
+        """Vectorise the articles and precompute every neighbour list (see `top_k_neighbors`); returns self.
+
+        `timings`, when given, receives each stage's seconds (count, rows, lsa, neighbours).
+        """
         if len(articles) < 2:
             raise CorpusError([], "a model needs at least 2 articles")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.vectorizer_ = ArticleVectorizer(self.params)
-        vectors = self.vectorizer_.fit_transform(articles)
+        vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings)
         self._assemble(vectors, ArticleCatalog.from_articles(articles))
+        started = time.perf_counter()
         self.neighbors_ = top_k_neighbors(
             self.space_, self.top_k, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes, progress=progress
         )
+        if timings is not None:
+            timings["neighbours"] = time.perf_counter() - started
         return self
 
     @classmethod

@@ -9,20 +9,26 @@ dense low-rank space where stories on one subject meet even without shared words
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import delayed, effective_n_jobs
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 from recommender.corpus import Article
+from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
+from recommender.lsa import fit_lsa
+from recommender.term_counts import TermLookup, count_corpus, field_counts, run_tasks
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
+LSA_BLOCK_BYTES = 64 * 2**20  # a block of term columns in the LSA fit (see `recommender.lsa`)
 TERM_BATCH_ARTICLES = 2048  # articles whose term occurrences are counted in one sort (~60 MB of keys for long ones)
 
 
@@ -42,6 +48,8 @@ class VectorizerParams:
     lsa_weight: float = 0.3
     lsa_seed: int = 0
     lsa_iterations: int = 5
+    lsa_oversamples: int = 10
+    lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -61,11 +69,19 @@ class ArticleVectorizer:
     def __init__(self, params: VectorizerParams | None = None) -> None:
         self.params = params or VectorizerParams()
 
-    def fit_transform(self, articles: Sequence[Article]) -> Vectors:
-        """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors."""
+    def fit_transform(
+        self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None
+    ) -> Vectors:
+        """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
+
+        The corpus is tokenised once, a chunk of articles per task on `n_jobs` workers (or the active
+        joblib backend's), and counted as integers (`recommender.term_counts`): the vocabulary, IDF
+        and rows are those of `TfidfVectorizer.fit` on the whole texts and of `transform_fields`.
+        `timings`, when given, receives each stage's seconds.
+        """
         p = self.params
         small = len(articles) < SMALL_CORPUS
-        self.tfidf_ = TfidfVectorizer(
+        analyzer = TfidfVectorizer(
             sublinear_tf=p.sublinear_tf,
             stop_words="english",
             strip_accents="unicode",
@@ -76,15 +92,34 @@ class ArticleVectorizer:
             norm=None,
             dtype=np.float32,
         )
+        if not 1 <= p.ngram_max <= 2:
+            raise ValueError("ngram_max must be 1 (words) or 2 (words and word pairs)")
+        clock = _StageClock(timings)
+        size = _chunk_articles(len(articles), n_jobs)
+        chunks = ([(a.title, " ".join(a.tags), a.body) for a in articles[start : start + size]]
+                  for start in range(0, len(articles), size))
+        counts = count_corpus(chunks, analyzer, n_jobs)
         try:
-            self.tfidf_.fit(_whole_text(a.title, a.body, a.tags) for a in articles)
+            vocabulary = counts.vocabulary(analyzer)
         except ValueError as exc:  # empty vocabulary: nothing in the corpus is a usable word
             raise CorpusError([], f"cannot build a vocabulary from the corpus: {exc}") from exc
-        tfidf = self._weighted_tfidf(
-            [a.title for a in articles], [a.body for a in articles], [a.tags for a in articles]
-        )
-        self.svd_ = self._fit_lsa(tfidf)
-        return Vectors(tfidf, self._project(tfidf))
+        counts.release_frequencies()
+        analyzer.vocabulary_, analyzer.idf_ = vocabulary.terms, vocabulary.idf
+        self.tfidf_ = analyzer
+        clock.stage("count")
+        weights = self._field_weights()
+        calls = (delayed(_chunk_rows)(tokens, lengths, vocabulary.lookup, vocabulary.idf, weights, p.sublinear_tf)
+                 for tokens, lengths in counts.chunks)
+        tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
+        del counts
+        clock.stage("rows")
+        self.svd_ = self._fit_lsa(tfidf, n_jobs)
+        lsa = self._project(tfidf)
+        clock.stage("lsa")
+        return Vectors(tfidf, lsa)
+
+    def _field_weights(self) -> dict[str, float]:
+        return {"title": self.params.title_weight, "body": self.params.body_weight, "tags": self.params.tags_weight}
 
     def transform_fields(
         self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
@@ -94,17 +129,20 @@ class ArticleVectorizer:
         tfidf = self._weighted_tfidf(titles, bodies, tags)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _fit_lsa(self, tfidf: sp.csr_matrix) -> TruncatedSVD | None:
-        """Randomized SVD with a capped rank: bounded time, and reproducible through the fixed seed."""
-        rank = min(self.params.lsa_components, tfidf.shape[0] - 1, tfidf.shape[1] - 1)
-        if self.params.lsa_weight <= 0 or rank < 2:
+    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int) -> TruncatedSVD | None:
+        """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
+        reproducible through the fixed seed. With `lsa_sample_rows` the basis is fitted on a seeded
+        sample of the rows; every row is projected on it."""
+        p = self.params
+        rows = tfidf
+        if p.lsa_sample_rows is not None and p.lsa_sample_rows < tfidf.shape[0]:
+            sample = np.random.default_rng(p.lsa_seed).choice(tfidf.shape[0], p.lsa_sample_rows, replace=False)
+            rows = tfidf[np.sort(sample)]
+        rank = min(p.lsa_components, rows.shape[0] - 1, rows.shape[1] - 1)
+        if p.lsa_weight <= 0 or rank < 2:
             return None
-        svd = TruncatedSVD(
-            n_components=rank, algorithm="randomized", n_iter=self.params.lsa_iterations,
-            random_state=self.params.lsa_seed,
-        )
-        svd.fit(tfidf)
-        return svd
+        return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
+                       n_jobs=n_jobs, block_bytes=LSA_BLOCK_BYTES)
 
     def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
@@ -116,6 +154,9 @@ class ArticleVectorizer:
         """
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
+        if tfidf.shape[0] > TERM_BATCH_ARTICLES:  # a batch's columns at a time, never V × d (rows are independent)
+            return np.concatenate([self._project(tfidf[start : start + TERM_BATCH_ARTICLES])
+                                   for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES)])
         used = np.unique(tfidf.indices)
         rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
                              shape=(tfidf.shape[0], len(used)))
@@ -143,48 +184,14 @@ class ArticleVectorizer:
         """
         if getattr(self, "_analyzer", None) is None:
             self._analyzer = self.tfidf_.build_analyzer()
-        lengths, columns, values = [], [], []
+        weights, idf = self._field_weights(), self.tfidf_.idf_
+        parts = []
         for start in range(0, len(titles), TERM_BATCH_ARTICLES):
             batch = slice(start, start + TERM_BATCH_ARTICLES)
-            for part, found in zip((lengths, columns, values), self._weighted_rows(titles[batch], bodies[batch],
-                                                                                   tags[batch]), strict=True):
-                part.append(found)
-        indptr = np.zeros(len(titles) + 1, dtype=np.int64)
-        np.cumsum(np.concatenate([np.zeros(0, np.int64), *lengths]), out=indptr[1:])
-        matrix = sp.csr_matrix(
-            (np.concatenate([np.zeros(0, np.float32), *values]), np.concatenate([np.zeros(0, np.int32), *columns]),
-             indptr),
-            shape=(len(titles), len(self.tfidf_.vocabulary_)),
-        )
-        inplace_csr_row_normalize_l2(matrix)  # `normalize`'s own kernel, without its input checks
-        return matrix
-
-    def _weighted_rows(
-        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The articles' row lengths, sorted columns and weighted TF-IDF values, unnormalised.
-
-        A term occurrence is keyed article × V + column, so one sort counts every field's terms;
-        the fields' values are added in the order title, body, tags, in float32, as SciPy's sum does.
-        """
-        p, n_terms = self.params, len(self.tfidf_.vocabulary_)
-        fields = []
-        for texts, weight in ((titles, p.title_weight), (bodies, p.body_weight),
-                              ([" ".join(t) for t in tags], p.tags_weight)):
-            keys, counts = np.unique(self._term_keys(texts), return_counts=True)
-            values = counts.astype(np.float32)
-            if self.tfidf_.sublinear_tf:
-                np.log(values, out=values)
-                values += 1.0
-            values *= self.tfidf_.idf_[keys % n_terms]
-            values *= np.float32(weight)
-            fields.append((keys, values))
-        union = np.unique(np.concatenate([keys for keys, _ in fields]))
-        total = np.zeros(len(union), dtype=np.float32)
-        for keys, values in fields:
-            total[np.searchsorted(union, keys)] += values  # each key once per field
-        lengths = np.bincount(union // n_terms, minlength=len(titles))
-        return lengths, (union % n_terms).astype(np.int32), total
+            texts = {"title": titles[batch], "body": bodies[batch], "tags": [" ".join(t) for t in tags[batch]]}
+            counted = {field: np.unique(self._term_keys(texts[field]), return_counts=True) for field in weights}
+            parts.append(weighted_rows(counted, len(texts["title"]), idf, weights, self.tfidf_.sublinear_tf))
+        return _assemble(parts, len(titles), len(self.tfidf_.vocabulary_))
 
     def _term_keys(self, texts: Sequence[str]) -> np.ndarray:
         """article × V + column of every known term occurrence in the texts (article = position)."""
@@ -222,5 +229,67 @@ class ArticleVectorizer:
         return self._feature_names
 
 
-def _whole_text(title: str, body: str, tags: Sequence[str]) -> str:
-    return "\n".join((title, " ".join(tags), body))
+def weighted_rows(
+    counted: dict[str, tuple[np.ndarray, np.ndarray]], n_rows: int, idf: np.ndarray, weights: dict[str, float],
+    sublinear: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows' lengths, sorted columns and weighted TF-IDF values, unnormalised, from each field's
+    sorted distinct (row × V + column) keys and counts.
+
+    The fields' values are added in the order title, body, tags, in float32, as SciPy's sum does.
+    """
+    n_terms = len(idf)
+    fields = []
+    for field in ("title", "body", "tags"):
+        keys, counts = counted[field]
+        values = counts.astype(np.float32)
+        if sublinear:
+            np.log(values, out=values)
+            values += 1.0
+        values *= idf[keys % n_terms]
+        values *= np.float32(weights[field])
+        fields.append((keys, values))
+    union, total = union_sum(*fields[0], *fields[1], *fields[2])
+    lengths = np.bincount(union // n_terms, minlength=n_rows)
+    return lengths, (union % n_terms).astype(np.int32), total
+
+
+def _chunk_rows(
+    tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup, idf: np.ndarray, weights: dict[str, float],
+    sublinear: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Map step of the fit: a chunk's weighted rows from its kept token ids (no second tokenisation)."""
+    counted = {field: field_counts(tokens, field_lengths, lookup, field) for field in weights}
+    return weighted_rows(counted, len(field_lengths), idf, weights, sublinear)
+
+
+def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int, n_terms: int) -> sp.csr_matrix:
+    """One L2-normalised float32 CSR matrix from consecutive batches' (lengths, columns, values)."""
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.concatenate([np.zeros(0, np.int64), *(lengths for lengths, _, _ in parts)]), out=indptr[1:])
+    matrix = sp.csr_matrix(
+        (np.concatenate([np.zeros(0, np.float32), *(values for _, _, values in parts)]),
+         np.concatenate([np.zeros(0, np.int32), *(columns for _, columns, _ in parts)]), indptr),
+        shape=(n_rows, n_terms),
+    )
+    inplace_csr_row_normalize_l2(matrix)  # `normalize`'s own kernel, without its input checks
+    return matrix
+
+
+def _chunk_articles(n_articles: int, n_jobs: int) -> int:
+    """Articles per counting task: a few tasks per worker, at most TERM_BATCH_ARTICLES (bounded memory)."""
+    workers = max(1, effective_n_jobs(n_jobs))
+    return max(1, min(TERM_BATCH_ARTICLES, -(-n_articles // (4 * workers))))
+
+
+class _StageClock:
+    """Records the seconds since the previous stage into `timings` (when the caller asked for them)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now

@@ -76,7 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-versions", type=_positive_int, default=DEFAULT_KEEP_VERSIONS,
                        help="published versions to keep on disk")
     train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
-    train.add_argument("--jobs", type=int, default=-1, help="processes for the neighbour step (-1: all cores)")
+    train.add_argument("--jobs", type=int, default=-1, help="workers for vectorising and neighbours (-1: all cores)")
     train.add_argument("--memory-budget-mb", type=_positive_int, default=DEFAULT_MEMORY_BUDGET_MB,
                        help="working memory of the neighbour step across all processes")
     train.add_argument("--backend", choices=("local", "dask"), default="local")
@@ -200,6 +200,7 @@ def _train(args: argparse.Namespace) -> int:
         f" ({summary.n_skipped} skipped), vocabulary {summary.vocabulary_size} terms,"
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
+    print(f"stages: {summary.stages_text()}")
     for line in corpus_summary(summary.excluded, summary.notes):
         print(line)
     return EXIT_OK

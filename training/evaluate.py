@@ -25,6 +25,7 @@ from recommender.neighbors import ProgressCallback
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, RankingOptions
 from recommender.sources import ReaderOptions
 from recommender.sources.html import BodyFormat
+from recommender.vectorize import VectorizerParams
 
 log = logging.getLogger("relatedly.evaluate")
 
@@ -85,6 +86,7 @@ def evaluate_corpus(
     progress_factory: Callable[[str], ProgressCallback] | None = None,
     body_format: BodyFormat = "auto",
     reader_options: ReaderOptions | None = None,
+    params: VectorizerParams | None = None,
 ) -> EvaluationReport:
     """Fit (or load) the model and the reference rankers on a corpus and measure them all."""
     corpus = load_corpus(corpus_path, skip_invalid=True, body_format=body_format, options=reader_options)
@@ -109,7 +111,7 @@ def evaluate_corpus(
         if [model.catalog_.id_at(i) for i in range(model.n_articles)] != [a.id for a in articles]:
             raise CorpusError([], f"model {model_version} was not trained on {corpus_path}")
     else:
-        model = RelatedModel(top_k=max(width, 50)).fit(articles, progress=progress("model"))
+        model = RelatedModel(top_k=max(width, 50), params=params).fit(articles, progress=progress("model"))
     report = EvaluationReport(str(corpus_path), len(articles), len(queries), k, label_field, model_version)
     report.seconds["relatedly (fit)"] = time.perf_counter() - started
     matrix = label_matrix(labels)

@@ -1,4 +1,4 @@
-"""The vectorizer's fast request-path steps equal scikit-learn's public recipe bit for bit."""
+"""The vectorizer's one-pass fit and fast request-path steps equal scikit-learn's public recipe bit for bit."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import pickle
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from recommender.corpus import load_corpus
-from recommender.vectorize import ArticleVectorizer
+from recommender.corpus import Article, load_corpus
+from recommender.vectorize import ArticleVectorizer, VectorizerParams
 from tests.conftest import SAMPLE_CORPUS
 
 ODD_TEXTS = [
@@ -82,3 +83,44 @@ def test_request_path_caches_are_not_pickled(fitted) -> None:
     again = restored.transform_fields([articles[3].title], [articles[3].body], [articles[3].tags])
     first = vectorizer.transform_fields([articles[3].title], [articles[3].body], [articles[3].tags])
     assert (again.tfidf != first.tfidf).nnz == 0
+
+
+ODD_ARTICLES = [  # accents, final sigma, stop words only, empty fields, pairs across fields, repeated words
+    Article(id="odd-1", title="Café déjà vu", body="Naïve coöperation in the café", tags=("Résumé", "café")),
+    Article(id="odd-2", title="ΟΔΟΣ ΣΟΦΟΣ", body="Σοφός οδός σοφος", tags=()),
+    Article(id="odd-3", title="the and of", body="a an the", tags=()),
+    Article(id="odd-4", title="", body="", tags=("space station",)),
+    Article(id="odd-5", title="Space space SPACE", body="space " * 30 + "station station", tags=("space",)),
+    Article(id="odd-6", title="İstanbul ﬁnance", body="ﬁnance in İstanbul, station", tags=("space",)),
+]
+
+
+def sklearn_fit(vectorizer: ArticleVectorizer, articles: list[Article]) -> TfidfVectorizer:
+    """Today's recipe: scikit-learn's own fit, with the same parameters, on each article's whole text."""
+    reference = TfidfVectorizer(**vectorizer.tfidf_.get_params())
+    return reference.fit("\n".join((a.title, " ".join(a.tags), a.body)) for a in articles)
+
+
+@pytest.mark.parametrize(("params", "n_articles", "n_jobs"), [
+    (VectorizerParams(), None, 1),
+    (VectorizerParams(max_features=700), None, 1),
+    (VectorizerParams(ngram_max=1, min_df=3, max_df=0.2), None, 1),
+    (VectorizerParams(), 30, 1),  # below SMALL_CORPUS: no document-frequency cut-offs
+    (VectorizerParams(), None, 2),  # chunks counted in two worker processes
+])
+def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs) -> None:
+    articles = [*load_corpus(SAMPLE_CORPUS).articles[:n_articles], *ODD_ARTICLES]
+    vectorizer = ArticleVectorizer(params)
+    vectors = vectorizer.fit_transform(articles, n_jobs=n_jobs)
+    reference = sklearn_fit(vectorizer, articles)
+    assert vectorizer.tfidf_.vocabulary_ == reference.vocabulary_
+    assert vectorizer.tfidf_.idf_.dtype == reference.idf_.dtype
+    assert np.array_equal(vectorizer.tfidf_.idf_, reference.idf_)
+    expected = reference_tfidf(vectorizer, [a.title for a in articles], [a.body for a in articles],
+                               [a.tags for a in articles])
+    assert np.array_equal(vectors.tfidf.indptr, expected.indptr)
+    assert np.array_equal(vectors.tfidf.indices, expected.indices)
+    assert np.array_equal(vectors.tfidf.data, expected.data)
+    again = vectorizer.transform_fields([a.title for a in articles], [a.body for a in articles],
+                                        [a.tags for a in articles])
+    assert np.array_equal(again.lsa, vectors.lsa)  # the published vectorizer maps texts as the fit did

@@ -49,6 +49,10 @@ def test_train_publishes_and_prints_a_summary(tmp_path: Path, capsys: pytest.Cap
     assert f"vocabulary {manifest['vocabulary_size']} terms" in out
     assert manifest["vocabulary_size"] > 0
     assert "progress stage=neighbours" in out  # plain log lines: stderr is not a terminal
+    stages = re.search(r"^stages: (.*)$", out, re.MULTILINE).group(1)
+    assert [part.split()[0] for part in stages.split(", ")] == [*manifest["stage_seconds"], "publish"]
+    assert list(manifest["stage_seconds"]) == ["load", "count", "rows", "lsa", "neighbours", "check"]
+    assert "count_seconds=" in out and "neighbours_seconds=" in out  # and in the log line
     assert err == ""
 
 

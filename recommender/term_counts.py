@@ -1,0 +1,215 @@
+"""One tokenisation of the corpus, counted as integers: the vocabulary, IDF and rows of `TfidfVectorizer`.
+
+scikit-learn's `TfidfVectorizer.fit` keeps every unpruned word pair of the corpus as a Python string
+(most of them occur once and are pruned by `min_df`), and our field weighting tokenised the corpus a
+second time. Here each chunk of articles is tokenised once, on a worker (map): words become the
+chunk's own integer ids and every term a 64-bit key (`recommender.count_kernels`), with its document
+frequency in the chunk. The parent remaps the chunk's ids to global ones and merges the frequencies
+(reduce), prunes exactly as `TfidfVectorizer` does (`min_df`, `max_df`, `max_features`) and builds
+strings only for the terms kept. Each article field's counts then come from the kept token ids
+(map again), never from the text. The analyser is `TfidfVectorizer`'s own (its preprocessor,
+tokenizer and stop words), so the vocabulary, IDF and rows are the ones it would give.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import count
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
+
+# An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
+# the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
+WHOLE_TEXT_FIELDS = ("title", "tags", "body")
+Fields = tuple[str, str, str]  # title, tags joined by spaces, body
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    """One chunk's tokens (stop words removed) as ids into `words`, and its term frequencies."""
+
+    words: list[str]
+    tokens: np.ndarray  # int32 ids, the articles' fields one after the other
+    field_lengths: np.ndarray  # (articles, 3) tokens per field, in WHOLE_TEXT_FIELDS order
+    keys: np.ndarray  # sorted int64 term keys (see count_kernels)
+    df: np.ndarray
+    tf: np.ndarray  # total counts, only with `max_features` (else empty)
+
+
+def count_chunk(texts: Sequence[Fields], analyzer: TfidfVectorizer) -> ChunkCounts:
+    """Map step: tokenise a chunk of articles once and count its terms (runs on a worker)."""
+    preprocess, tokenize = analyzer.build_preprocessor(), analyzer.build_tokenizer()
+    stop_words = sorted(analyzer.get_stop_words() or ())
+    # Stop words take ids 0…S-1 and are dropped below, as `_word_ngrams` drops them; new words get the next id.
+    ids = defaultdict(count(len(stop_words)).__next__, zip(stop_words, range(len(stop_words)), strict=True))
+    lengths = np.zeros((len(texts), 3), dtype=np.int64)
+    found: list[str] = []
+    for article, fields in enumerate(texts):
+        for field, text in enumerate(fields):
+            words = tokenize(preprocess(text))
+            lengths[article, field] = len(words)
+            found.extend(words)
+    raw = np.fromiter(map(ids.__getitem__, found), dtype=np.int32, count=len(found))
+    kept = raw >= len(stop_words)
+    ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths.ravel())]
+    field_lengths = np.diff(ends, prepend=0).reshape(lengths.shape).astype(np.int32)
+    tokens = raw[kept] - np.int32(len(stop_words))
+    doc_starts = np.concatenate([[0], np.cumsum(field_lengths.sum(axis=1))]).astype(np.int64)
+    keys, df, tf = chunk_frequencies(tokens, doc_starts, analyzer.ngram_range[1] > 1,
+                                     analyzer.max_features is not None)
+    return ChunkCounts(list(ids)[len(stop_words):], tokens, field_lengths, keys, df, tf)
+
+
+@dataclass(frozen=True)
+class TermLookup:
+    """Column of a kept term by word id (words) and by (first, second) word id (pairs): arrays only,
+    so a rows task ships them and not the term strings."""
+
+    n_terms: int
+    word_columns: np.ndarray  # int32 column of each global word id, -1 when pruned
+    pair_starts: np.ndarray  # kept pairs of first word w: pair_seconds[pair_starts[w]:pair_starts[w + 1]]
+    pair_seconds: np.ndarray
+    pair_columns: np.ndarray
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The kept terms in column order (strings for the stored vectorizer), their IDF and lookup."""
+
+    terms: dict[str, int]
+    idf: np.ndarray
+    lookup: TermLookup
+
+
+class CorpusCounts:
+    """Reduce step: the chunks' tokens in global word ids and the merged term frequencies."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self._ids: dict[str, int] = {}
+        self.chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens, field_lengths) per chunk
+        self.n_articles = 0
+        # Merged frequency tables, each of `chunks` chunks, merged pairwise as in a binary counter so each
+        # key is copied O(log chunks) times rather than once per chunk.
+        self._tables: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, chunk: ChunkCounts) -> None:
+        """Remap a chunk's word ids to global ones and merge its frequencies into the corpus's."""
+        ids, words = self._ids, self.words
+        for word in chunk.words:
+            if word not in ids:
+                ids[word] = len(words)
+                words.append(word)
+        to_global = np.array([ids[word] for word in chunk.words], dtype=np.int64)
+        self.chunks.append((to_global[chunk.tokens].astype(np.int32), chunk.field_lengths))
+        self.n_articles += len(chunk.field_lengths)
+        second = chunk.keys & SECOND_MASK
+        keys = (to_global[chunk.keys >> 32] << 32) | np.where(second > 0, to_global[second - 1] + 1, 0)
+        order = np.argsort(keys)  # keys are distinct: any sort gives the same order
+        self._tables.append((1, keys[order], chunk.df[order], chunk.tf[order] if len(chunk.tf) else chunk.tf))
+        while len(self._tables) > 1 and self._tables[-1][0] >= self._tables[-2][0]:
+            self._merge_last_two()
+
+    def _merge_last_two(self) -> None:
+        (n_b, *b), (n_a, *a) = self._tables.pop(), self._tables.pop()
+        self._tables.append((n_a + n_b, *merge_frequencies(*a, *b)))
+
+    def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The corpus's merged (keys, df, tf)."""
+        while len(self._tables) > 1:
+            self._merge_last_two()
+        if not self._tables:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        return self._tables[0][1:]
+
+    def vocabulary(self, analyzer: TfidfVectorizer) -> Vocabulary:
+        """Prune and order the terms as `TfidfVectorizer.fit` does; `ValueError` when none is left."""
+        table_keys, table_df, table_tf = self._table()
+        if not len(table_keys):
+            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        n_doc = self.n_articles
+        high = analyzer.max_df if isinstance(analyzer.max_df, Integral) else analyzer.max_df * n_doc
+        low = analyzer.min_df if isinstance(analyzer.min_df, Integral) else analyzer.min_df * n_doc
+        if high < low:
+            raise ValueError("max_df corresponds to < documents than min_df")
+        candidates = np.flatnonzero((table_df <= high) & (table_df >= low))
+        # The terms' string order: a pair's string is its words joined by a space, which sorts below
+        # every word character, so strings sort as (rank of first word, rank of second word + 1).
+        rank = np.empty(len(self.words), dtype=np.int64)
+        rank[sorted(range(len(self.words)), key=self.words.__getitem__)] = np.arange(len(self.words))
+        keys = table_keys[candidates]
+        second = keys & SECOND_MASK
+        kept = candidates[np.argsort((rank[keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0),
+                                     kind="stable")]
+        del keys, second
+        limit = analyzer.max_features
+        if limit is not None and len(kept) > limit:  # `_limit_features`: the same argsort on the same float32 sums
+            best = (-table_tf[kept].astype(np.float32)).argsort()[:limit]
+            kept = kept[np.sort(best)]
+        if not len(kept):
+            raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
+        return self._lookup(table_keys[kept], table_df[kept], analyzer)
+
+    def _lookup(self, keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
+        """The kept terms' keys and document frequencies, in column order."""
+        columns = np.arange(len(keys), dtype=np.int32)
+        first, second = keys >> 32, keys & SECOND_MASK
+        words = self.words
+        terms = {words[f] if s == 0 else f"{words[f]} {words[s - 1]}": int(c)
+                 for f, s, c in zip(first.tolist(), second.tolist(), columns.tolist(), strict=True)}
+        word_columns = np.full(len(words), -1, dtype=np.int32)
+        alone = second == 0
+        word_columns[first[alone]] = columns[alone]
+        by_key = np.argsort(keys[~alone], kind="stable")  # pairs sorted by (first, second)
+        pair_keys = keys[~alone][by_key]
+        pair_starts = np.searchsorted(pair_keys >> 32, np.arange(len(words) + 1)).astype(np.int64)
+        lookup = TermLookup(len(keys), word_columns, pair_starts, ((pair_keys & SECOND_MASK) - 1).astype(np.int32),
+                            columns[~alone][by_key])
+        return Vocabulary(terms, self._idf(df, analyzer), lookup)
+
+    def _idf(self, df: np.ndarray, analyzer: TfidfVectorizer) -> np.ndarray:
+        """`TfidfTransformer.fit`'s smoothed IDF, with its float32 operations in its order."""
+        df = df.astype(np.float32)
+        df += float(analyzer.smooth_idf)
+        idf = np.full_like(df, fill_value=self.n_articles + int(analyzer.smooth_idf), dtype=np.float32)
+        idf /= df
+        np.log(idf, out=idf)
+        idf += 1.0
+        return idf
+
+    def release_frequencies(self) -> None:
+        """Drop the merged frequencies once the vocabulary is built (the biggest table of the fit)."""
+        self._tables.clear()
+
+
+def field_counts(tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup,
+                 field: str) -> tuple[np.ndarray, np.ndarray]:
+    """One field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
+    starts = np.concatenate([[0], np.cumsum(field_lengths.ravel())]).astype(np.int64)
+    return field_term_counts(tokens, starts, WHOLE_TEXT_FIELDS.index(field), len(WHOLE_TEXT_FIELDS),
+                             lookup.word_columns, lookup.pair_starts, lookup.pair_seconds, lookup.pair_columns,
+                             lookup.n_terms)
+
+
+def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n_jobs: int) -> CorpusCounts:
+    """Tokenise and count every chunk on `n_jobs` workers (or the active joblib backend's), merging as they come."""
+    corpus = CorpusCounts()
+    calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
+    for chunk in run_tasks(calls, n_jobs, prefer="processes"):
+        corpus.add(chunk)
+    return corpus
+
+
+def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:
+    """The calls' results in order: in this process for one job, else on `backend` (default: joblib's
+    active backend, which `joblib.parallel_config(backend="dask")` makes a Dask cluster)."""
+    if n_jobs == 1:
+        return (function(*args, **kwargs) for function, args, kwargs in calls)
+    return Parallel(n_jobs=n_jobs, prefer=prefer, backend=backend, return_as="generator")(calls)
