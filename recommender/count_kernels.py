@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recommender.sparse_kernels import first_at_least
+
 SECOND_MASK = np.int64(0xFFFFFFFF)
 
 
@@ -119,13 +121,7 @@ def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cov
 @njit(cache=True, nogil=True)
 def _pair_column(pair_starts, pair_seconds, pair_columns, first, second):  # pragma: no cover - compiled
     """Column of the pair (first, second), or -1: a binary search among first's kept pairs."""
-    lo, hi = pair_starts[first], pair_starts[first + 1]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if pair_seconds[mid] < second:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = first_at_least(pair_seconds, pair_starts[first], pair_starts[first + 1], second)
     if lo < pair_starts[first + 1] and pair_seconds[lo] == second:
         return pair_columns[lo]
     return -1

@@ -19,18 +19,8 @@ from joblib import delayed
 from numba import njit
 from sklearn.decomposition import TruncatedSVD
 
+from recommender.sparse_kernels import first_at_least
 from recommender.term_counts import run_tasks
-
-
-@njit(cache=True, nogil=True)
-def _first_at_least(indices, start, stop, column):  # pragma: no cover - compiled
-    while start < stop:
-        mid = (start + stop) // 2
-        if indices[mid] < column:
-            start = mid + 1
-        else:
-            stop = mid
-    return start
 
 
 @njit(cache=True, nogil=True)
@@ -39,7 +29,7 @@ def _columns_t_dot(indptr, indices, data, first, last, q):  # pragma: no cover -
     width = q.shape[1]
     z = np.zeros((last - first, width), dtype=np.float32)
     for i in range(len(indptr) - 1):
-        for k in range(_first_at_least(indices, indptr[i], indptr[i + 1], first), indptr[i + 1]):
+        for k in range(first_at_least(indices, indptr[i], indptr[i + 1], first), indptr[i + 1]):
             j = indices[k] - first
             if j >= last - first:
                 break
@@ -57,7 +47,7 @@ def _columns_dot(indptr, indices, data, first, last, z):  # pragma: no cover - c
     acc = np.zeros(width, dtype=np.float32)
     for i in range(len(indptr) - 1):
         acc[:] = 0
-        for k in range(_first_at_least(indices, indptr[i], indptr[i + 1], first), indptr[i + 1]):
+        for k in range(first_at_least(indices, indptr[i], indptr[i + 1], first), indptr[i + 1]):
             j = indices[k] - first
             if j >= last - first:
                 break

@@ -23,11 +23,12 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _first_posting(t_indices, start, stop, column):  # pragma: no cover - compiled
-    """Where the postings start…stop-1 (sorted by column) reach `column`: a binary search."""
+def first_at_least(values, start, stop, value):  # pragma: no cover - compiled
+    """Where the sorted `values[start:stop]` reach `value` (the first index with values[i] >= value): a binary
+    search, shared by every kernel that walks sorted postings, columns or pairs."""
     while start < stop:
         mid = (start + stop) // 2
-        if t_indices[mid] < column:
+        if values[mid] < value:
             start = mid + 1
         else:
             stop = mid
@@ -48,7 +49,7 @@ def _scatter_rows(  # pragma: no cover - compiled
             weight = data[p]
             first, end = t_indptr[term], t_indptr[term + 1]
             if col_start > 0:
-                first = _first_posting(t_indices, first, end, col_start)
+                first = first_at_least(t_indices, first, end, col_start)
             for q in range(np.uint64(first), np.uint64(end)):
                 acc[np.uint64(t_indices[q] - col_start)] += weight * t_data[q]
 
