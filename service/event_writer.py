@@ -17,14 +17,13 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
 from storage import Database
-from storage.events import append_events
+from storage.events import EventRow, append_events
 
 log = logging.getLogger("relatedly.events")
 
@@ -37,7 +36,7 @@ class EventWriter:
         self.database = database
         self.batch_rows, self.flush_seconds = batch_rows, flush_seconds
         self.max_queued_rows, self.retry_seconds = max_queued_rows, retry_seconds
-        self._rows: deque[Mapping[str, Any]] = deque()
+        self._rows: deque[EventRow] = deque()
         self._in_flight = 0
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -45,7 +44,7 @@ class EventWriter:
         self._stopping = False
         self._flushing = False
 
-    def add(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+    def add(self, rows: Sequence[EventRow]) -> bool:
         """Queue one event's rows; False (and nothing queued) when the queue is full."""
         with self._changed:
             if len(self._rows) + self._in_flight + len(rows) > self.max_queued_rows:
@@ -107,7 +106,7 @@ class EventWriter:
                 self._in_flight = 0
                 self._changed.notify_all()
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> bool:
+    def _write(self, batch: list[EventRow]) -> bool:
         try:
             append_events(self.database, batch)
         except SQLAlchemyError as exc:

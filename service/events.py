@@ -27,7 +27,7 @@ from service.event_writer import EventWriter
 from service.extensions import relatedly
 from service.model_store import LoadedModel
 from service.rate_limit import RateLimiter
-from storage.events import EVENT_TYPES
+from storage.events import EVENT_TYPES, EventRow
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
 
@@ -81,7 +81,7 @@ def post_event() -> Response:
     return response
 
 
-def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_dir: str) -> list[dict[str, Any]]:
+def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_dir: str) -> list[EventRow]:
     """The `events` rows of one valid event; `ApiError` 400 naming the first bad field."""
     if not isinstance(event, dict):
         raise _bad("the body must be a JSON object")
@@ -98,21 +98,19 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
     if model_version != loaded.version and not _published(models_dir, model_version):
         raise ApiError(404, "model_version_not_found", f"model_version {model_version!r} is not a published version")
     article_id = _story(event["article_id"], "article_id", loaded)
-    common = {"occurred_at": occurred_at, "type": kind, "list_id": list_id, "article_id": article_id,
-              "model_version": model_version}
     if kind == "click":
         position = event["position"]
         if isinstance(position, bool) or not isinstance(position, int) or not 1 <= position <= _max_items(loaded):
             raise _bad(f"position must be an integer from 1 to {_max_items(loaded)}, got {position!r}")
         target = _story(event["target"], "target", loaded, not_=article_id)
-        return [{**common, "story_id": target, "position": position}]
+        return [EventRow(occurred_at, kind, list_id, article_id, target, position, model_version)]
     items = event["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= _max_items(loaded):
         raise _bad(f"items must be a list of 1 to {_max_items(loaded)} story ids")
     if len(set(map(str, items))) != len(items):
         raise _bad("items must not repeat a story")
-    return [{**common, "story_id": _story(item, "items", loaded, not_=article_id), "position": n}
-            for n, item in enumerate(items, start=1)]
+    return [EventRow(occurred_at, kind, list_id, article_id, _story(item, "items", loaded, not_=article_id), n,
+                     model_version) for n, item in enumerate(items, start=1)]
 
 
 _seen_versions: set[tuple[str, str]] = set()  # (models dir, version) found on disk once: versions never change

@@ -8,14 +8,13 @@ from pathlib import Path
 from service.event_writer import EventWriter
 from service.rate_limit import RateLimiter
 from storage import Database
-from storage.events import position_stats
+from storage.events import EventRow, position_stats
 
 NOW = datetime.now(UTC)
 
 
-def row(position: int) -> dict:
-    return {"occurred_at": NOW, "type": "impression", "list_id": "l", "article_id": "a", "story_id": f"s{position}",
-            "position": position, "model_version": "v"}
+def row(position: int) -> EventRow:
+    return EventRow(NOW, "impression", "l", "a", f"s{position}", position, "v")
 
 
 def test_rows_are_written_in_batches(database) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from storage.events import append_events, position_stats, prune_events, version_stats
+from storage.events import EventRow, append_events, position_stats, prune_events, version_stats
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime) -> list[dict]:
-    return [{"occurred_at": when, "type": kind, "list_id": list_id, "article_id": "a", "story_id": f"s{p}",
-             "position": p, "model_version": version} for p in positions]
+def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime) -> list[EventRow]:
+    return [EventRow(when, kind, list_id, "a", f"s{p}", p, version) for p in positions]
 
 
 def test_counts_by_version_and_position(database) -> None:

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from storage.events import append_events, position_stats
+from storage.events import EventRow, append_events, position_stats
 from training.cli import main
 
 NOW = datetime.now(UTC)
 
 
-def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime = NOW) -> list[dict]:
-    return [{"occurred_at": when, "type": kind, "list_id": list_id, "article_id": "a", "story_id": f"s{p}",
-             "position": p, "model_version": version} for p in positions]
+def rows(kind: str, version: str, list_id: str, positions: list[int], when: datetime = NOW) -> list[EventRow]:
+    return [EventRow(when, kind, list_id, "a", f"s{p}", p, version) for p in positions]
 
 
 @pytest.fixture()
