@@ -28,8 +28,12 @@ lists were not made for ("lists off"), are the baseline: default requests then g
 p99 and errors, and every worker's RSS (growth after the first minute is what the soak checks).
 
 Then, unless --no-events: reader events (`POST /v1/events`, text/plain beacons of valid impressions
-and clicks, SQLite store, rate limit off): the write path alone as fast as wrk can drive it, then
-cached GETs alone and cached GETs while events arrive at about 1,000/s, with the rows stored counted.
+and clicks, SQLite store, rate limit off): the write path alone as fast as wrk can drive it; cached
+GETs saturated by wrk, alone and beside --events-rate events/s; cached GETs at a fixed rate below
+saturation (--events-get-rate), alone and beside the events: p50/p99 of each stream, the rows
+stored, and the workers' and each client's CPU per request. Fixed rates are sent by
+benchmarks/paced_load.py, a new connection per request as a proxy would (wrk's delay() holds sync
+workers idle on an open connection).
 
 Then, unless --no-publish: a model switch under load. The service runs with Redis (cache and
 publish announcements, --redis-url); while wrk drives cached GETs at the first concurrency, a poller
@@ -98,6 +102,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the publish-under-load run")
     parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load run")
     parser.add_argument("--no-events", action="store_true", help="skip the POST /v1/events runs")
+    parser.add_argument("--events-rate", type=int, default=1000, help="paced events/s beside the GETs")
+    parser.add_argument("--events-get-rate", type=int, default=1500, help="the fixed rate of the paced GET runs")
     parser.add_argument("--no-uniform", action="store_true", help="skip the uniform-ids-after-publish runs")
     parser.add_argument("--soak-minutes", type=int, default=0, help="only run the soak, this many minutes")
     args = parser.parse_args()
@@ -135,7 +141,7 @@ def main() -> int:
             rows.append((label, concurrency, result, ceiling))
     _print_table(rows, args)
     if not args.no_events:
-        _events_runs(work, models_dir, ids, scripts["cached"], rng, args)
+        _events_runs(work, models_dir, ids, rng, args)
     if not args.no_publish:
         _publish_under_load(work, models_dir, articles[0], scripts["cached"], args)
     shutil.rmtree(work, ignore_errors=True)
@@ -465,58 +471,118 @@ def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespa
 
 
 # --- reader events (issue 11) ----------------------------------------------------------------------------------
-EVENTS_PACE = (12, 10)  # connections, ms pause before each request: at most 1,200 events/s, ~1,000 with latency
+PACED_LOAD = Path(__file__).with_name("paced_load.py")
 
 
-def _events_runs(work: Path, models_dir: Path, ids: list[str], cached_script: Path, rng: random.Random,
-                 args: argparse.Namespace) -> None:
-    """The event write path alone, then cached GETs without and with ~1,000 events/s beside them."""
+def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Random, args: argparse.Namespace) -> None:
+    """Events alone, GETs alone and beside ~1,000 events/s, saturated (wrk) and at a fixed rate (paced_load.py).
+
+    wrk cannot pace against sync workers (see paced_load.py), so every fixed-rate stream is paced_load.py's,
+    sent as a proxy would. Each run reports the gunicorn workers' CPU per request and each client's own.
+    """
     version = read_current(models_dir)
-    bodies, rows_per_body = [], []
+    hot = rng.sample(ids, min(200, len(ids)))
+    gets = [{"method": "GET", "path": f"/v1/articles/{urllib.request.quote(i, safe='')}/related"} for i in hot]
+    posts, rows_per_body = [], []
     for n in range(2000):
         article, *items = rng.sample(ids, 6)
         event = ({"type": "impression", "items": items} if n % 4 else
                  {"type": "click", "target": items[0], "position": 1})
-        bodies.append(json.dumps({**event, "list_id": f"bench{n}", "article_id": article, "model_version": version}))
+        body = json.dumps({**event, "list_id": f"bench{n}", "article_id": article, "model_version": version})
+        posts.append({"method": "POST", "path": "/v1/events", "content_type": "text/plain;charset=UTF-8", "body": body})
         rows_per_body.append(len(items) if n % 4 else 1)
-    post = """
-local bodies = __ITEMS__
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("POST", "/v1/events", {["Content-Type"] = "text/plain;charset=UTF-8"}, bodies[(n % #bodies) + 1])
-end
-""".replace("__ITEMS__", "{" + ",".join(json.dumps(b) for b in bodies) + "}") + WRK_REPORT
-    events_script, paced_script = work / "events.lua", work / "events_paced.lua"
-    events_script.write_text(post, encoding="utf-8")
-    paced_script.write_text(post + f"delay = function() return {EVENTS_PACE[1]} end\n", encoding="utf-8")
-    concurrency, table = args.concurrency[0], []
-    for run, label in (("alone", "POST /v1/events"), ("get", "cached GET related"), ("beside", "")):
-        database = work / f"events-{run}.db"
+    streams = {name: _request_files(work, f"events-{name}", specs) for name, specs in (("get", gets), ("post", posts))}
+    get_rate, event_rate = args.events_get_rate, args.events_rate
+    runs = (  # label → streams: (what, wrk connections or None for paced_load, its rate)
+        ("POST /v1/events alone, saturated", [("post", args.concurrency[0], None)]),
+        ("cached GET alone, saturated", [("get", args.concurrency[0], None)]),
+        ("cached GET saturated + events paced", [("get", args.concurrency[0], None), ("post", None, event_rate)]),
+        (f"cached GET at {get_rate}/s alone", [("get", None, get_rate)]),
+        (f"cached GET at {get_rate}/s + events paced", [("get", None, get_rate), ("post", None, event_rate)]),
+    )
+    table = []
+    for number, (label, plan) in enumerate(runs):
+        database = work / f"events-{number}.db"
         env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_EVENTS_PER_MINUTE": "0",
                "RELATEDLY_DATABASE_URL": f"sqlite:///{database}"}
         with _server(work, "app", args.workers, env) as base:
-            script = events_script if run == "alone" else cached_script
-            _wrk(script, concurrency, 2, base)  # warm-up
-            paced = None if run != "beside" else subprocess.Popen(
-                _wrk_command(paced_script, EVENTS_PACE[0], args.duration, base), stdout=subprocess.PIPE, text=True)
-            result = _wrk(script, concurrency, args.duration, base)
-            beside = _wrk_report(paced.communicate()[0]) if paced else None
+            workers = list(_worker_rss(_listener_pid(base)))
+            for what, connections, rate in plan:  # warm-up, one stream at a time
+                _wait_client(_start_client(streams[what], connections, rate, 2, base))
+            cpu_before = _cpu_seconds(workers)
+            clients = [_start_client(streams[what], connections, rate, args.duration, base)
+                       for what, connections, rate in plan]
+            results = [_wait_client(client) for client in clients]
+            server_cpu = _cpu_seconds(workers) - cpu_before
         stored = _stored_event_rows(database)  # the server has stopped: its writers flushed at exit
-        if run == "beside":
-            table += [("cached GET + events", concurrency, result, None),
-                      (f"  events beside (c{EVENTS_PACE[0]})", EVENTS_PACE[0], beside, stored)]
-        else:
-            table.append((label, concurrency, result, stored if run == "alone" else None))
+        served = sum(result["requests"] + result["errors"] for result, _ in results)
+        for (what, connections, rate), (result, client_cpu) in zip(plan, results, strict=True):
+            client = f"wrk c{connections}" if rate is None else f"paced {rate}/s"
+            table.append((label, what, client, result, client_cpu, server_cpu / served,
+                          stored if what == "post" else None))
+            label = ""
     mean_rows = sum(rows_per_body) / len(rows_per_body)
-    print(f"\nreader events: gunicorn {args.workers} sync workers, SQLite store, wrk -t2 -d{args.duration}s "
-          f"(the 'events' runs include the warm-up's events; stored rows ~ {mean_rows:.2f} per event)")
-    print(f"{'scenario':<28}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'requests':>10}"
-          f"{'rows stored':>13}")
-    for name, conc, result, stored in table:
-        print(f"{name:<28}{conc:>5}{result['requests'] / result['seconds']:>10.0f}{result['p50_us'] / 1000:>9.2f}"
-              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
-              f"{'' if stored is None else stored:>13}")
+    print(f"\nreader events: gunicorn {args.workers} sync workers, SQLite store, rate limit off, {args.duration} s"
+          f" per run, {os.cpu_count()} cores shared by server and clients")
+    print(f"(server CPU: the workers' user+sys per request answered in the run, all streams; client CPU: that"
+          f" client's own per request; rows stored include the warm-up's, ~{mean_rows:.2f} per event)")
+    print(f"{'run':<42}{'stream':>7}{'client':>14}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}"
+          f"{'server us':>10}{'client us':>10}{'rows':>8}")
+    for label, what, client, result, client_cpu, server_per_request, stored in table:
+        answered = max(1, result["requests"])
+        print(f"{label:<42}{what:>7}{client:>14}{result['requests'] / result['seconds']:>8.0f}"
+              f"{result['p50_us'] / 1000:>8.2f}{result['p99_us'] / 1000:>8.2f}{result['errors']:>8d}"
+              f"{server_per_request * 1e6:>10.0f}{client_cpu / answered * 1e6:>10.0f}"
+              f"{'' if stored is None else stored:>8}")
+    print("targets (issue 11): events >= 1,000/s with p99 <= 10 ms beside GETs; GET related keeps its figures"
+          " (compare the two fixed-rate GET runs' p50/p99, and the saturated GET rate alone and beside events)")
+
+
+def _request_files(work: Path, name: str, specs: list[dict]) -> tuple[Path, Path]:
+    """The same requests as a wrk Lua script and as paced_load.py's JSON lines."""
+    lua, lines = work / f"{name}.lua", work / f"{name}.jsonl"
+    lines.write_text("".join(json.dumps(spec) + "\n" for spec in specs), encoding="utf-8")
+    lua.write_text("local requests = {" + ",".join(
+        "{" + ",".join(f"{json.dumps(spec.get(key, ''))}" for key in ("method", "path", "content_type", "body")) + "}"
+        for spec in specs) + """}
+local n = 0
+request = function()
+  n = n + 1
+  local r = requests[(n % #requests) + 1]
+  if r[1] == "GET" then return wrk.format("GET", r[2]) end
+  return wrk.format(r[1], r[2], {["Content-Type"] = r[3]}, r[4])
+end
+""" + WRK_REPORT, encoding="utf-8")
+    return lua, lines
+
+
+def _start_client(files: tuple[Path, Path], connections: int | None, rate: int | None, seconds: int,
+                  base: str) -> subprocess.Popen:
+    """wrk with `connections` (as fast as the server answers), or paced_load.py at `rate` requests/s."""
+    lua, lines = files
+    command = (_wrk_command(lua, connections, seconds, base) if rate is None else
+               [sys.executable, str(PACED_LOAD), base, str(lines), "--rate", str(rate), "--seconds", str(seconds)])
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_client(client: subprocess.Popen) -> tuple[dict, float]:
+    """The client's report and the CPU seconds (user+sys) it used."""
+    assert client.stdout is not None
+    output = client.stdout.read()
+    _, status, usage = os.wait4(client.pid, 0)
+    client.returncode = os.waitstatus_to_exitcode(status)
+    if client.returncode:
+        raise RuntimeError(f"{client.args[0]} failed with exit code {client.returncode}")
+    return _wrk_report(output), usage.ru_utime + usage.ru_stime
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User+sys CPU seconds the processes (gunicorn workers, every thread) have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _stored_event_rows(database: Path) -> int:
