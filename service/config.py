@@ -20,6 +20,8 @@
 | RELATEDLY_RELOAD_SECONDS     | 1.0           | how often the `CURRENT` pointer is checked for a new model   |
 | RELATEDLY_DEFAULT_LIMIT      | 10            | related stories returned when `limit` is not given           |
 | RELATEDLY_EVENTS_PER_MINUTE | 60            | POST /v1/events per client address and minute (0 = no limit) |
+| RELATEDLY_TRUSTED_PROXIES    | 0             | reverse proxies in front whose X-Forwarded-For is believed    |
+|                              |               | (the client address of the rate limits)                      |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
 | RELATEDLY_HOST               | 0.0.0.0       | address `relatedly serve` binds on                           |
@@ -60,6 +62,7 @@ class Settings:
     reload_seconds: float = 1.0
     default_limit: int = 10
     events_per_minute: int = 60
+    trusted_proxies: int = 0
     log_level: str = "INFO"
     host: str = "0.0.0.0"
     port: int = 8000
@@ -82,6 +85,7 @@ class Settings:
                 ("reload_seconds", self.reload_seconds > 0, "> 0"),
                 ("default_limit", self.default_limit >= 1, ">= 1"),
                 ("events_per_minute", self.events_per_minute >= 0, ">= 0"),
+                ("trusted_proxies", self.trusted_proxies >= 0, ">= 0"),
                 ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
                 ("workers", self.workers >= 1, ">= 1"),
@@ -123,6 +127,7 @@ class Settings:
             "reload_seconds": ("RELATEDLY_RELOAD_SECONDS", float),
             "default_limit": ("RELATEDLY_DEFAULT_LIMIT", int),
             "events_per_minute": ("RELATEDLY_EVENTS_PER_MINUTE", int),
+            "trusted_proxies": ("RELATEDLY_TRUSTED_PROXIES", int),
             "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
             "host": ("RELATEDLY_HOST", str),
             "port": ("PORT", int),

@@ -25,6 +25,7 @@ from service.editor_session import (
 )
 from service.errors import ApiError
 from service.extensions import relatedly
+from service.rate_limit import client_address
 
 bp = Blueprint("editor", __name__, template_folder="templates", static_folder="static/editor",
                static_url_path="/editor/static")
@@ -65,7 +66,7 @@ def page() -> Any:
 def sign_in() -> Any:
     """Check the admin token; set the session cookie, or answer 401 (429 after too many failures)."""
     token = relatedly().settings.admin_token
-    client = request.remote_addr or "unknown"
+    client = client_address(request.environ, relatedly().settings.trusted_proxies)
     limiter = SignInLimiter(relatedly().database)
     wait = limiter.retry_after(client)
     if wait:

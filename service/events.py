@@ -26,7 +26,7 @@ from service.errors import ApiError, error_response
 from service.event_writer import EventWriter
 from service.extensions import relatedly
 from service.model_store import LoadedModel
-from service.rate_limit import RateLimiter
+from service.rate_limit import RateLimiter, client_address
 from storage.events import EVENT_TYPES, EventRow
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
@@ -60,7 +60,7 @@ def post_event() -> Response:
     writer, limiter = current_app.extensions["relatedly_events"]
     allowed = request.environ.get(RATE_CHECKED)  # decided already when the fast path passed the request on
     if allowed is None:
-        allowed = limiter.allow(request.remote_addr or "unknown")
+        allowed = limiter.allow(client_address(request.environ, relatedly().settings.trusted_proxies))
     if not allowed:
         metrics.EVENTS.labels(result="rate_limited").inc()
         wait = limiter.retry_after_seconds()

@@ -25,7 +25,7 @@ from service.event_writer import EventWriter
 from service.events import EVENT_MEDIA_TYPES, MAX_EVENT_BYTES, RATE_CHECKED, event_rows
 from service.extensions import Relatedly
 from service.observability import record_request, request_id_from
-from service.rate_limit import RateLimiter
+from service.rate_limit import RateLimiter, client_address
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 PATH = "/v1/events"
@@ -51,7 +51,7 @@ class EventsFastPath:
         raw = _small_body(environ)
         if loaded is None or raw is None or _media_type(environ) not in EVENT_MEDIA_TYPES:
             return self.flask_wsgi(environ, start_response)
-        environ[RATE_CHECKED] = self.limiter.allow(environ.get("REMOTE_ADDR") or "unknown")
+        environ[RATE_CHECKED] = self.limiter.allow(client_address(environ, self.parts.settings.trusted_proxies))
         if not environ[RATE_CHECKED]:
             return self.flask_wsgi(environ, start_response)
         try:

@@ -3,6 +3,7 @@
 In-process, so each gunicorn worker keeps its own buckets (a client may get up to workers × the limit
 when its requests spread over workers). The number of clients remembered is bounded: the least
 recently seen are forgotten first, which only ever lets a forgotten client start afresh.
+`client_address` names the client for this limiter and the editor's sign-in limit alike.
 """
 
 from __future__ import annotations
@@ -10,6 +11,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+MAX_ADDRESS_CHARS = 64  # an IPv6 address with a zone fits; nothing longer becomes a bucket key
+
+
+def client_address(environ: Mapping[str, Any], trusted_proxies: int) -> str:
+    """The client's address: REMOTE_ADDR, or behind `trusted_proxies` reverse proxies the address the
+    outermost of them put in X-Forwarded-For (the `trusted_proxies`-th entry from the right; each proxy
+    appends the address it was connected from). Entries further left are whatever the client sent, so
+    they are never believed; a header with fewer entries than proxies means it did not come through
+    them all, and REMOTE_ADDR is used."""
+    if trusted_proxies:
+        hops = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if len(hops) >= trusted_proxies and hops[-trusted_proxies].strip():
+            return hops[-trusted_proxies].strip()[:MAX_ADDRESS_CHARS]
+    return environ.get("REMOTE_ADDR") or "unknown"
 
 
 class RateLimiter:

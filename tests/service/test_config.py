@@ -36,3 +36,10 @@ def test_every_problem_is_listed() -> None:
     assert "RELATEDLY_CACHE_TTL='soon'" in message
     assert "port must be a TCP port" in message
     assert "redis_url" in message
+
+
+def test_trusted_proxies_default_to_none_and_must_not_be_negative() -> None:
+    assert Settings.from_env({}).trusted_proxies == 0
+    assert Settings.from_env({"RELATEDLY_TRUSTED_PROXIES": "2"}).trusted_proxies == 2
+    with pytest.raises(ConfigError, match="trusted_proxies must be >= 0"):
+        Settings.from_env({"RELATEDLY_TRUSTED_PROXIES": "-1"})

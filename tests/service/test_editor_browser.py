@@ -140,5 +140,21 @@ def test_failed_sign_ins_are_rate_limited_across_workers(models_dir: Path, datab
     other = worker.post("/editor/sign-in", data={"token": TOKEN}, environ_base={"REMOTE_ADDR": "10.9.8.6"})
     assert other.status_code == 303 and "HttpOnly" in other.headers["Set-Cookie"]
     assert "SameSite=Strict" in other.headers["Set-Cookie"]
+    spoofed = worker.post("/editor/sign-in", data={"token": TOKEN}, environ_base=address,
+                          headers={"X-Forwarded-For": "198.51.100.1"})
+    assert spoofed.status_code == 429  # no proxy trusted by default: the header is not believed
     behind_https = worker.post("/editor/sign-in", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in behind_https.headers["Set-Cookie"]
+
+
+def test_behind_a_trusted_proxy_sign_ins_are_limited_per_forwarded_client(models_dir: Path, database_url: str) -> None:
+    worker = create_app(Settings(models_dir=str(models_dir), admin_token=TOKEN, database_url=database_url,
+                                 trusted_proxies=1), watch=False).test_client()
+    proxy = {"REMOTE_ADDR": "10.9.8.1"}
+
+    def sign_in(token: str, reader: str) -> int:
+        return worker.post("/editor/sign-in", data={"token": token}, environ_base=proxy,
+                           headers={"X-Forwarded-For": reader}).status_code
+
+    assert [sign_in(f"wrong-{i}", "203.0.113.7") for i in range(6)] == [401] * 5 + [429]
+    assert sign_in(TOKEN, "203.0.113.8") == 303  # another reader behind the same proxy is not locked out

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from service.event_writer import EventWriter
-from service.rate_limit import RateLimiter
+from service.rate_limit import RateLimiter, client_address
 from storage import Database
 from storage.events import EventRow, position_stats
 
@@ -60,3 +62,19 @@ def test_the_rate_limiter_forgets_the_least_recent_clients() -> None:
     assert limiter.allow("a", now=0.0) and limiter.allow("b", now=0.0) and limiter.allow("c", now=0.0)
     assert limiter.allow("a", now=0.0)  # forgotten: a fresh bucket
     assert not limiter.allow("c", now=0.0)
+
+
+@pytest.mark.parametrize(("forwarded_for", "trusted_proxies", "expected"), [
+    (None, 0, "10.0.0.1"),
+    ("203.0.113.9", 0, "10.0.0.1"),  # no proxy trusted: the header is the client's own claim
+    ("203.0.113.9", 1, "203.0.113.9"),
+    ("198.51.100.1, 203.0.113.9", 1, "203.0.113.9"),  # the left entry was sent by the client: ignored
+    ("198.51.100.1, 203.0.113.9, 192.0.2.5", 2, "203.0.113.9"),
+    ("203.0.113.9", 2, "10.0.0.1"),  # fewer entries than proxies: it did not come through them all
+    (None, 1, "10.0.0.1"),
+    (" , ", 1, "10.0.0.1"),
+    ("x" * 500, 1, "x" * 64),
+])
+def test_the_client_address_believes_only_trusted_proxies(forwarded_for, trusted_proxies, expected) -> None:
+    environ = {"REMOTE_ADDR": "10.0.0.1"} | ({"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for else {})
+    assert client_address(environ, trusted_proxies) == expected

@@ -157,7 +157,30 @@ def test_a_client_beyond_its_rate_gets_429(sample_models_dir: Path, tmp_path: Pa
     elsewhere = other.post("/v1/events", data=json.dumps(click(served)), content_type="text/plain",
                            environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert elsewhere.status_code == 204
+    spoofed = other.post("/v1/events", data=json.dumps(click(served)), content_type="text/plain",
+                         headers={"X-Forwarded-For": "198.51.100.1"})
+    assert spoofed.status_code == 429  # no proxy is trusted by default: the header changes nothing
     assert stored_rows(app) == 4
+
+
+def post_from(client, event: Any, forwarded_for: str):
+    return client.post("/v1/events", data=json.dumps(event), content_type="text/plain",
+                       headers={"X-Forwarded-For": forwarded_for}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(sample_models_dir: Path, tmp_path: Path,
+                                                                        served) -> None:
+    app = create_app(Settings(models_dir=str(sample_models_dir), database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                              events_per_minute=2, trusted_proxies=1), watch=False)
+    client = app.test_client()
+    first = [post_from(client, click(served), f"203.0.113.{n % 2}").status_code for n in range(4)]
+    assert first == [204] * 4  # two readers behind one proxy address: two buckets of 2
+    assert post_from(client, click(served), "203.0.113.0").status_code == 429
+    assert post_from(client, click(served), "203.0.113.0, 203.0.113.1").status_code == 429  # the last hop counts
+    invalid = post_from(client, {"type": "click"}, "203.0.113.0")
+    assert invalid.status_code == 429  # the route (every error) keys on the same address as the fast path
+    assert post_from(client, click(served), "203.0.113.5").status_code == 204
+    assert stored_rows(app) == 5
 
 
 def flask_route_only(app):
