@@ -88,9 +88,8 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
     kind = event.get("type")
     if kind not in EVENT_TYPES:
         raise _bad(f"type must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
-    unknown = sorted(set(event) - _FIELDS[kind])
-    missing = sorted(_FIELDS[kind] - set(event))
-    if unknown or missing:
+    if event.keys() != _FIELDS[kind]:
+        unknown, missing = sorted(set(event) - _FIELDS[kind]), sorted(_FIELDS[kind] - set(event))
         raise _bad(f"a {kind} has exactly the fields {', '.join(sorted(_FIELDS[kind]))}"
                    f" ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
     list_id = _token(event, "list_id")
