@@ -492,6 +492,7 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
         posts.append({"method": "POST", "path": "/v1/events", "content_type": "text/plain;charset=UTF-8", "body": body})
         rows_per_body.append(len(items) if n % 4 else 1)
     streams = {name: _request_files(work, f"events-{name}", specs) for name, specs in (("get", gets), ("post", posts))}
+    streams["+get"] = streams["get"]  # the control: as many more GETs as there are events
     get_rate, event_rate = args.events_get_rate, args.events_rate
     runs = (  # label → streams: (what, wrk connections or None for paced_load, its rate)
         ("POST /v1/events alone, saturated", [("post", args.concurrency[0], None)]),
@@ -499,8 +500,9 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
         ("cached GET saturated + events paced", [("get", args.concurrency[0], None), ("post", None, event_rate)]),
         (f"cached GET at {get_rate}/s alone", [("get", None, get_rate)]),
         (f"cached GET at {get_rate}/s + events paced", [("get", None, get_rate), ("post", None, event_rate)]),
+        (f"cached GET at {get_rate}/s + more GETs paced", [("get", None, get_rate), ("+get", None, event_rate)]),
     )
-    table = []
+    table, summary = [], {}
     for number, (label, plan) in enumerate(runs):
         database = work / f"events-{number}.db"
         env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_EVENTS_PER_MINUTE": "0",
@@ -509,33 +511,61 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
             workers = list(_worker_rss(_listener_pid(base)))
             for what, connections, rate in plan:  # warm-up, one stream at a time
                 _wait_client(_start_client(streams[what], connections, rate, 2, base))
-            cpu_before = _cpu_seconds(workers)
+            cpu_before, started = _cpu_seconds(workers), time.monotonic()
             clients = [_start_client(streams[what], connections, rate, args.duration, base)
                        for what, connections, rate in plan]
             results = [_wait_client(client) for client in clients]
-            server_cpu = _cpu_seconds(workers) - cpu_before
+            server_cores = (_cpu_seconds(workers) - cpu_before) / (time.monotonic() - started)
         stored = _stored_event_rows(database)  # the server has stopped: its writers flushed at exit
-        served = sum(result["requests"] + result["errors"] for result, _ in results)
+        answered = sum(result["requests"] / result["seconds"] for result, _ in results)
+        summary[number] = (server_cores, {what: result for (what, *_), (result, _) in zip(plan, results, strict=True)})
         for (what, connections, rate), (result, client_cpu) in zip(plan, results, strict=True):
             client = f"wrk c{connections}" if rate is None else f"paced {rate}/s"
-            table.append((label, what, client, result, client_cpu, server_cpu / served,
+            table.append((label, what, client, result, client_cpu, server_cores, server_cores / answered,
                           stored if what == "post" else None))
             label = ""
     mean_rows = sum(rows_per_body) / len(rows_per_body)
     print(f"\nreader events: gunicorn {args.workers} sync workers, SQLite store, rate limit off, {args.duration} s"
           f" per run, {os.cpu_count()} cores shared by server and clients")
-    print(f"(server CPU: the workers' user+sys per request answered in the run, all streams; client CPU: that"
-          f" client's own per request; rows stored include the warm-up's, ~{mean_rows:.2f} per event)")
-    print(f"{'run':<42}{'stream':>7}{'client':>14}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}"
-          f"{'server us':>10}{'client us':>10}{'rows':>8}")
-    for label, what, client, result, client_cpu, server_per_request, stored in table:
-        answered = max(1, result["requests"])
-        print(f"{label:<42}{what:>7}{client:>14}{result['requests'] / result['seconds']:>8.0f}"
-              f"{result['p50_us'] / 1000:>8.2f}{result['p99_us'] / 1000:>8.2f}{result['errors']:>8d}"
-              f"{server_per_request * 1e6:>10.0f}{client_cpu / answered * 1e6:>10.0f}"
-              f"{'' if stored is None else stored:>8}")
-    print("targets (issue 11): events >= 1,000/s with p99 <= 10 ms beside GETs; GET related keeps its figures"
-          " (compare the two fixed-rate GET runs' p50/p99, and the saturated GET rate alone and beside events)")
+    print(f"(server: the workers' user+sys CPU, in cores and per request answered in the run by all streams; client:"
+          f" that client's own CPU per request; late: how far behind schedule a paced client sent its 99th"
+          f" percentile request; rows stored include the warm-up's, ~{mean_rows:.2f} per event)")
+    print(f"{'run':<38}{'stream':>7}{'client':>14}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'late':>6}{'non-2xx':>8}"
+          f"{'cores':>6}{'server us':>10}{'client us':>10}{'rows':>8}")
+    for label, what, client, result, client_cpu, cores, server_per_request, stored in table:
+        late = f"{result['late_p99_us'] / 1000:.1f}" if "late_p99_us" in result else ""
+        server = (f"{cores:.2f}", f"{server_per_request * 1e6:.0f}") if label else ("", "")
+        print(f"{label:<38}{what:>7}{client:>14}{result['requests'] / result['seconds']:>7.0f}"
+              f"{result['p50_us'] / 1000:>8.2f}{result['p99_us'] / 1000:>8.2f}{late:>6}{result['errors']:>8d}"
+              f"{server[0]:>6}{server[1]:>10}"
+              f"{client_cpu / max(1, result['requests']) * 1e6:>10.0f}{'' if stored is None else stored:>8}")
+    _events_summary(summary, event_rate, get_rate)
+
+
+def _events_summary(summary: dict[int, tuple[float, dict[str, dict]]], event_rate: int, get_rate: int) -> None:
+    """The issue's targets from the runs above, each said met or not."""
+    def rate(run: int, what: str) -> float:
+        return summary[run][1][what]["requests"] / summary[run][1][what]["seconds"]
+
+    def ms(run: int, what: str) -> str:
+        result = summary[run][1][what]
+        return f"p50 {result['p50_us'] / 1000:.2f} / p99 {result['p99_us'] / 1000:.2f} ms"
+
+    events = summary[4][1]["post"]  # beside GETs at a fixed rate below saturation
+    met = events["requests"] / events["seconds"] >= 0.99 * event_rate and events["p99_us"] <= 10_000
+    print(f"events: {rate(0, 'post'):.0f}/s alone (saturated, {ms(0, 'post')}); {event_rate}/s beside GETs at"
+          f" {get_rate}/s: {ms(4, 'post')}; beside saturated GETs: {ms(2, 'post')} (queued behind wrk's)")
+    print(f"  >= 1,000 events/s with p99 <= 10 ms beside GET related at {get_rate}/s: {'met' if met else 'NOT met'}")
+    per_event = (summary[4][0] - summary[3][0]) / rate(4, "post")
+    per_get = (summary[5][0] - summary[3][0]) / rate(5, "+get")
+    verdict = "no more than" if per_event <= per_get else "more than"
+    print(f"GET at {get_rate}/s: {ms(3, 'get')} alone, {ms(4, 'get')} beside {event_rate} events/s,"
+          f" {ms(5, 'get')} beside {event_rate} more GETs/s")
+    print(f"  server CPU added by {event_rate} events/s: {per_event * 1e6:.0f} us per event; by {event_rate} more"
+          f" GETs/s: {per_get * 1e6:.0f} us per GET (an event costs {verdict} a cached GET)")
+    print(f"saturated GET: {rate(1, 'get'):.0f} req/s alone, {rate(2, 'get'):.0f} beside {rate(2, 'post'):.0f}"
+          f" events/s ({(rate(1, 'get') - rate(2, 'get')) / rate(2, 'post'):.2f} GETs given up per event,"
+          f" client CPU included: the machine's cores serve both the clients and the server)")
 
 
 def _request_files(work: Path, name: str, specs: list[dict]) -> tuple[Path, Path]:
