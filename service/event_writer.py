@@ -3,8 +3,10 @@
 A request only validates its event and queues the rows (microseconds), so a slow or locked database
 never slows `POST /v1/events`, let alone the related path. The thread writes whatever is queued every
 `flush_seconds` (sooner once `batch_rows` are waiting) in one transaction: one commit per interval,
-however many events arrive. If the database fails, the
-batch goes back to the front of the queue and is tried again after a pause; the queue is bounded, and
+however many events arrive. The interval is short (50 ms): a batch of half a second of events at
+1,000/s was a burst of CPU that the requests arriving meanwhile waited behind (GET related's p99 beside
+events rose from 3.6 to 8.8 ms, against 3.6 ms beside as many more GETs), and fewer events wait in memory
+if the process dies. If the database fails, the batch goes back to the front of the queue and is tried again after a pause; the queue is bounded, and
 rows beyond it are dropped and counted rather than let the process grow without end. The thread is
 started on first use, so each gunicorn worker (forked after the app is built) gets its own.
 """
@@ -31,7 +33,7 @@ log = logging.getLogger("relatedly.events")
 class EventWriter:
     """A bounded queue of event rows and the thread that appends them to the database."""
 
-    def __init__(self, database: Database, *, batch_rows: int = 2000, flush_seconds: float = 0.5,
+    def __init__(self, database: Database, *, batch_rows: int = 2000, flush_seconds: float = 0.05,
                  max_queued_rows: int = 100_000, retry_seconds: float = 2.0) -> None:
         self.database = database
         self.batch_rows, self.flush_seconds = batch_rows, flush_seconds
