@@ -24,6 +24,7 @@ from joblib import Parallel, delayed
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
+from recommender.term_index import TermIndex
 
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
@@ -83,7 +84,7 @@ class TermLookup:
 class Vocabulary:
     """The kept terms in column order (strings for the stored vectorizer), their IDF and lookup."""
 
-    terms: dict[str, int]
+    terms: TermIndex
     idf: np.ndarray
     lookup: TermLookup
 
@@ -162,8 +163,7 @@ class CorpusCounts:
         columns = np.arange(len(keys), dtype=np.int32)
         first, second = keys >> 32, keys & SECOND_MASK
         words = self.words
-        terms = {words[f] if s == 0 else f"{words[f]} {words[s - 1]}": int(c)
-                 for f, s, c in zip(first.tolist(), second.tolist(), columns.tolist(), strict=True)}
+        terms = TermIndex.from_word_pairs(words, first, second)
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
         word_columns[first[alone]] = columns[alone]

@@ -196,14 +196,15 @@ class ArticleVectorizer:
     def _term_keys(self, texts: Sequence[str]) -> np.ndarray:
         """article × V + column of every known term occurrence in the texts (article = position)."""
         vocabulary, analyze = self.tfidf_.vocabulary_, self._analyzer
-        columns: list[int] = []
+        terms: list[str] = []
         lengths = np.zeros(len(texts), dtype=np.int64)
         for article, text in enumerate(texts):
-            before = len(columns)
-            columns.extend(column for term in analyze(text) if (column := vocabulary.get(term)) is not None)
-            lengths[article] = len(columns) - before
-        starts = np.arange(len(texts), dtype=np.int64) * len(vocabulary)
-        return np.repeat(starts, lengths) + np.array(columns, dtype=np.int64)
+            before = len(terms)
+            terms.extend(analyze(text))
+            lengths[article] = len(terms) - before
+        columns = vocabulary.columns(terms)  # one compiled lookup of every term (`TermIndex`)
+        keys = np.repeat(np.arange(len(texts), dtype=np.int64) * len(vocabulary), lengths) + columns
+        return keys[columns >= 0]
 
     def __getstate__(self) -> dict[str, object]:
         """Pickle the fitted state only: the caches built on first use are rebuilt after loading."""
@@ -225,7 +226,7 @@ class ArticleVectorizer:
         """Term of each TF-IDF column (built once, for explanations)."""
         self._check_fitted()
         if not hasattr(self, "_feature_names"):
-            self._feature_names = self.tfidf_.get_feature_names_out()
+            self._feature_names = np.asarray(self.tfidf_.vocabulary_.terms(), dtype=object)
         return self._feature_names
 
 
