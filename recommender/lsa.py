@@ -13,6 +13,8 @@ depend on the scheduling.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from joblib import delayed
@@ -82,14 +84,15 @@ def fit_lsa(x: sp.csr_matrix, rank: int, *, n_iter: int, oversamples: int, seed:
     bounds = [(first, min(first + block, n_terms)) for first in range(0, n_terms, block)]
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(bounds))]
 
-    def sweep(step: str, **operands: object) -> list[np.ndarray]:
+    def sweep(step: str, **operands: object) -> Iterator[np.ndarray]:
+        """The blocks' results in block order, as they finish (never all held at once)."""
         calls = (delayed(_block_task)(x, first, last, step, seed=seeds[b], width=width, **operands)
                  for b, (first, last) in enumerate(bounds))
-        return list(run_tasks(calls, n_jobs, prefer="threads", backend="threading"))
+        return run_tasks(calls, n_jobs, prefer="threads", backend="threading")
 
-    def summed(parts: list[np.ndarray]) -> np.ndarray:
-        total = parts[0].copy()
-        for part in parts[1:]:
+    def summed(parts: Iterator[np.ndarray]) -> np.ndarray:
+        total = next(parts).copy()
+        for part in parts:
             total += part  # in block order: the same basis whatever the scheduling
         return total
 
@@ -102,7 +105,9 @@ def fit_lsa(x: sp.csr_matrix, rank: int, *, n_iter: int, oversamples: int, seed:
     top = np.argsort(-eigenvalues, kind="stable")[:rank]
     singular = np.sqrt(np.maximum(eigenvalues[top], 0.0))
     scale = np.divide(eigenvectors[:, top], singular, out=np.zeros((len(gram), len(top))), where=singular > 0)
-    components = np.concatenate(sweep("components", q=q, scale=scale.astype(np.float32)), axis=1)  # Vᵀ = S⁻¹·Uᵀ·Qᵀ·X
+    components = np.empty((len(top), n_terms), dtype=np.float32)  # filled a block at a time: never a second copy
+    for (first, last), part in zip(bounds, sweep("components", q=q, scale=scale.astype(np.float32)), strict=True):
+        components[:, first:last] = part  # Vᵀ = S⁻¹·Uᵀ·Qᵀ·X
     svd = TruncatedSVD(n_components=rank, algorithm="randomized", n_iter=n_iter, n_oversamples=oversamples,
                        random_state=seed)
     svd.components_ = components

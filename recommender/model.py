@@ -75,7 +75,8 @@ class RelatedModel:
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.vectorizer_ = ArticleVectorizer(self.params)
-        vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings)
+        vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings,
+                                                 memory_budget_bytes=memory_budget_bytes)
         self._assemble(vectors, ArticleCatalog.from_articles(articles))
         started = time.perf_counter()
         self.neighbors_ = top_k_neighbors(

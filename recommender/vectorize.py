@@ -10,7 +10,7 @@ dense low-rank space where stories on one subject meet even without shared words
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,10 +25,12 @@ from recommender.corpus import Article
 from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
 from recommender.lsa import fit_lsa
-from recommender.term_counts import TermLookup, count_corpus, field_counts, run_tasks
+from recommender.neighbors import DEFAULT_CHUNK_BYTES
+from recommender.term_counts import Fields, TermLookup, count_corpus, field_counts, run_tasks
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
-LSA_BLOCK_BYTES = 64 * 2**20  # a block of term columns in the LSA fit (see `recommender.lsa`)
+COUNT_BYTES_PER_CHAR = 20  # a counting task's peak per character of text (measured: 100 MB for 5 MB of text)
+MIN_CHUNK_CHARS = 4096  # a floor for absurdly small budgets
 TERM_BATCH_ARTICLES = 2048  # articles whose term occurrences are counted in one sort (~60 MB of keys for long ones)
 
 
@@ -70,14 +72,17 @@ class ArticleVectorizer:
         self.params = params or VectorizerParams()
 
     def fit_transform(
-        self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None
+        self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
+        memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
     ) -> Vectors:
         """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
 
         The corpus is tokenised once, a chunk of articles per task on `n_jobs` workers (or the active
         joblib backend's), and counted as integers (`recommender.term_counts`): the vocabulary, IDF
         and rows are those of `TfidfVectorizer.fit` on the whole texts and of `transform_fields`.
-        `timings`, when given, receives each stage's seconds.
+        The counting chunks and the LSA's column blocks are sized so that the tasks running at once
+        stay within `memory_budget_bytes` (the model is the same for any budget but for the float32
+        rounding of the LSA's block sums). `timings`, when given, receives each stage's seconds.
         """
         p = self.params
         small = len(articles) < SMALL_CORPUS
@@ -95,10 +100,8 @@ class ArticleVectorizer:
         if not 1 <= p.ngram_max <= 2:
             raise ValueError("ngram_max must be 1 (words) or 2 (words and word pairs)")
         clock = _StageClock(timings)
-        size = _chunk_articles(len(articles), n_jobs)
-        chunks = ([(a.title, " ".join(a.tags), a.body) for a in articles[start : start + size]]
-                  for start in range(0, len(articles), size))
-        counts = count_corpus(chunks, analyzer, n_jobs)
+        workers = max(1, effective_n_jobs(n_jobs))
+        counts = count_corpus(_chunks(articles, workers, memory_budget_bytes // workers), analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
         except ValueError as exc:  # empty vocabulary: nothing in the corpus is a usable word
@@ -113,7 +116,7 @@ class ArticleVectorizer:
         tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
         del counts
         clock.stage("rows")
-        self.svd_ = self._fit_lsa(tfidf, n_jobs)
+        self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // workers)
         lsa = self._project(tfidf)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
@@ -129,7 +132,7 @@ class ArticleVectorizer:
         tfidf = self._weighted_tfidf(titles, bodies, tags)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int) -> TruncatedSVD | None:
+    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int) -> TruncatedSVD | None:
         """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
         reproducible through the fixed seed. With `lsa_sample_rows` the basis is fitted on a seeded
         sample of the rows; every row is projected on it."""
@@ -142,7 +145,7 @@ class ArticleVectorizer:
         if p.lsa_weight <= 0 or rank < 2:
             return None
         return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
-                       n_jobs=n_jobs, block_bytes=LSA_BLOCK_BYTES)
+                       n_jobs=n_jobs, block_bytes=block_bytes)
 
     def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
@@ -277,10 +280,22 @@ def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: in
     return matrix
 
 
-def _chunk_articles(n_articles: int, n_jobs: int) -> int:
-    """Articles per counting task: a few tasks per worker, at most TERM_BATCH_ARTICLES (bounded memory)."""
-    workers = max(1, effective_n_jobs(n_jobs))
-    return max(1, min(TERM_BATCH_ARTICLES, -(-n_articles // (4 * workers))))
+def _chunks(articles: Sequence[Article], workers: int, task_bytes: int) -> Iterator[list[Fields]]:
+    """The counting tasks' articles (title, tags, body): consecutive runs of at least 4 tasks per
+    worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per character)."""
+    most_articles = max(1, -(-len(articles) // (4 * workers)))
+    most_chars = max(MIN_CHUNK_CHARS, task_bytes // COUNT_BYTES_PER_CHAR)
+    chunk: list[Fields] = []
+    chars = 0
+    for article in articles:
+        fields = (article.title, " ".join(article.tags), article.body)
+        chunk.append(fields)
+        chars += sum(map(len, fields))
+        if len(chunk) == most_articles or chars >= most_chars:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
 
 
 class _StageClock:
