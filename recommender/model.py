@@ -65,19 +65,23 @@ class RelatedModel:
         memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
         progress: ProgressCallback | None = None,
         timings: dict[str, float] | None = None,
+        release_texts: bool = False,
     ) -> RelatedModel:
         """Vectorise the articles and precompute every neighbour list (see `top_k_neighbors`); returns self.
 
-        `timings`, when given, receives each stage's seconds (count, rows, lsa, neighbours).
+        `timings`, when given, receives each stage's seconds (count, rows, lsa, neighbours). With
+        `release_texts` the caller hands `articles` (a list) over and the texts are freed once counted
+        (`ArticleVectorizer.fit_transform`); the catalogue keeps what the service shows.
         """
         if len(articles) < 2:
             raise CorpusError([], "a model needs at least 2 articles")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.vectorizer_ = ArticleVectorizer(self.params)
+        catalog = ArticleCatalog.from_articles(articles)
         vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings,
-                                                 memory_budget_bytes=memory_budget_bytes)
-        self._assemble(vectors, ArticleCatalog.from_articles(articles))
+                                                 memory_budget_bytes=memory_budget_bytes, release_texts=release_texts)
+        self._assemble(vectors, catalog)
         started = time.perf_counter()
         self.neighbors_ = top_k_neighbors(
             self.space_, self.top_k, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes, progress=progress

@@ -73,7 +73,7 @@ class ArticleVectorizer:
 
     def fit_transform(
         self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
-        memory_budget_bytes: int = DEFAULT_CHUNK_BYTES,
+        memory_budget_bytes: int = DEFAULT_CHUNK_BYTES, release_texts: bool = False,
     ) -> Vectors:
         """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
 
@@ -82,7 +82,9 @@ class ArticleVectorizer:
         and rows are those of `TfidfVectorizer.fit` on the whole texts and of `transform_fields`.
         The counting chunks and the LSA's column blocks are sized so that the tasks running at once
         stay within `memory_budget_bytes` (the model is the same for any budget but for the float32
-        rounding of the LSA's block sums). `timings`, when given, receives each stage's seconds.
+        rounding of the LSA's block sums). With `release_texts`, `articles` is a list the caller hands
+        over: each item is replaced by None once its chunk is counted, so the texts are freed before
+        the LSA and neighbour steps. `timings`, when given, receives each stage's seconds.
         """
         p = self.params
         small = len(articles) < SMALL_CORPUS
@@ -101,7 +103,10 @@ class ArticleVectorizer:
             raise ValueError("ngram_max must be 1 (words) or 2 (words and word pairs)")
         clock = _StageClock(timings)
         workers = max(1, effective_n_jobs(n_jobs))
-        counts = count_corpus(_chunks(articles, workers, memory_budget_bytes // workers), analyzer, n_jobs)
+        if release_texts and not isinstance(articles, list):
+            raise TypeError("release_texts needs the articles as a list")
+        chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts)
+        counts = count_corpus(chunks, analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
         except ValueError as exc:  # empty vocabulary: nothing in the corpus is a usable word
@@ -117,7 +122,7 @@ class ArticleVectorizer:
         del counts
         clock.stage("rows")
         self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // workers)
-        lsa = self._project(tfidf)
+        lsa = self._project(tfidf, n_jobs)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
 
@@ -147,7 +152,7 @@ class ArticleVectorizer:
         return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
                        n_jobs=n_jobs, block_bytes=block_bytes)
 
-    def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
+    def _project(self, tfidf: sp.csr_matrix, n_jobs: int = 1) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
 
         SciPy's sparse × dense product needs the dense side C-contiguous; the library's transposed
@@ -158,8 +163,9 @@ class ArticleVectorizer:
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
         if tfidf.shape[0] > TERM_BATCH_ARTICLES:  # a batch's columns at a time, never V × d (rows are independent)
-            return np.concatenate([self._project(tfidf[start : start + TERM_BATCH_ARTICLES])
-                                   for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES)])
+            calls = (delayed(self._project)(tfidf[start : start + TERM_BATCH_ARTICLES])
+                     for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES))  # NumPy and SciPy release the GIL
+            return np.concatenate(list(run_tasks(calls, n_jobs, prefer="threads", backend="threading")))
         used = np.unique(tfidf.indices)
         rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
                              shape=(tfidf.shape[0], len(used)))
@@ -280,15 +286,18 @@ def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: in
     return matrix
 
 
-def _chunks(articles: Sequence[Article], workers: int, task_bytes: int) -> Iterator[list[Fields]]:
+def _chunks(articles: Sequence[Article], workers: int, task_bytes: int, *, release: bool) -> Iterator[list[Fields]]:
     """The counting tasks' articles (title, tags, body): consecutive runs of at least 4 tasks per
-    worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per character)."""
+    worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per character).
+    With `release`, each article is dropped from the list once read (see `fit_transform`)."""
     most_articles = max(1, -(-len(articles) // (4 * workers)))
     most_chars = max(MIN_CHUNK_CHARS, task_bytes // COUNT_BYTES_PER_CHAR)
     chunk: list[Fields] = []
     chars = 0
-    for article in articles:
+    for i, article in enumerate(articles):
         fields = (article.title, " ".join(article.tags), article.body)
+        if release:
+            articles[i] = None  # type: ignore[index]  # the caller handed the list over
         chunk.append(fields)
         chars += sum(map(len, fields))
         if len(chunk) == most_articles or chars >= most_chars:

@@ -108,6 +108,7 @@ def train_and_publish(
             memory_budget_bytes=memory_budget_mb * 2**20,
             progress=progress_factory("neighbours") if progress_factory else None,
             timings=stages,
+            release_texts=True,  # the corpus's texts are not needed once counted: free them for the later stages
         )
     fit_seconds = time.perf_counter() - started
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f %s", model.n_articles,

@@ -126,3 +126,14 @@ def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs, b
     again = vectorizer.transform_fields([a.title for a in articles], [a.body for a in articles],
                                         [a.tags for a in articles])
     assert np.array_equal(again.lsa, vectors.lsa)  # the published vectorizer maps texts as the fit did
+
+
+def test_released_texts_are_freed_and_give_the_same_vectors() -> None:
+    articles = list(load_corpus(SAMPLE_CORPUS).articles)
+    kept = ArticleVectorizer().fit_transform(articles)
+    handed_over = list(articles)
+    released = ArticleVectorizer().fit_transform(handed_over, release_texts=True)
+    assert handed_over == [None] * len(articles)
+    assert (kept.tfidf != released.tfidf).nnz == 0 and np.array_equal(kept.lsa, released.lsa)
+    with pytest.raises(TypeError, match="list"):
+        ArticleVectorizer().fit_transform(tuple(articles), release_texts=True)
