@@ -21,6 +21,7 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
+from joblib.parallel import LokyBackend, get_active_backend
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
@@ -29,6 +30,7 @@ from recommender.term_index import TermIndex
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
 WHOLE_TEXT_FIELDS = ("title", "tags", "body")
+COUNT_WORKER_IDLE_SECONDS = 2
 Fields = tuple[str, str, str]  # title, tags joined by spaces, body
 
 
@@ -202,9 +204,17 @@ def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n
     """Tokenise and count every chunk on `n_jobs` workers (or the active joblib backend's), merging as they come."""
     corpus = CorpusCounts()
     calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
-    for chunk in run_tasks(calls, n_jobs, prefer="processes"):
+    for chunk in run_tasks(calls, n_jobs, prefer="processes", backend=_counting_backend()):
         corpus.add(chunk)
     return corpus
+
+
+def _counting_backend() -> LokyBackend | None:
+    """Local worker processes that exit once the counting is done, or else the configured backend (a
+    Dask cluster). Idle local workers would keep their interpreter, libraries and freed heap (~150 MB
+    each) through the LSA and neighbour steps, which run in threads."""
+    active, _ = get_active_backend()
+    return LokyBackend(idle_worker_timeout=COUNT_WORKER_IDLE_SECONDS) if isinstance(active, LokyBackend) else None
 
 
 def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:
