@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import delayed, effective_n_jobs
+from joblib import delayed, effective_n_jobs, parallel_config
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -121,7 +121,9 @@ class ArticleVectorizer:
         tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
         del counts
         clock.stage("rows")
-        self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // workers)
+        with parallel_config(backend="threading"):  # the LSA's threads are local whatever the backend
+            threads = effective_n_jobs(n_jobs)
+        self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads)
         lsa = self._project(tfidf, n_jobs)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
