@@ -122,6 +122,7 @@ def train_and_publish(
     )
     if backend == "local" and len(corpus.articles) < PARALLEL_MIN_ARTICLES:
         jobs = 1  # starting worker processes costs more than it saves on a small corpus
+    Path(models_dir).mkdir(parents=True, exist_ok=True)
     with neighbour_backend(backend, scheduler):
         model = RelatedModel(top_k=top_k).fit(
             corpus.articles,
@@ -130,6 +131,7 @@ def train_and_publish(
             progress=progress_factory("neighbours") if progress_factory else None,
             timings=stages,
             release_texts=True,  # the corpus's texts are not needed once counted: free them for the later stages
+            spill_dir=models_dir,  # the LSA components wait for the publish on disk, not in memory
         )
     fit_seconds = time.perf_counter() - started
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f %s", model.n_articles,
