@@ -32,6 +32,7 @@ with recall@K against `relatedly` (same TF-IDF cosine) on every row.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -82,6 +83,7 @@ class PeakMemory:
 
     def __init__(self, interval_seconds: float = 0.05) -> None:
         self.peak_bytes = 0
+        self.samples: list[tuple[float, int]] = []  # (perf_counter, bytes), for the peak of each stage
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, args=(interval_seconds,), daemon=True)
 
@@ -94,9 +96,25 @@ class PeakMemory:
         self._thread.join()
 
     def _sample(self, interval: float) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, sum(_pss_bytes(pid) for pid in _process_tree(os.getpid())))
+        tree: list[int] = []
+        for tick in itertools.count():
+            if self._stop.is_set():
+                break
+            if tick % 20 == 0:  # walking /proc holds the GIL: find the workers once a second, not every sample
+                tree = _process_tree(os.getpid())
+            now = sum(_pss_bytes(pid) for pid in tree)
+            self.samples.append((time.perf_counter(), now))
+            self.peak_bytes = max(self.peak_bytes, now)
             self._stop.wait(interval)
+
+    def stage_peaks_mb(self, started: float, stages: dict[str, float]) -> dict[str, float]:
+        """The peak of each stage, the stages taken as consecutive from `started` in their order."""
+        peaks, end = {}, started
+        for stage, seconds in stages.items():
+            begin, end = end, end + seconds
+            inside = [size for at, size in self.samples if begin <= at < end]
+            peaks[stage] = max(inside, default=0) / 2**20
+        return peaks
 
 
 def _process_tree(root: int) -> list[int]:
@@ -231,6 +249,8 @@ def run_train_method(method: str, corpus: Path, k: int, jobs: int, models_dir: P
     """Child process: one whole pipeline on the corpus file, its time (and stages) and peak memory."""
     with PeakMemory() as memory:
         result = _timed_train_method(method, corpus, k, jobs, models_dir)
+    if "stages" in result:
+        result["stage_peak_mb"] = memory.stage_peaks_mb(result.pop("started"), result["stages"])
     return {**result, "peak_rss_mb": memory.peak_bytes / 2**20}
 
 
@@ -245,7 +265,7 @@ def _timed_train_method(method: str, corpus: Path, k: int, jobs: int, models_dir
         started = time.perf_counter()
         summary = train_and_publish(corpus, models_dir, top_k=k, jobs=jobs)
         stages = summary.stage_seconds
-        return {"seconds": time.perf_counter() - started, "stages": stages,
+        return {"seconds": time.perf_counter() - started, "stages": stages, "started": started,
                 "vectorise_seconds": stages["count"] + stages["rows"], "vocabulary": summary.vocabulary_size}
     started = time.perf_counter()
     articles = load_corpus(corpus).articles
@@ -299,10 +319,12 @@ def print_train_rows(rows: list[dict]) -> None:
             ratio = f"  {what} / this = {mine / r['seconds']:.2f}x"
             if r["method"] != "sklearn-bigram":
                 ratio += f" (CPU {ours['cpu_seconds'] / r['cpu_seconds']:.2f}x)"
-        stages = ", ".join(f"{stage} {sec:.1f}" for stage, sec in r.get("stages", {}).items())
+        peaks = r.get("stage_peak_mb", {})
+        stages = ", ".join(f"{stage} {sec:.1f}" + (f" ({peaks[stage]:.0f} MB)" if stage in peaks else "")
+                           for stage, sec in r.get("stages", {}).items())
         print(f"{r['corpus']:<14}{r['n']:>8}  {r['method']:<22}{r['seconds']:>8.1f} s (CPU {r['cpu_seconds']:>6.1f} s)"
               f" {r['peak_rss_mb']:>8.0f} MB"
-              f"  vocabulary {r['vocabulary']}{ratio}" + (f"\n{'':<24}stages (s): {stages}" if stages else ""),
+              f"  vocabulary {r['vocabulary']}{ratio}" + (f"\n{'':<24}stages (s, peak): {stages}" if stages else ""),
               flush=True)
 
 

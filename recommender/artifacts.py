@@ -18,7 +18,6 @@ Version directories are immutable: rollback is publishing an older one.
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import hashlib
 import importlib.metadata
@@ -46,6 +45,7 @@ from recommender.default_lists import DefaultLists, compute_default_lists
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
+from recommender.term_index import TermIndex
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
 FORMAT = "relatedly-model/2"  # 2: the vocabulary is stored as a string of terms, not a dict
@@ -121,23 +121,13 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
 
 
 def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
-    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the vocabulary as one string.
+    """What vectorizer.joblib holds: the fitted TF-IDF and LSA.
 
-    joblib unpickles in pure Python, where a dict of a few hundred thousand terms takes over a second
-    (the service loads every new model while serving); one newline-joined string of the terms in
-    column order loads at once, and the dict is rebuilt from it. Older versions, with the dict
-    inside the TfidfVectorizer, load as before.
+    The vocabulary is a `TermIndex` (two arrays, memory-mapped at load like the LSA components), so
+    loading it costs neither the seconds nor the memory of a dict of terms. Older versions, with the
+    dict inside the TfidfVectorizer or the terms as one newline-joined string ("terms"), load as before.
     """
-    tfidf = vectorizer.tfidf_
-    terms = [""] * len(tfidf.vocabulary_)
-    for term, column in tfidf.vocabulary_.items():
-        terms[column] = term
-    joined = "\n".join(terms)
-    if joined.count("\n") != len(terms) - 1:  # a term with a newline: keep the dict
-        return {"tfidf": tfidf, "svd": vectorizer.svd_}
-    slim = copy.copy(tfidf)
-    del slim.vocabulary_
-    return {"tfidf": slim, "svd": vectorizer.svd_, "terms": joined}
+    return {"tfidf": vectorizer.tfidf_, "svd": vectorizer.svd_}
 
 
 def publish(models_dir: str | Path, version: str) -> None:
@@ -230,7 +220,9 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
         raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
     if "terms" in fitted:
-        fitted["tfidf"].vocabulary_ = _vocabulary(fitted["terms"].split("\n"))
+        fitted["tfidf"].vocabulary_ = TermIndex.from_terms(fitted["terms"].split("\n"))
+    elif not isinstance(fitted["tfidf"].vocabulary_, TermIndex):
+        fitted["tfidf"].vocabulary_ = TermIndex.from_mapping(fitted["tfidf"].vocabulary_)
     vectors = Vectors(
         sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
     )
@@ -249,16 +241,6 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
         neighbors=neighbors,
         catalog=catalog,
     )
-
-
-def _vocabulary(terms: list[str], chunk: int = 20_000) -> dict[str, int]:
-    """term → column, built a chunk at a time: one `dict(zip(…))` of 267k terms holds the GIL for
-    50-200 ms, a stall for the requests a serving worker answers while it loads a new version."""
-    vocabulary: dict[str, int] = {}
-    for start in range(0, len(terms), chunk):
-        block = terms[start : start + chunk]
-        vocabulary.update(zip(block, range(start, start + len(block)), strict=True))
-    return vocabulary
 
 
 def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:

@@ -13,6 +13,8 @@ depend on the scheduling.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import scipy.sparse as sp
 from joblib import delayed
@@ -21,6 +23,8 @@ from sklearn.decomposition import TruncatedSVD
 
 from recommender.sparse_kernels import first_at_least
 from recommender.term_counts import run_tasks
+
+OMEGA_GROUP_BYTES = 64 * 2**20  # Ω is drawn per group of this many bytes' worth of columns (see `_omega`)
 
 
 @njit(cache=True, nogil=True)
@@ -58,13 +62,35 @@ def _columns_dot(indptr, indices, data, first, last, z):  # pragma: no cover - c
     return y
 
 
+def _omega(first: int, last: int, n_terms: int, group: int, seeds: list[int], width: int) -> np.ndarray:
+    """Rows first…last-1 of Ω: each group of `group` columns has its own seeded draw, so Ω is the same
+    however the columns are blocked (the memory budget sets the blocks)."""
+    parts = []
+    for g in range(first // group, (last - 1) // group + 1):
+        start = g * group
+        draw = np.random.default_rng(seeds[g]).standard_normal((min(group, n_terms - start), width), dtype=np.float32)
+        parts.append(draw[max(first - start, 0) : last - start])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _blocks(n_terms: int, group: int, block: int) -> list[tuple[int, int]]:
+    """Column blocks of about `block` columns that never straddle a group boundary unless they hold
+    whole groups: several whole groups, or a group cut into equal parts."""
+    if block >= group:
+        step = block // group * group
+        return [(first, min(first + step, n_terms)) for first in range(0, n_terms, step)]
+    part = -(-group // -(-group // block))
+    return [(first, min(first + part, start + group, n_terms))
+            for start in range(0, n_terms, group) for first in range(start, min(start + group, n_terms), part)]
+
+
 def _block_task(x: sp.csr_matrix, first: int, last: int, step: str, *, q: np.ndarray | None = None,
-                seed: int = 0, width: int = 0, scale: np.ndarray | None = None) -> np.ndarray:
-    """One block of columns [first, last) in one step of the fit: "sample" X·Ω (the block's own
-    seeded Ω, `width` columns), "power" X·(Xᵀ·Q), "gram" ZᵀZ with Z = Xᵀ·Q, "components" (Z·scale)ᵀ."""
+                omega: tuple[int, list[int], int] = (1, [], 0), scale: np.ndarray | None = None) -> np.ndarray:
+    """One block of columns [first, last) in one step of the fit: "sample" X·Ω (Ω's rows of the block,
+    `omega` = (group, seeds, width)), "power" X·(Xᵀ·Q), "gram" ZᵀZ with Z = Xᵀ·Q, "components" (Z·scale)ᵀ."""
     a = (x.indptr, x.indices, x.data, first, last)
     if step == "sample":
-        return _columns_dot(*a, np.random.default_rng(seed).standard_normal((last - first, width), dtype=np.float32))
+        return _columns_dot(*a, _omega(first, last, x.shape[1], *omega))
     z = _columns_t_dot(*a, q)
     if step == "power":
         return _columns_dot(*a, z)
@@ -78,18 +104,19 @@ def fit_lsa(x: sp.csr_matrix, rank: int, *, n_iter: int, oversamples: int, seed:
     """A `TruncatedSVD` holding the top `rank` right singular vectors of `x` (float32 components)."""
     n_rows, n_terms = x.shape
     width = min(rank + oversamples, n_rows, n_terms)
-    block = max(1, block_bytes // (8 * width))  # a block's Ω or Z and its float32 partial products
-    bounds = [(first, min(first + block, n_terms)) for first in range(0, n_terms, block)]
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(bounds))]
+    group = max(1, OMEGA_GROUP_BYTES // (8 * width))
+    bounds = _blocks(n_terms, group, max(1, block_bytes // (8 * width)))  # a block's Ω or Z and partial products
+    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(-(-n_terms // group))]
 
-    def sweep(step: str, **operands: object) -> list[np.ndarray]:
-        calls = (delayed(_block_task)(x, first, last, step, seed=seeds[b], width=width, **operands)
-                 for b, (first, last) in enumerate(bounds))
-        return list(run_tasks(calls, n_jobs, prefer="threads", backend="threading"))
+    def sweep(step: str, **operands: object) -> Iterator[np.ndarray]:
+        """The blocks' results in block order, as they finish (never all held at once)."""
+        calls = (delayed(_block_task)(x, first, last, step, omega=(group, seeds, width), **operands)
+                 for first, last in bounds)
+        return run_tasks(calls, n_jobs, prefer="threads", backend="threading")
 
-    def summed(parts: list[np.ndarray]) -> np.ndarray:
-        total = parts[0].copy()
-        for part in parts[1:]:
+    def summed(parts: Iterator[np.ndarray]) -> np.ndarray:
+        total = next(parts).copy()
+        for part in parts:
             total += part  # in block order: the same basis whatever the scheduling
         return total
 
@@ -102,7 +129,12 @@ def fit_lsa(x: sp.csr_matrix, rank: int, *, n_iter: int, oversamples: int, seed:
     top = np.argsort(-eigenvalues, kind="stable")[:rank]
     singular = np.sqrt(np.maximum(eigenvalues[top], 0.0))
     scale = np.divide(eigenvectors[:, top], singular, out=np.zeros((len(gram), len(top))), where=singular > 0)
-    components = np.concatenate(sweep("components", q=q, scale=scale.astype(np.float32)), axis=1)  # Vᵀ = S⁻¹·Uᵀ·Qᵀ·X
+    components = np.empty((len(top), n_terms), dtype=np.float32)  # filled a block at a time: never a second copy
+    for (first, last), part in zip(bounds, sweep("components", q=q, scale=scale.astype(np.float32)), strict=True):
+        components[:, first:last] = part  # Vᵀ = S⁻¹·Uᵀ·Qᵀ·X
+    for row in components:  # a fixed sign (as `svd_flip`): the largest entry positive, whatever the rounding
+        if row[np.argmax(np.abs(row))] < 0:
+            row *= -1
     svd = TruncatedSVD(n_components=rank, algorithm="randomized", n_iter=n_iter, n_oversamples=oversamples,
                        random_state=seed)
     svd.components_ = components

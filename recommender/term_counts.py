@@ -21,13 +21,16 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
+from joblib.parallel import LokyBackend, get_active_backend
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
+from recommender.term_index import TermIndex
 
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
 WHOLE_TEXT_FIELDS = ("title", "tags", "body")
+COUNT_WORKER_IDLE_SECONDS = 2
 Fields = tuple[str, str, str]  # title, tags joined by spaces, body
 
 
@@ -83,7 +86,7 @@ class TermLookup:
 class Vocabulary:
     """The kept terms in column order (strings for the stored vectorizer), their IDF and lookup."""
 
-    terms: dict[str, int]
+    terms: TermIndex
     idf: np.ndarray
     lookup: TermLookup
 
@@ -162,8 +165,7 @@ class CorpusCounts:
         columns = np.arange(len(keys), dtype=np.int32)
         first, second = keys >> 32, keys & SECOND_MASK
         words = self.words
-        terms = {words[f] if s == 0 else f"{words[f]} {words[s - 1]}": int(c)
-                 for f, s, c in zip(first.tolist(), second.tolist(), columns.tolist(), strict=True)}
+        terms = TermIndex.from_word_pairs(words, first, second)
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
         word_columns[first[alone]] = columns[alone]
@@ -202,9 +204,17 @@ def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n
     """Tokenise and count every chunk on `n_jobs` workers (or the active joblib backend's), merging as they come."""
     corpus = CorpusCounts()
     calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
-    for chunk in run_tasks(calls, n_jobs, prefer="processes"):
+    for chunk in run_tasks(calls, n_jobs, prefer="processes", backend=_counting_backend()):
         corpus.add(chunk)
     return corpus
+
+
+def _counting_backend() -> LokyBackend | None:
+    """Local worker processes that exit once the counting is done, or else the configured backend (a
+    Dask cluster). Idle local workers would keep their interpreter, libraries and freed heap (~150 MB
+    each) through the LSA and neighbour steps, which run in threads."""
+    active, _ = get_active_backend()
+    return LokyBackend(idle_worker_timeout=COUNT_WORKER_IDLE_SECONDS) if isinstance(active, LokyBackend) else None
 
 
 def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:

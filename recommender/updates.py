@@ -176,7 +176,7 @@ def _vocabulary_coverage(model: RelatedModel, articles: Sequence[Article]) -> tu
         text = f"{article.title}\n{' '.join(article.tags)}\n{article.body}"
         terms = [term for term in analyze(text) if " " not in term]
         tokens += len(terms)
-        unknown += sum(term not in vocabulary for term in terms)
+        unknown += int((vocabulary.columns(terms) < 0).sum())
     return tokens, unknown
 
 

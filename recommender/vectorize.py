@@ -10,12 +10,12 @@ dense low-rank space where stories on one subject meet even without shared words
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import delayed, effective_n_jobs
+from joblib import delayed, effective_n_jobs, parallel_config
 from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -25,10 +25,12 @@ from recommender.corpus import Article
 from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
 from recommender.lsa import fit_lsa
-from recommender.term_counts import TermLookup, count_corpus, field_counts, run_tasks
+from recommender.neighbors import DEFAULT_CHUNK_BYTES
+from recommender.term_counts import Fields, TermLookup, count_corpus, field_counts, run_tasks
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
-LSA_BLOCK_BYTES = 64 * 2**20  # a block of term columns in the LSA fit (see `recommender.lsa`)
+COUNT_BYTES_PER_CHAR = 20  # a counting task's peak per character of text (measured: 100 MB for 5 MB of text)
+MIN_CHUNK_CHARS = 4096  # a floor for absurdly small budgets
 TERM_BATCH_ARTICLES = 2048  # articles whose term occurrences are counted in one sort (~60 MB of keys for long ones)
 
 
@@ -70,14 +72,19 @@ class ArticleVectorizer:
         self.params = params or VectorizerParams()
 
     def fit_transform(
-        self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None
+        self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
+        memory_budget_bytes: int = DEFAULT_CHUNK_BYTES, release_texts: bool = False,
     ) -> Vectors:
         """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
 
         The corpus is tokenised once, a chunk of articles per task on `n_jobs` workers (or the active
         joblib backend's), and counted as integers (`recommender.term_counts`): the vocabulary, IDF
         and rows are those of `TfidfVectorizer.fit` on the whole texts and of `transform_fields`.
-        `timings`, when given, receives each stage's seconds.
+        The counting chunks and the LSA's column blocks are sized so that the tasks running at once
+        stay within `memory_budget_bytes` (the model is the same for any budget but for the float32
+        rounding of the LSA's block sums). With `release_texts`, `articles` is a list the caller hands
+        over: each item is replaced by None once its chunk is counted, so the texts are freed before
+        the LSA and neighbour steps. `timings`, when given, receives each stage's seconds.
         """
         p = self.params
         small = len(articles) < SMALL_CORPUS
@@ -95,9 +102,10 @@ class ArticleVectorizer:
         if not 1 <= p.ngram_max <= 2:
             raise ValueError("ngram_max must be 1 (words) or 2 (words and word pairs)")
         clock = _StageClock(timings)
-        size = _chunk_articles(len(articles), n_jobs)
-        chunks = ([(a.title, " ".join(a.tags), a.body) for a in articles[start : start + size]]
-                  for start in range(0, len(articles), size))
+        workers = max(1, effective_n_jobs(n_jobs))
+        if release_texts and not isinstance(articles, list):
+            raise TypeError("release_texts needs the articles as a list")
+        chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts)
         counts = count_corpus(chunks, analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
@@ -113,8 +121,10 @@ class ArticleVectorizer:
         tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
         del counts
         clock.stage("rows")
-        self.svd_ = self._fit_lsa(tfidf, n_jobs)
-        lsa = self._project(tfidf)
+        with parallel_config(backend="threading"):  # the LSA's threads are local whatever the backend
+            threads = effective_n_jobs(n_jobs)
+        self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads)
+        lsa = self._project(tfidf, n_jobs)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
 
@@ -129,7 +139,7 @@ class ArticleVectorizer:
         tfidf = self._weighted_tfidf(titles, bodies, tags)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int) -> TruncatedSVD | None:
+    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int) -> TruncatedSVD | None:
         """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
         reproducible through the fixed seed. With `lsa_sample_rows` the basis is fitted on a seeded
         sample of the rows; every row is projected on it."""
@@ -142,9 +152,9 @@ class ArticleVectorizer:
         if p.lsa_weight <= 0 or rank < 2:
             return None
         return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
-                       n_jobs=n_jobs, block_bytes=LSA_BLOCK_BYTES)
+                       n_jobs=n_jobs, block_bytes=block_bytes)
 
-    def _project(self, tfidf: sp.csr_matrix) -> np.ndarray:
+    def _project(self, tfidf: sp.csr_matrix, n_jobs: int = 1) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
 
         SciPy's sparse × dense product needs the dense side C-contiguous; the library's transposed
@@ -155,8 +165,9 @@ class ArticleVectorizer:
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
         if tfidf.shape[0] > TERM_BATCH_ARTICLES:  # a batch's columns at a time, never V × d (rows are independent)
-            return np.concatenate([self._project(tfidf[start : start + TERM_BATCH_ARTICLES])
-                                   for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES)])
+            calls = (delayed(self._project)(tfidf[start : start + TERM_BATCH_ARTICLES])
+                     for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES))  # NumPy and SciPy release the GIL
+            return np.concatenate(list(run_tasks(calls, n_jobs, prefer="threads", backend="threading")))
         used = np.unique(tfidf.indices)
         rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
                              shape=(tfidf.shape[0], len(used)))
@@ -196,14 +207,15 @@ class ArticleVectorizer:
     def _term_keys(self, texts: Sequence[str]) -> np.ndarray:
         """article × V + column of every known term occurrence in the texts (article = position)."""
         vocabulary, analyze = self.tfidf_.vocabulary_, self._analyzer
-        columns: list[int] = []
+        terms: list[str] = []
         lengths = np.zeros(len(texts), dtype=np.int64)
         for article, text in enumerate(texts):
-            before = len(columns)
-            columns.extend(column for term in analyze(text) if (column := vocabulary.get(term)) is not None)
-            lengths[article] = len(columns) - before
-        starts = np.arange(len(texts), dtype=np.int64) * len(vocabulary)
-        return np.repeat(starts, lengths) + np.array(columns, dtype=np.int64)
+            before = len(terms)
+            terms.extend(analyze(text))
+            lengths[article] = len(terms) - before
+        columns = vocabulary.columns(terms)  # one compiled lookup of every term (`TermIndex`)
+        keys = np.repeat(np.arange(len(texts), dtype=np.int64) * len(vocabulary), lengths) + columns
+        return keys[columns >= 0]
 
     def __getstate__(self) -> dict[str, object]:
         """Pickle the fitted state only: the caches built on first use are rebuilt after loading."""
@@ -225,7 +237,7 @@ class ArticleVectorizer:
         """Term of each TF-IDF column (built once, for explanations)."""
         self._check_fitted()
         if not hasattr(self, "_feature_names"):
-            self._feature_names = self.tfidf_.get_feature_names_out()
+            self._feature_names = np.asarray(self.tfidf_.vocabulary_.terms(), dtype=object)
         return self._feature_names
 
 
@@ -276,10 +288,25 @@ def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: in
     return matrix
 
 
-def _chunk_articles(n_articles: int, n_jobs: int) -> int:
-    """Articles per counting task: a few tasks per worker, at most TERM_BATCH_ARTICLES (bounded memory)."""
-    workers = max(1, effective_n_jobs(n_jobs))
-    return max(1, min(TERM_BATCH_ARTICLES, -(-n_articles // (4 * workers))))
+def _chunks(articles: Sequence[Article], workers: int, task_bytes: int, *, release: bool) -> Iterator[list[Fields]]:
+    """The counting tasks' articles (title, tags, body): consecutive runs of at least 4 tasks per
+    worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per character).
+    With `release`, each article is dropped from the list once read (see `fit_transform`)."""
+    most_articles = max(1, -(-len(articles) // (4 * workers)))
+    most_chars = max(MIN_CHUNK_CHARS, task_bytes // COUNT_BYTES_PER_CHAR)
+    chunk: list[Fields] = []
+    chars = 0
+    for i, article in enumerate(articles):
+        fields = (article.title, " ".join(article.tags), article.body)
+        if release:
+            articles[i] = None  # type: ignore[index]  # the caller handed the list over
+        chunk.append(fields)
+        chars += sum(map(len, fields))
+        if len(chunk) == most_articles or chars >= most_chars:
+            yield chunk
+            chunk, chars = [], 0
+    if chunk:
+        yield chunk
 
 
 class _StageClock:

@@ -78,7 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("--redis-url", default=redis_url, help="announce the new model (default: $RELATEDLY_REDIS_URL)")
     train.add_argument("--jobs", type=int, default=-1, help="workers for vectorising and neighbours (-1: all cores)")
     train.add_argument("--memory-budget-mb", type=_positive_int, default=DEFAULT_MEMORY_BUDGET_MB,
-                       help="working memory of the neighbour step across all processes")
+                       help="working memory of the counting, LSA and neighbour steps across all workers")
     train.add_argument("--backend", choices=("local", "dask"), default="local")
     train.add_argument("--scheduler", help="Dask scheduler address for --backend dask, e.g. tcp://host:8786")
     train.set_defaults(handler=_train)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,25 @@ log = logging.getLogger("relatedly.training")
 DEFAULT_KEEP_VERSIONS = 5
 DEFAULT_MEMORY_BUDGET_MB = DEFAULT_CHUNK_BYTES // 2**20  # the neighbour step's own default: 128 MB
 PARALLEL_MIN_ARTICLES = 5000
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MMAP_THRESHOLD_BYTES = 256 * 2**10
+
+
+def return_freed_memory() -> None:
+    """Make glibc give large freed blocks back to the system (a no-op elsewhere).
+
+    glibc serves blocks below its mmap threshold from the heap and raises that threshold, up to
+    32 MB, each time a larger mmapped block is freed; the fit's many large, short-lived arrays (and
+    the freed article texts) then stay resident as heap that is never trimmed. A fixed threshold
+    keeps them mmapped, returned on free (measured on 30k articles: 958 → 696 MB in the parent
+    at the end of the fit).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_BYTES)
 
 
 @contextlib.contextmanager
@@ -85,6 +105,7 @@ def train_and_publish(
     `backend="dask"` and the scheduler's address; results are identical either way.
     """
     started = time.perf_counter()
+    return_freed_memory()
     stages: dict[str, float] = {}
     corpus = load_corpus(corpus_path, skip_invalid=skip_invalid, body_format=body_format, options=reader_options,
                          jobs=jobs if backend == "local" else -1)
@@ -101,6 +122,7 @@ def train_and_publish(
     )
     if backend == "local" and len(corpus.articles) < PARALLEL_MIN_ARTICLES:
         jobs = 1  # starting worker processes costs more than it saves on a small corpus
+    Path(models_dir).mkdir(parents=True, exist_ok=True)
     with neighbour_backend(backend, scheduler):
         model = RelatedModel(top_k=top_k).fit(
             corpus.articles,
@@ -108,6 +130,8 @@ def train_and_publish(
             memory_budget_bytes=memory_budget_mb * 2**20,
             progress=progress_factory("neighbours") if progress_factory else None,
             timings=stages,
+            release_texts=True,  # the corpus's texts are not needed once counted: free them for the later stages
+            spill_dir=models_dir,  # the LSA components wait for the publish on disk, not in memory
         )
     fit_seconds = time.perf_counter() - started
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f %s", model.n_articles,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.metadata
 import json
@@ -24,6 +25,7 @@ from recommender.corpus import Article
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
+from recommender.term_index import TermIndex
 from tests.conftest import ROOT, SAMPLE_CORPUS
 from training.jobs import train_and_publish
 
@@ -83,6 +85,12 @@ def _edit_manifest(store: Path, version: str, edit) -> None:
     manifest = json.loads(path.read_text(encoding="utf-8"))
     edit(manifest)
     path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _record_file(manifest: dict, path: Path) -> None:
+    """The manifest's checksum and size of a file the test rewrote."""
+    data = path.read_bytes()
+    manifest["files"][path.name].update({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
 
 
 def _tmp_entries(store: Path) -> list[str]:
@@ -152,12 +160,26 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert artifacts.list_versions(store) == [version]
 
 
-def test_the_vocabulary_is_stored_as_terms_and_restored(fitted: RelatedModel, store: Path) -> None:
+def test_the_vocabulary_is_stored_as_arrays_and_memory_mapped(fitted: RelatedModel, store: Path) -> None:
     version = artifacts.save_version(fitted, store, info=INFO)
     stored = joblib.load(store / artifacts.VERSIONS / version / "vectorizer.joblib")
-    assert not hasattr(stored["tfidf"], "vocabulary_")  # the slow-to-unpickle dict is not in the file
-    assert hasattr(fitted.vectorizer_.tfidf_, "vocabulary_")  # and the fitted model still has it
+    assert isinstance(stored["tfidf"].vocabulary_, TermIndex)  # no slow-to-unpickle dict in the file
     loaded, _ = artifacts.load_version(store, version)
+    assert isinstance(loaded.vectorizer_.tfidf_.vocabulary_.blob, np.memmap)
+    assert dict(loaded.vectorizer_.tfidf_.vocabulary_) == dict(fitted.vectorizer_.tfidf_.vocabulary_)
+
+
+def test_a_version_with_the_terms_as_one_string_still_loads(fitted: RelatedModel, store: Path) -> None:
+    """The previous format: the TfidfVectorizer without its vocabulary, the terms newline-joined beside it."""
+    version = artifacts.save_version(fitted, store, info=INFO)
+    path = store / artifacts.VERSIONS / version / "vectorizer.joblib"
+    slim = copy.copy(fitted.vectorizer_.tfidf_)
+    del slim.vocabulary_
+    terms = "\n".join(fitted.vectorizer_.tfidf_.vocabulary_)
+    joblib.dump({"tfidf": slim, "svd": fitted.vectorizer_.svd_, "terms": terms}, path)
+    _edit_manifest(store, version, lambda manifest: _record_file(manifest, path))
+    loaded, _ = artifacts.load_version(store, version)
+    assert _related_lists(loaded) == _related_lists(fitted)
     assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
 
 
@@ -176,12 +198,13 @@ def test_a_version_with_the_vocabulary_dict_inside_still_loads(fitted: RelatedMo
     """Versions written before the terms were stored apart keep loading (rollback must work)."""
     version = artifacts.save_version(fitted, store, info=INFO)
     path = store / artifacts.VERSIONS / version / "vectorizer.joblib"
-    joblib.dump({"tfidf": fitted.vectorizer_.tfidf_, "svd": fitted.vectorizer_.svd_}, path)
-    data = path.read_bytes()
+    tfidf = copy.copy(fitted.vectorizer_.tfidf_)
+    tfidf.vocabulary_ = dict(tfidf.vocabulary_)
+    joblib.dump({"tfidf": tfidf, "svd": fitted.vectorizer_.svd_}, path)
 
     def as_format_1(manifest: dict) -> None:
         manifest["format"] = "relatedly-model/1"
-        manifest["files"]["vectorizer.joblib"].update({"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)})
+        _record_file(manifest, path)
 
     _edit_manifest(store, version, as_format_1)
     loaded, _ = artifacts.load_version(store, version)

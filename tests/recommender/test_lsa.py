@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from recommender import lsa
 from recommender.lsa import fit_lsa
 
 
@@ -36,3 +37,19 @@ def test_many_blocks_and_two_threads_give_the_same_basis_as_one_thread() -> None
     np.testing.assert_array_equal(one.components_, two.components_)  # partial products added in block order
     _, singular, _ = np.linalg.svd(x.toarray().astype(np.float64), full_matrices=False)
     np.testing.assert_allclose(one.singular_values_, singular[:8], rtol=1e-3)
+
+
+def test_the_memory_budget_changes_the_blocks_but_not_the_basis(monkeypatch) -> None:
+    """Ω is drawn per group of columns, so blocks of several groups, of one group or of parts of a
+    group (smaller budgets) give the same basis but for the float32 rounding of their sums. Without
+    power iterations and with few oversamples the basis depends on Ω, so another seed moves it."""
+    x = low_rank_plus_noise(seed=2)
+    width = 10
+    monkeypatch.setattr(lsa, "OMEGA_GROUP_BYTES", 8 * width * 400)  # groups of 400 of the 2,000 columns
+    fits = [fit_lsa(x, 8, n_iter=0, oversamples=2, seed=5, n_jobs=2, block_bytes=8 * width * columns)
+            for columns in (2000, 800, 400, 150, 37)]
+    for fit in fits[1:]:
+        np.testing.assert_allclose(fit.components_, fits[0].components_, atol=2e-5)
+        np.testing.assert_allclose(fit.singular_values_, fits[0].singular_values_, rtol=1e-5)
+    other_seed = fit_lsa(x, 8, n_iter=0, oversamples=2, seed=6, n_jobs=2, block_bytes=8 * width * 400)
+    assert not np.allclose(other_seed.components_, fits[0].components_, atol=2e-5)  # the test can fail

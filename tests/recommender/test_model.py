@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from recommender.corpus import Article, load_corpus
@@ -83,3 +84,17 @@ def test_a_model_needs_two_articles() -> None:
 def test_a_corpus_of_stop_words_has_no_vocabulary() -> None:
     with pytest.raises(CorpusError, match="vocabulary"):
         RelatedModel().fit([_article("a", "the", "and of"), _article("b", "it", "is the")])
+
+
+def test_spilled_components_are_mapped_from_an_unlinked_file_and_change_nothing(
+    sample_model: RelatedModel, tmp_path
+) -> None:
+    spilled = RelatedModel(top_k=50).fit(load_corpus(SAMPLE_CORPUS).articles, spill_dir=tmp_path)
+    components = spilled.vectorizer_.svd_.components_
+    assert isinstance(components, np.memmap) and not components.flags.writeable
+    assert list(tmp_path.iterdir()) == []  # nothing left behind, even before the model is gone
+    np.testing.assert_array_equal(components, sample_model.vectorizer_.svd_.components_)
+    np.testing.assert_array_equal(spilled.neighbors_.indices, sample_model.neighbors_.indices)
+    text = spilled.vectorizer_.transform_fields(["Space station"], ["A crew docks"], [()])
+    np.testing.assert_array_equal(text.lsa, sample_model.vectorizer_.transform_fields(
+        ["Space station"], ["A crew docks"], [()]).lsa)

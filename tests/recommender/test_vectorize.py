@@ -11,6 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommender.corpus import Article, load_corpus
+from recommender.neighbors import DEFAULT_CHUNK_BYTES
 from recommender.vectorize import ArticleVectorizer, VectorizerParams
 from tests.conftest import SAMPLE_CORPUS
 
@@ -101,17 +102,18 @@ def sklearn_fit(vectorizer: ArticleVectorizer, articles: list[Article]) -> Tfidf
     return reference.fit("\n".join((a.title, " ".join(a.tags), a.body)) for a in articles)
 
 
-@pytest.mark.parametrize(("params", "n_articles", "n_jobs"), [
-    (VectorizerParams(), None, 1),
-    (VectorizerParams(max_features=700), None, 1),
-    (VectorizerParams(ngram_max=1, min_df=3, max_df=0.2), None, 1),
-    (VectorizerParams(), 30, 1),  # below SMALL_CORPUS: no document-frequency cut-offs
-    (VectorizerParams(), None, 2),  # chunks counted in two worker processes
+@pytest.mark.parametrize(("params", "n_articles", "n_jobs", "budget"), [
+    (VectorizerParams(), None, 1, DEFAULT_CHUNK_BYTES),
+    (VectorizerParams(max_features=700), None, 1, DEFAULT_CHUNK_BYTES),
+    (VectorizerParams(ngram_max=1, min_df=3, max_df=0.2), None, 1, DEFAULT_CHUNK_BYTES),
+    (VectorizerParams(), 30, 1, DEFAULT_CHUNK_BYTES),  # below SMALL_CORPUS: no document-frequency cut-offs
+    (VectorizerParams(), None, 2, DEFAULT_CHUNK_BYTES),  # chunks counted in two worker processes
+    (VectorizerParams(), None, 1, 2**16),  # a small memory budget: many small chunks and LSA blocks
 ])
-def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs) -> None:
+def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs, budget) -> None:
     articles = [*load_corpus(SAMPLE_CORPUS).articles[:n_articles], *ODD_ARTICLES]
     vectorizer = ArticleVectorizer(params)
-    vectors = vectorizer.fit_transform(articles, n_jobs=n_jobs)
+    vectors = vectorizer.fit_transform(articles, n_jobs=n_jobs, memory_budget_bytes=budget)
     reference = sklearn_fit(vectorizer, articles)
     assert vectorizer.tfidf_.vocabulary_ == reference.vocabulary_
     assert vectorizer.tfidf_.idf_.dtype == reference.idf_.dtype
@@ -124,3 +126,14 @@ def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs) -
     again = vectorizer.transform_fields([a.title for a in articles], [a.body for a in articles],
                                         [a.tags for a in articles])
     assert np.array_equal(again.lsa, vectors.lsa)  # the published vectorizer maps texts as the fit did
+
+
+def test_released_texts_are_freed_and_give_the_same_vectors() -> None:
+    articles = list(load_corpus(SAMPLE_CORPUS).articles)
+    kept = ArticleVectorizer().fit_transform(articles)
+    handed_over = list(articles)
+    released = ArticleVectorizer().fit_transform(handed_over, release_texts=True)
+    assert handed_over == [None] * len(articles)
+    assert (kept.tfidf != released.tfidf).nnz == 0 and np.array_equal(kept.lsa, released.lsa)
+    with pytest.raises(TypeError, match="list"):
+        ArticleVectorizer().fit_transform(tuple(articles), release_texts=True)
