@@ -8,6 +8,9 @@
                                   articles.json      ids and metadata (JSON columns)
                                   default_indices.npy, default_scores.npy  every article's list under
                                                      the default options (numpy; absent in older versions)
+                                  default_bodies.bin, default_offsets.npy  those lists as the API's
+                                                     response documents, one after the other, and
+                                                     where each starts (absent in older versions)
     MODELS_DIR/CURRENT                               the served version's name
 
 A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
@@ -23,6 +26,7 @@ import fcntl
 import hashlib
 import importlib.metadata
 import json
+import mmap
 import os
 import platform
 import secrets
@@ -42,7 +46,13 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.catalog import ArticleCatalog
-from recommender.default_lists import DefaultLists, compute_default_lists
+from recommender.default_lists import (
+    BODY_FORMAT,
+    DefaultBodies,
+    DefaultLists,
+    compute_default_lists,
+    encode_default_bodies,
+)
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
@@ -61,6 +71,7 @@ LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, updat
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
+DEFAULT_BODY_FILES = ("default_bodies.bin", "default_offsets.npy")  # optional: older versions lack them
 
 
 def library_versions() -> dict[str, str]:
@@ -96,6 +107,10 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
+        blob, offsets = encode_default_bodies(model, defaults, version)
+        (tmp / DEFAULT_BODY_FILES[0]).write_bytes(blob)
+        np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
+        stored = FILES + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -104,11 +119,11 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
             "vocabulary_size": model.vectorizer_.vocabulary_size,
             "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
             "libraries": library_versions(),
-            "files": {name: _file_record(tmp / name) for name in FILES + DEFAULT_LIST_FILES},
-            "default_lists": {"limit": defaults.limit},
+            "files": {name: _file_record(tmp / name) for name in stored},
+            "default_lists": {"limit": defaults.limit, "body_format": BODY_FORMAT},
             **info,
         }
-        for name in FILES + DEFAULT_LIST_FILES:
+        for name in stored:
             _fsync_file(tmp / name)
         _write_json(tmp / MANIFEST, manifest, durable=True)
         _fsync_dir(tmp)
@@ -220,10 +235,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
             f"model {version} was trained with scikit-learn {trained_with}, this process has "
             f"{sklearn.__version__}: retrain or install the same version"
         )
-    for name in FILES:
-        expected = manifest["files"][name]["sha256"]
-        if not (directory / name).is_file() or _sha256(directory / name) != expected:
-            raise ArtifactError(f"model {version}: {name} is missing or does not match its checksum")
+    _verify(directory, manifest, FILES)
     # Trusted: checksums verified above. Memory-mapped: the LSA components (V × d floats) are not read
     # at load, which a model switch under load waits for, and the workers share their pages.
     fitted = joblib.load(directory / "vectorizer.joblib", mmap_mode="r")
@@ -271,9 +283,7 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
     version = manifest["version"]
     directory = Path(models_dir) / VERSIONS / version
     try:
-        for name in DEFAULT_LIST_FILES:
-            if _sha256(directory / name) != manifest["files"][name]["sha256"]:
-                raise ArtifactError(f"model {version}: {name} does not match its checksum")
+        _verify(directory, manifest, DEFAULT_LIST_FILES)
         # Plain arrays over the maps: indexing a np.memmap costs a subclass round trip on every request.
         indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
                            for name in DEFAULT_LIST_FILES)
@@ -284,6 +294,38 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"model {version}: default lists cannot be loaded: {type(exc).__name__}: {exc}") from exc
     return lists
+
+
+def load_default_bodies(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultBodies | None:
+    """The version's default-list response documents, memory-mapped (the workers share their pages).
+
+    None for a version saved before they existed or in another `BODY_FORMAT` (the service then answers
+    those requests through its cache); `ArtifactError` when they are damaged.
+    """
+    stored = manifest.get("default_lists", {})
+    if stored.get("body_format") != BODY_FORMAT:
+        return None
+    version = manifest["version"]
+    directory = Path(models_dir) / VERSIONS / version
+    try:
+        _verify(directory, manifest, DEFAULT_BODY_FILES)
+        with open(directory / DEFAULT_BODY_FILES[0], "rb") as fh:
+            blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        offsets = np.load(directory / DEFAULT_BODY_FILES[1], mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        bodies = DefaultBodies(blob, offsets, int(stored["limit"]))
+        bodies.check(int(manifest["n_articles"]))
+    except ArtifactError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"model {version}: default bodies cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return bodies
+
+
+def _verify(directory: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
+    """`ArtifactError` unless every named file matches the manifest's checksum."""
+    for name in names:
+        if not (directory / name).is_file() or _sha256(directory / name) != manifest["files"][name]["sha256"]:
+            raise ArtifactError(f"model {manifest['version']}: {name} is missing or does not match its checksum")
 
 
 def prune(models_dir: str | Path, keep: int) -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender import artifacts
-from recommender.default_lists import DefaultLists
+from recommender.default_lists import DefaultBodies, DefaultLists
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
@@ -36,6 +36,7 @@ class LoadedModel:
     manifest: dict[str, Any]
     loaded_at: float
     default_lists: DefaultLists | None = None  # every article's default-option list (service/fastpath.py)
+    default_bodies: DefaultBodies | None = None  # the same lists as response documents (service/fastpath.py)
 
     @property
     def created_at(self) -> float:
@@ -76,6 +77,7 @@ class ModelStore:
                 started = time.perf_counter()
                 model, manifest = artifacts.load_version(self.models_dir, version)
                 default_lists = artifacts.load_default_lists(self.models_dir, manifest)
+                default_bodies = artifacts.load_default_bodies(self.models_dir, manifest)
                 _smoke_test(model)
             except Exception as exc:  # any failure keeps the last good model serving
                 reason = str(exc) if isinstance(exc, RelatedlyError) else f"{type(exc).__name__}: {exc}"
@@ -83,7 +85,7 @@ class ModelStore:
                 self._fail_soft(f"model {version}: {reason}" if version else reason)
                 return False
             previous = self._current.version if self._current else None
-            loaded = LoadedModel(version, model, manifest, time.time(), default_lists)
+            loaded = LoadedModel(version, model, manifest, time.time(), default_lists, default_bodies)
             self._current = loaded
             self.last_error = None
             metrics.RELOADS.labels(result="success").inc()

@@ -142,7 +142,7 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert manifest["corpus"] == INFO["corpus"]
     assert manifest["training_seconds"] == INFO["training_seconds"]
     directory = store / artifacts.VERSIONS / version
-    files = (*artifacts.FILES, *artifacts.DEFAULT_LIST_FILES)
+    files = (*artifacts.FILES, *artifacts.DEFAULT_LIST_FILES, *artifacts.DEFAULT_BODY_FILES)
     assert set(manifest["files"]) == set(files)
     for name in files:
         data = (directory / name).read_bytes()
