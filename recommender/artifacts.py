@@ -290,23 +290,25 @@ def _write_catalog(path: Path, columns: dict[str, list[Any]]) -> None:
 
 
 def _read_catalog(text: str, chunk_values: int = 2000) -> dict[str, list[Any]]:
-    """The columns of `articles.json`, parsed `chunk_values` lines at a time; a catalogue written on one
-    line (versions saved before the layout of `_write_catalog`) in one parse."""
-    lines = text.split("\n")
-    if not lines[0].endswith(":["):
+    """The columns of `articles.json`, each parsed `chunk_values` lines at a time; a catalogue written on
+    one line (versions saved before the layout of `_write_catalog`) in one parse.
+
+    A line that starts with "]," closes a column and names the next (a value's line never starts with
+    "]"), so the columns are found by splitting the text, not by looking at every line in Python.
+    """
+    head, _, rest = text.partition("\n")
+    if not head.endswith(":["):
         return json.loads(text)
     columns: dict[str, list[Any]] = {}
-    values: list[Any] = []
-    pending: list[str] = []
-    for line in lines:
-        if line.endswith(":[") or line == "]}":
-            for start in range(0, len(pending), chunk_values):
-                values.extend(json.loads("[" + "".join(pending[start : start + chunk_values]).removesuffix(",") + "]"))
-            pending = []
-            if line != "]}":
-                values = columns.setdefault(json.loads(line.lstrip("{],")[:-2]), [])
-        elif line:
-            pending.append(line)
+    name = json.loads(head.removeprefix("{").removesuffix(":["))
+    for n, segment in enumerate(rest.rstrip("\n").removesuffix("]}").split("\n],")):
+        if n:
+            header, _, segment = segment.partition(":[\n")
+            name = json.loads(header)
+        lines = segment.strip("\n").split("\n")
+        values = columns[name] = []
+        for start in range(0, len(lines), chunk_values):
+            values.extend(json.loads("[" + "".join(lines[start : start + chunk_values]).removesuffix(",") + "]"))
     return columns
 
 
