@@ -5,9 +5,12 @@
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
                                   lsa.npy            the articles' LSA vectors (numpy, no pickle)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
-                                  articles.json      ids and metadata (JSON columns)
+                                  articles.json      ids and metadata (JSON columns, one value a line)
                                   default_indices.npy, default_scores.npy  every article's list under
                                                      the default options (numpy; absent in older versions)
+                                  default_bodies.bin, default_offsets.npy  those lists as the API's
+                                                     response documents, one after the other, and
+                                                     where each starts (absent in older versions)
     MODELS_DIR/CURRENT                               the served version's name
 
 A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
@@ -22,6 +25,7 @@ import fcntl
 import hashlib
 import importlib.metadata
 import json
+import mmap
 import os
 import platform
 import secrets
@@ -41,7 +45,13 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.catalog import ArticleCatalog
-from recommender.default_lists import DefaultLists, compute_default_lists
+from recommender.default_lists import (
+    BODY_FORMAT,
+    DefaultBodies,
+    DefaultLists,
+    compute_default_lists,
+    encode_default_bodies,
+)
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
@@ -61,6 +71,7 @@ LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, updat
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
+DEFAULT_BODY_FILES = ("default_bodies.bin", "default_offsets.npy")  # optional: older versions lack them
 
 
 def library_versions() -> dict[str, str]:
@@ -92,10 +103,14 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
         np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
-        _write_json(tmp / "articles.json", model.catalog_.to_columns())
+        _write_catalog(tmp / "articles.json", model.catalog_.to_columns())
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
+        blob, offsets = encode_default_bodies(model, defaults, version)
+        (tmp / DEFAULT_BODY_FILES[0]).write_bytes(blob)
+        np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
+        stored = FILES + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -104,11 +119,11 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
             "vocabulary_size": model.vectorizer_.vocabulary_size,
             "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
             "libraries": library_versions(),
-            "files": {name: _file_record(tmp / name) for name in FILES + DEFAULT_LIST_FILES},
-            "default_lists": {"limit": defaults.limit},
+            "files": {name: _file_record(tmp / name) for name in stored},
+            "default_lists": {"limit": defaults.limit, "body_format": BODY_FORMAT},
             **info,
         }
-        for name in FILES + DEFAULT_LIST_FILES:
+        for name in stored:
             _fsync_file(tmp / name)
         _write_json(tmp / MANIFEST, manifest, durable=True)
         _fsync_dir(tmp)
@@ -199,7 +214,7 @@ def read_article_ids(models_dir: str | Path, version: str) -> list[str]:
     path = Path(models_dir) / VERSIONS / version / "articles.json"
     if not path.is_file() or _sha256(path) != manifest["files"]["articles.json"]["sha256"]:
         raise ArtifactError(f"model {version}: articles.json is missing or does not match its checksum")
-    return json.loads(path.read_text(encoding="utf-8"))["ids"]
+    return _read_catalog(path.read_text(encoding="utf-8"))["ids"]
 
 
 def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
@@ -210,10 +225,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
             f"model {version} was trained with scikit-learn {trained_with}, this process has "
             f"{sklearn.__version__}: retrain or install the same version"
         )
-    for name in FILES:
-        expected = manifest["files"][name]["sha256"]
-        if not (directory / name).is_file() or _sha256(directory / name) != expected:
-            raise ArtifactError(f"model {version}: {name} is missing or does not match its checksum")
+    _verify(directory, manifest, FILES)
     # Trusted: checksums verified above. Memory-mapped: the LSA components (V × d floats) are not read
     # at load, which a model switch under load waits for, and the workers share their pages.
     fitted = joblib.load(directory / "vectorizer.joblib", mmap_mode="r")
@@ -228,7 +240,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     )
     with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
         neighbors = NeighborTable(arrays["indices"], arrays["scores"])
-    catalog = ArticleCatalog(json.loads((directory / "articles.json").read_text(encoding="utf-8")))
+    catalog = ArticleCatalog(_read_catalog((directory / "articles.json").read_text(encoding="utf-8")))
     vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
     vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
     n = len(catalog)
@@ -243,6 +255,40 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     )
 
 
+def _write_catalog(path: Path, columns: dict[str, list[Any]]) -> None:
+    """The catalogue as one JSON object of columns, each value on a line of its own, so that it loads
+    in slices (`_read_catalog`) instead of one parse that holds the GIL for 100 ms per 20k articles."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for n, (name, values) in enumerate(columns.items()):
+            fh.write(f"{'],' if n else '{'}{_dumps(name)}:[\n")
+            fh.write(",\n".join(map(_dumps, values)))
+            fh.write("\n")
+        fh.write("]}\n" if columns else "{}\n")
+
+
+def _read_catalog(text: str, chunk_values: int = 2000) -> dict[str, list[Any]]:
+    """The columns of `articles.json`, each parsed `chunk_values` lines at a time; a catalogue written on
+    one line (versions saved before the layout of `_write_catalog`) in one parse.
+
+    A line that starts with "]," closes a column and names the next (a value's line never starts with
+    "]"), so the columns are found by splitting the text, not by looking at every line in Python.
+    """
+    head, _, rest = text.partition("\n")
+    if not head.endswith(":["):
+        return json.loads(text)
+    columns: dict[str, list[Any]] = {}
+    name = json.loads(head.removeprefix("{").removesuffix(":["))
+    for n, segment in enumerate(rest.rstrip("\n").removesuffix("]}").split("\n],")):
+        if n:
+            header, _, segment = segment.partition(":[\n")
+            name = json.loads(header)
+        lines = segment.strip("\n").split("\n")
+        values = columns[name] = []
+        for start in range(0, len(lines), chunk_values):
+            values.extend(json.loads("[" + "".join(lines[start : start + chunk_values]).removesuffix(",") + "]"))
+    return columns
+
+
 def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:
     """The version's precomputed default lists, memory-mapped (the workers share their pages).
 
@@ -253,9 +299,7 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
     version = manifest["version"]
     directory = Path(models_dir) / VERSIONS / version
     try:
-        for name in DEFAULT_LIST_FILES:
-            if _sha256(directory / name) != manifest["files"][name]["sha256"]:
-                raise ArtifactError(f"model {version}: {name} does not match its checksum")
+        _verify(directory, manifest, DEFAULT_LIST_FILES)
         # Plain arrays over the maps: indexing a np.memmap costs a subclass round trip on every request.
         indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
                            for name in DEFAULT_LIST_FILES)
@@ -266,6 +310,38 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"model {version}: default lists cannot be loaded: {type(exc).__name__}: {exc}") from exc
     return lists
+
+
+def load_default_bodies(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultBodies | None:
+    """The version's default-list response documents, memory-mapped (the workers share their pages).
+
+    None for a version saved before they existed or in another `BODY_FORMAT` (the service then answers
+    those requests through its cache); `ArtifactError` when they are damaged.
+    """
+    stored = manifest.get("default_lists", {})
+    if stored.get("body_format") != BODY_FORMAT:
+        return None
+    version = manifest["version"]
+    directory = Path(models_dir) / VERSIONS / version
+    try:
+        _verify(directory, manifest, DEFAULT_BODY_FILES)
+        with open(directory / DEFAULT_BODY_FILES[0], "rb") as fh:
+            blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        offsets = np.load(directory / DEFAULT_BODY_FILES[1], mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        bodies = DefaultBodies(blob, offsets, int(stored["limit"]))
+        bodies.check(int(manifest["n_articles"]))
+    except ArtifactError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"model {version}: default bodies cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return bodies
+
+
+def _verify(directory: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
+    """`ArtifactError` unless every named file matches the manifest's checksum."""
+    for name in names:
+        if not (directory / name).is_file() or _sha256(directory / name) != manifest["files"][name]["sha256"]:
+            raise ArtifactError(f"model {manifest['version']}: {name} is missing or does not match its checksum")
 
 
 def prune(models_dir: str | Path, keep: int) -> list[str]:
@@ -299,6 +375,9 @@ def publish_lock(models_dir: str | Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _write_json(path: Path, data: Any, *, durable: bool = False) -> None:

@@ -4,10 +4,15 @@ The page renderer asks for exactly this list on every article view, for any arti
 and every publish changes the model version (which empties a response cache at once). Computed when
 a version is saved and stored beside it (see `recommender.artifacts`), the lists let the service
 answer that request for any article by reading one row: no cache, no ranking work, nothing to warm.
+
+The rows are also stored as the response documents themselves (`encode_default_bodies`), so a request
+only slices bytes out of one memory-mapped file that every worker shares through the page cache.
 """
 
 from __future__ import annotations
 
+import json
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +21,9 @@ from recommender.model import RelatedModel
 from recommender.ranking import Ranked, RankingOptions
 
 DEFAULT_LIST_LIMIT = RankingOptions().limit
+# The layout of the stored documents: the JSON `GET /v1/articles/<id>/related` answers with no options
+# (service/api.py). Change it with that document, so a service never sends bodies of another shape.
+BODY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,59 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
         indices[idx, : len(ranked.indices)] = ranked.indices
         scores[idx, : len(ranked.scores)] = ranked.scores
     return DefaultLists(indices, scores)
+
+
+@dataclass(frozen=True)
+class DefaultBodies:
+    """Every article's default-list response document: body i is `blob[offsets[i]:offsets[i + 1]]`."""
+
+    blob: mmap.mmap | bytes  # UTF-8 JSON documents, one after the other
+    offsets: np.ndarray  # int64, n_articles + 1
+    limit: int  # the lists' limit, named in each document
+
+    def body(self, idx: int) -> bytes:
+        return self.blob[self.offsets[idx] : self.offsets[idx + 1]]
+
+    def check(self, n_articles: int) -> None:
+        """ValueError unless the offsets fit `n_articles` documents in the blob."""
+        offsets = self.offsets
+        if offsets.shape != (n_articles + 1,) or offsets[0] != 0 or offsets[-1] != len(self.blob):
+            raise ValueError(f"default bodies' offsets do not fit {n_articles} articles in {len(self.blob)} bytes")
+        if (np.diff(offsets) <= 0).any():
+            raise ValueError("default bodies' offsets are not increasing")
+
+
+def encode_default_bodies(model: RelatedModel, lists: DefaultLists, version: str) -> tuple[bytes, np.ndarray]:
+    """Every article's default-list document as the service sends it (`BODY_FORMAT`), and their offsets.
+
+    Byte for byte what the API's JSON encoder makes of `{"article_id", "model_version", "limit", "count",
+    "related": [{"id", "title", "url", "published_at", "score", "source", "image"?}]}`; each story's
+    JSON around its score is encoded once and reused for every list it is on.
+    """
+    columns = model.catalog_.to_columns()
+    images = columns["images"]
+    stories: list[tuple[str, str] | None] = [None] * model.n_articles
+
+    def story(j: int) -> tuple[str, str]:
+        known = stories[j]
+        if known is None:
+            entry = {"id": columns["ids"][j], "title": columns["titles"][j], "url": columns["urls"][j],
+                     "published_at": columns["published_at"][j], "score": 0}
+            tail = _dumps({"source": "model", **({"image": images[j]} if images[j] is not None else {})})
+            known = stories[j] = (_dumps(entry)[:-2], "," + tail[1:])
+        return known
+
+    head = f',"model_version":{_dumps(version)},"limit":{lists.limit},"count":'
+    bodies, offsets = [], np.zeros(model.n_articles + 1, dtype=np.int64)
+    for idx in range(model.n_articles):
+        listed = [f"{front}{round(score, 6)!r}{back}" for (front, back), score in
+                  ((story(j), score) for j, score in
+                   zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0)]
+        body = (f'{{"article_id":{_dumps(columns["ids"][idx])}{head}{len(listed)},"related":['
+                f'{",".join(listed)}]}}').encode()
+        bodies.append(body)
+        offsets[idx + 1] = offsets[idx] + len(body)
+    return b"".join(bodies), offsets
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the API's, to str

@@ -1,14 +1,15 @@
 """A WSGI fast path for the hottest request: an article's related list with default options.
 
 The page renderer asks for every article view with no options, for any article of the archive. The
-model version holds every article's default list, ranked when it was saved
-(`recommender.default_lists`, memory-mapped so the workers share it), so this middleware answers
-that request for any article by encoding one row: no cache lookup, no ranking, nothing to warm after
-a publish. Versions saved before the lists existed (or a configured default limit other than the
-lists') fall back to the response cache: a hit is answered here too. Flask's full request cycle
-(routing, request and response objects, context locals, hooks) costs several times either, so the
-fast path skips it — same body, headers, 304s, CORS, metrics and log line as the Flask route (a test
-compares them) — and hands everything else, cache misses included, to Flask unchanged.
+model version holds every article's default list as the response document itself, encoded when it
+was saved (`recommender.default_lists`, one memory-mapped file the workers share), so this middleware
+answers that request for any article by slicing bytes: no cache lookup, no ranking, no encoding,
+nothing to warm after a publish. Versions saved before the documents existed (or in another layout,
+or with a configured default limit other than the lists') fall back to the response cache: a hit is
+answered here too. Flask's full request cycle (routing, request and response objects, context
+locals, hooks) costs several times either, so the fast path skips it — same body, headers, 304s,
+CORS, metrics and log line as the Flask route (a test compares them) — and hands everything else,
+cache misses included, to Flask unchanged.
 
 Editorial rules that change an article's default list make that list stale: `set_default_list_bypass`
 gives the fast path a predicate on the article id, and a default request for an article it names goes
@@ -17,7 +18,6 @@ to the Flask route, which computes it (and may cache it) like any other request.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,12 +30,10 @@ from service import metrics
 from service.api import RELATED_RULE, cache_version, default_related_cache_key, etag_of, public_cache_control
 from service.cors import cors_headers
 from service.extensions import Relatedly
-from service.model_store import LoadedModel
 from service.observability import record_request, request_id_from
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ArticlePredicate = Callable[[str], bool]
-RECENT_BODIES = 4096  # bodies an encoder keeps for the articles asked for most (about 6 MB per worker)
 
 _PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
 
@@ -65,7 +63,6 @@ class DefaultRelatedFastPath:
         self.parts = parts
         self.cache_control = public_cache_control(parts.settings.http_max_age_seconds)
         self.bypass: ArticlePredicate | None = None
-        self._encoder: DefaultListEncoder | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -73,9 +70,12 @@ class DefaultRelatedFastPath:
         loaded = self.parts.store.current() if article_id is not None else None
         if article_id is None or loaded is None or (self.bypass is not None and self.bypass(article_id)):
             return self.flask_wsgi(environ, start_response)
-        encoder = self._encoder_for(loaded)
-        body = encoder.body(article_id) if encoder is not None else None
-        if body is not None:
+        bodies = loaded.default_bodies
+        if bodies is not None and bodies.limit == min(self.parts.settings.default_limit, loaded.model.top_k):
+            try:
+                body = bodies.body(loaded.model.catalog_.index_of(article_id))
+            except UnknownArticleError:  # Flask answers the 404
+                return self.flask_wsgi(environ, start_response)
             source = "precomputed"
         else:
             version = cache_version(loaded, self.parts.overrides.current())
@@ -108,70 +108,6 @@ class DefaultRelatedFastPath:
             request_id=request_id,
         )
         return [] if not_modified else [body]
-
-    def _encoder_for(self, loaded: LoadedModel) -> DefaultListEncoder | None:
-        """The encoder of the served model's lists (made on its first request; one reference per model)."""
-        encoder = self._encoder
-        if encoder is None or encoder.loaded is not loaded:
-            encoder = DefaultListEncoder(loaded, self.parts.settings.default_limit)
-            self._encoder = encoder
-        return encoder if encoder.usable else None
-
-
-class DefaultListEncoder:
-    """A model version's precomputed default lists as response bodies, byte for byte the Flask route's.
-
-    Each story's JSON up to its score is encoded on first use and kept (about 200 bytes per article
-    ever listed); a body is then the article's row joined from those pieces with its scores. The last
-    `RECENT_BODIES` bodies are kept whole (all forgotten at once when full), so hot articles cost a
-    dict lookup.
-    """
-
-    def __init__(self, loaded: LoadedModel, default_limit: int) -> None:
-        self.loaded = loaded
-        lists = loaded.default_lists
-        self.usable = lists is not None and lists.limit == min(default_limit, loaded.model.top_k)
-        self._lists = lists
-        columns = loaded.model.catalog_.to_columns()
-        self._ids, self._titles, self._urls = columns["ids"], columns["titles"], columns["urls"]
-        self._published, self._images = columns["published_at"], columns["images"]
-        self._stories: list[tuple[str, str] | None] = [None] * loaded.model.n_articles if self.usable else []
-        self._recent: dict[str, bytes] = {}
-        self._head = f',"model_version":{_dumps(loaded.version)},"limit":{lists.limit if lists else 0},"count":'
-
-    def body(self, article_id: str) -> bytes | None:
-        """The article's default-list body; None for an id the model does not know."""
-        recent = self._recent.get(article_id)
-        if recent is not None:
-            return recent
-        try:
-            idx = self.loaded.model.catalog_.index_of(article_id)
-        except UnknownArticleError:
-            return None
-        lists, known = self._lists, self._stories
-        assert lists is not None
-        stories = [f"{head}{round(score, 6)!r}{tail}" for (head, tail), score in
-                   ((known[j] or self._story(j), score) for j, score in
-                    zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0)]
-        body = (f'{{"article_id":{_dumps(article_id)}{self._head}{len(stories)},"related":['
-                f'{",".join(stories)}]}}').encode()
-        if len(self._recent) >= RECENT_BODIES:
-            self._recent.clear()
-        self._recent[article_id] = body
-        return body
-
-    def _story(self, j: int) -> tuple[str, str]:
-        """`api._item` of story j around its score, ('{"id":…,"score":', ',"source":"model"…}'), kept for next time."""
-        entry = {"id": self._ids[j], "title": self._titles[j], "url": self._urls[j],
-                 "published_at": self._published[j], "score": 0}
-        head = _dumps(entry)[:-2]
-        tail = _dumps({"source": "model", **({"image": self._images[j]} if self._images[j] is not None else {})})
-        story = (head, "," + tail[1:])
-        self._stories[j] = story
-        return story
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as `api._dumps`, to str
 
 
 def _plain_related_request(environ: dict[str, Any]) -> str | None:

@@ -20,7 +20,7 @@ import pytest
 import sklearn
 
 from recommender import artifacts
-from recommender.catalog import ArticleInfo
+from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
@@ -150,7 +150,7 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert manifest["corpus"] == INFO["corpus"]
     assert manifest["training_seconds"] == INFO["training_seconds"]
     directory = store / artifacts.VERSIONS / version
-    files = (*artifacts.FILES, *artifacts.DEFAULT_LIST_FILES)
+    files = (*artifacts.FILES, *artifacts.DEFAULT_LIST_FILES, *artifacts.DEFAULT_BODY_FILES)
     assert set(manifest["files"]) == set(files)
     for name in files:
         data = (directory / name).read_bytes()
@@ -210,6 +210,27 @@ def test_a_version_with_the_vocabulary_dict_inside_still_loads(fitted: RelatedMo
     loaded, _ = artifacts.load_version(store, version)
     assert _related_lists(loaded) == _related_lists(fitted)
     assert loaded.vectorizer_.tfidf_.vocabulary_ == fitted.vectorizer_.tfidf_.vocabulary_
+
+
+def test_the_catalogue_is_one_json_document_with_a_value_a_line(fitted: RelatedModel, store: Path) -> None:
+    """Lines load a slice at a time (no long GIL hold in a serving worker); any JSON reader still reads it."""
+    version = artifacts.save_version(fitted, store, info=INFO)
+    text = (store / artifacts.VERSIONS / version / "articles.json").read_text(encoding="utf-8")
+    assert json.loads(text) == fitted.catalog_.to_columns()
+    assert len(text.splitlines()) > len(ArticleCatalog.COLUMNS) * len(ARTICLES)
+    assert artifacts.read_article_ids(store, version) == [a.id for a in ARTICLES]
+
+
+def test_a_catalogue_written_on_one_line_still_loads(fitted: RelatedModel, store: Path) -> None:
+    """Versions saved before the one-value-a-line layout keep loading (rollback must work)."""
+    version = artifacts.save_version(fitted, store, info=INFO)
+    data = json.dumps(fitted.catalog_.to_columns(), ensure_ascii=False).encode()
+    (store / artifacts.VERSIONS / version / "articles.json").write_bytes(data)
+    _edit_manifest(store, version, lambda manifest: manifest["files"]["articles.json"].update(
+        {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}))
+    loaded, _ = artifacts.load_version(store, version)
+    assert loaded.catalog_.to_columns() == fitted.catalog_.to_columns()
+    assert _related_lists(loaded) == _related_lists(fitted)
 
 
 @pytest.mark.parametrize("damage", ["flip-byte", "append", "delete"])

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender import artifacts
-from recommender.default_lists import DEFAULT_LIST_LIMIT, compute_default_lists, default_options
+from recommender.default_lists import (
+    BODY_FORMAT,
+    DEFAULT_LIST_LIMIT,
+    DefaultBodies,
+    compute_default_lists,
+    default_options,
+    encode_default_bodies,
+)
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from tests.recommender.test_artifacts import ARTICLES, INFO
@@ -37,7 +45,34 @@ def test_a_saved_version_holds_them_memory_mapped(fitted: RelatedModel, tmp_path
     expected = compute_default_lists(fitted)
     np.testing.assert_array_equal(lists.indices, expected.indices)
     np.testing.assert_array_equal(lists.scores, expected.scores)
-    assert manifest["default_lists"] == {"limit": expected.limit}
+    assert manifest["default_lists"] == {"limit": expected.limit, "body_format": BODY_FORMAT}
+
+
+def test_a_saved_version_holds_each_list_as_its_document(fitted: RelatedModel, tmp_path: Path) -> None:
+    version = artifacts.save_version(fitted, tmp_path, info=INFO)
+    bodies = artifacts.load_default_bodies(tmp_path, artifacts.read_manifest(tmp_path, version))
+    assert isinstance(bodies.blob, mmap.mmap) and bodies.limit == compute_default_lists(fitted).limit
+    for idx, article in enumerate(ARTICLES):
+        document = json.loads(bodies.body(idx))
+        assert (document["article_id"], document["model_version"]) == (article.id, version)
+        expected = fitted.related(article.id, default_options(bodies.limit))
+        assert [(s["id"], s["score"]) for s in document["related"]] == [(i.article.id, i.score) for i in expected]
+        assert document["count"] == len(expected) and document["limit"] == bodies.limit
+
+
+def test_bodies_of_another_format_are_not_used(fitted: RelatedModel, tmp_path: Path) -> None:
+    version = artifacts.save_version(fitted, tmp_path, info=INFO)
+    manifest = artifacts.read_manifest(tmp_path, version)
+    manifest["default_lists"]["body_format"] = BODY_FORMAT + 1
+    assert artifacts.load_default_bodies(tmp_path, manifest) is None
+    assert artifacts.load_default_lists(tmp_path, manifest) is not None
+
+
+def test_the_offsets_must_fit_the_documents(fitted: RelatedModel) -> None:
+    lists = compute_default_lists(fitted)
+    blob, offsets = encode_default_bodies(fitted, lists, "v")
+    with pytest.raises(ValueError, match="offsets"):
+        DefaultBodies(blob[:-1], offsets, lists.limit).check(len(ARTICLES))
 
 
 def test_a_version_saved_without_them_loads_without_them(fitted: RelatedModel, tmp_path: Path) -> None:
@@ -48,7 +83,7 @@ def test_a_version_saved_without_them_loads_without_them(fitted: RelatedModel, t
     assert artifacts.load_default_lists(tmp_path, manifest) is None
 
 
-@pytest.mark.parametrize("name", artifacts.DEFAULT_LIST_FILES)
+@pytest.mark.parametrize("name", artifacts.DEFAULT_LIST_FILES + artifacts.DEFAULT_BODY_FILES)
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_damaged_lists_are_refused(fitted: RelatedModel, tmp_path: Path, name: str, damage: str) -> None:
     version = artifacts.save_version(fitted, tmp_path, info=INFO)
@@ -58,7 +93,9 @@ def test_damaged_lists_are_refused(fitted: RelatedModel, tmp_path: Path, name: s
     else:
         path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(ArtifactError, match=version):
-        artifacts.load_default_lists(tmp_path, artifacts.read_manifest(tmp_path, version))
+        manifest = artifacts.read_manifest(tmp_path, version)
+        artifacts.load_default_lists(tmp_path, manifest)
+        artifacts.load_default_bodies(tmp_path, manifest)
 
 
 def test_rows_listing_finds_every_list_a_story_is_on(fitted: RelatedModel) -> None:

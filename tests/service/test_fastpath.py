@@ -1,19 +1,21 @@
 """The WSGI fast path for default-option related lists: it answers exactly what Flask would.
 
-The model's precomputed default lists answer any article at once; with a default limit other than
-the lists' the fast path serves cache hits instead. Each test gets the Flask route's answer (through
-the bypass predicate, or a first cache miss) and the fast path's, and compares the two responses; a
-counting wrapper around the Flask WSGI app shows which one answered.
+The model's precomputed default-list documents answer any article at once; with a default limit other
+than the lists', or for a version saved without the documents, the fast path serves cache hits
+instead. Each test gets the Flask route's answer (through the bypass predicate, or a first cache
+miss) and the fast path's, and compares the two responses; a counting wrapper around the Flask WSGI
+app shows which one answered.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from recommender import artifacts
-from service import create_app, fastpath
+from service import create_app
 from service.config import Settings
 from service.fastpath import set_default_list_bypass
 from tests.conftest import SPACE_STATION_ID
@@ -76,19 +78,24 @@ def test_every_precomputed_list_is_the_flask_routes(sample_models_dir: Path) -> 
     set_default_list_bypass(slow.application, lambda article_id: True)
     model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
     ids = model.catalog_.to_columns()["ids"]
-    for article_id in ids * 2:  # the second time from the encoder's recent bodies
+    for article_id in ids:
         url = f"/v1/articles/{article_id}/related"
         assert fast.get(url).get_data() == slow.get(url).get_data(), article_id
     assert fast_flask.calls == 0
 
 
-def test_the_recent_bodies_stay_bounded(sample_models_dir: Path, monkeypatch) -> None:
-    monkeypatch.setattr(fastpath, "RECENT_BODIES", 10)
-    client, _ = make_client(sample_models_dir)
-    model, _ = artifacts.load_version(sample_models_dir, artifacts.read_current(sample_models_dir))
-    for article_id in model.catalog_.to_columns()["ids"][:25]:
-        assert client.get(f"/v1/articles/{article_id}/related").headers["X-Cache"] == "precomputed"
-    assert 0 < len(client.application.wsgi_app._encoder._recent) <= 10
+def test_a_version_saved_without_the_documents_is_answered_from_the_cache(models_dir: Path,
+                                                                         sample_models_dir: Path) -> None:
+    manifest_path = models_dir / artifacts.VERSIONS / artifacts.read_current(models_dir) / artifacts.MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["default_lists"]["body_format"]  # as the versions written before the documents were
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    client, flask = make_client(models_dir)
+    first, second = client.get(URL), client.get(URL)
+    assert (flask.calls, first.headers["X-Cache"], second.headers["X-Cache"]) == (1, "miss", "hit")
+    precomputed = make_client(sample_models_dir)[0].get(URL)
+    assert precomputed.headers["X-Cache"] == "precomputed"
+    assert comparable(second) == comparable(first) == comparable(precomputed)
 
 
 @pytest.mark.parametrize(

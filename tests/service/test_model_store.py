@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import threading
@@ -53,6 +54,23 @@ def test_rollback_is_publishing_an_older_version(models_dir: Path) -> None:
     artifacts.publish(models_dir, old)
     assert store.refresh() is True
     assert store.current().version == old
+
+
+def test_a_loaded_model_is_kept_out_of_the_garbage_collector(models_dir: Path) -> None:
+    """A full collection would walk the whole model holding the GIL; after a load it walks nothing of it,
+    and swapping versions back and forth leaves nothing behind in the frozen generation."""
+    first = artifacts.read_current(models_dir)
+    second = train_and_publish(SAMPLE_CORPUS, models_dir, top_k=10).version
+    store = ModelStore(models_dir)
+    frozen = []
+    for version in (first, second) * 3:
+        artifacts.publish(models_dir, version)
+        assert store.refresh() is True
+        frozen.append(gc.get_freeze_count())
+        assert gc.isenabled()
+    ids = store.current().model.catalog_.to_columns()["ids"]
+    assert not any(tracked is ids for tracked in gc.get_objects())
+    assert frozen[-1] - frozen[1] < (len(frozen) - 2) * 20  # a few objects at most, not a load's leftovers
 
 
 def test_a_broken_version_keeps_the_last_good_model(models_dir: Path) -> None:
