@@ -145,6 +145,8 @@ def _select(
         copies = sims >= threshold if threshold is not None else None
     else:
         copies = near_duplicates(candidates[pool], threshold)
+    # As Python bools: checking a pick against the ten before it costs less than a numpy call per pick.
+    copy_rows = copies.tolist() if copies is not None else None
     picked: list[int] = []
     remaining = list(range(len(pool)))
     lam = 1.0 - options.diversity
@@ -156,7 +158,7 @@ def _select(
         else:
             best = remaining[0]
         remaining.remove(best)
-        if copies is not None and picked and copies[best, picked].any():
+        if copy_rows is not None and any(copy_rows[best][p] for p in picked):
             continue
         picked.append(best)
     return pool[picked]
