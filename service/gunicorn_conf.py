@@ -8,9 +8,13 @@ import os
 
 from prometheus_client import multiprocess
 
+from service import prompt_close
 from service.config import Settings
 
 _settings = Settings.from_env()  # invalid configuration stops gunicorn before any worker starts
+
+# A finished connection is closed at once, not after the client's own close (see service/prompt_close.py).
+prompt_close.install()
 
 # Where to listen: PORT is what most platforms set.
 bind = f"{_settings.host}:{_settings.port}"
