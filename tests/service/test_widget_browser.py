@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from service import create_app
 from service.config import Settings
 from service.events import event_writer
 from service.pages import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
+from storage.events import version_stats
 from tests.conftest import SPACE_STATION_ID
 from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers
 from training.cli import main
@@ -345,8 +347,13 @@ def test_an_impression_once_visible_and_a_click_with_its_position(site, own_api,
     assert [r.method for r in log.to("/v1/events")] == ["POST", "POST"]
     assert not [r for r in log.requests if r.method == "OPTIONS"]  # no CORS preflight
     assert log.problems == []
-    assert event_writer(api_app).flush()
-    assert main(["report", "clicks", "--database-url", api_app.extensions["relatedly"].database.url]) == 0
+    database = api_app.extensions["relatedly"].database
+    since, deadline = datetime.now(UTC) - timedelta(days=1), time.monotonic() + 5
+    # The beacon has left the browser, but the server may still be handling it: wait for its row.
+    while event_writer(api_app).flush() and not any(v.clicks for v in version_stats(database, since)):
+        assert time.monotonic() < deadline, "the click was never stored"
+        time.sleep(0.05)
+    assert main(["report", "clicks", "--database-url", database.url]) == 0
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert [model_version, "1", "1", "100.0%", "5", "1", "20.0%"] in lines
     by_position = [line[1:4] for line in lines if len(line) == 5 and line[0] == model_version]
