@@ -298,17 +298,13 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
         return None
     version = manifest["version"]
     directory = Path(models_dir) / VERSIONS / version
-    try:
+    with _loading(version, "default lists"):
         _verify(directory, manifest, DEFAULT_LIST_FILES)
         # Plain arrays over the maps: indexing a np.memmap costs a subclass round trip on every request.
         indices, scores = (np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
                            for name in DEFAULT_LIST_FILES)
         lists = DefaultLists(indices, scores)
         lists.check(int(manifest["n_articles"]))
-    except ArtifactError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"model {version}: default lists cannot be loaded: {type(exc).__name__}: {exc}") from exc
     return lists
 
 
@@ -323,18 +319,25 @@ def load_default_bodies(models_dir: str | Path, manifest: dict[str, Any]) -> Def
         return None
     version = manifest["version"]
     directory = Path(models_dir) / VERSIONS / version
-    try:
+    with _loading(version, "default bodies"):
         _verify(directory, manifest, DEFAULT_BODY_FILES)
         with open(directory / DEFAULT_BODY_FILES[0], "rb") as fh:
             blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         offsets = np.load(directory / DEFAULT_BODY_FILES[1], mmap_mode="r", allow_pickle=False).view(np.ndarray)
         bodies = DefaultBodies(blob, offsets, int(stored["limit"]))
         bodies.check(int(manifest["n_articles"]))
+    return bodies
+
+
+@contextlib.contextmanager
+def _loading(version: str, what: str) -> Iterator[None]:
+    """Any failure to read a version's optional part as one `ArtifactError` naming the part."""
+    try:
+        yield
     except ArtifactError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"model {version}: default bodies cannot be loaded: {type(exc).__name__}: {exc}") from exc
-    return bodies
+        raise ArtifactError(f"model {version}: {what} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
 def _verify(directory: Path, manifest: dict[str, Any], names: tuple[str, ...]) -> None:
