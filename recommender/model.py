@@ -7,7 +7,6 @@ query is scored against the whole corpus so a filtered list is never shorter tha
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -76,9 +75,10 @@ class RelatedModel:
         `release_texts` the caller hands `articles` (a list) over and the texts are freed once counted
         (`ArticleVectorizer.fit_transform`); the catalogue keeps what the service shows. With
         `spill_dir`, the LSA components (V × d floats, the model's largest array: 657 MB at 100k
-        synthetic articles) are written to an unlinked file there once the rows are projected and
-        mapped back read-only: the neighbour step never reads them, so they leave resident memory
-        until the model is saved (the service maps them from the saved version the same way).
+        synthetic articles) are written to an unlinked file there a block at a time as the LSA fit
+        computes them, and mapped back read-only: they are never resident, neither in the fit nor in
+        the neighbour step, and the save copies them a slab at a time (the service maps them from the
+        saved version the same way).
         """
         if len(articles) < 2:
             raise CorpusError([], "a model needs at least 2 articles")
@@ -86,11 +86,9 @@ class RelatedModel:
             raise ValueError("top_k must be at least 1")
         self.vectorizer_ = ArticleVectorizer(self.params)
         catalog = ArticleCatalog.from_articles(articles)
-        vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings,
+        vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings, spill_dir=spill_dir,
                                                  memory_budget_bytes=memory_budget_bytes, release_texts=release_texts)
         self._assemble(vectors, catalog)
-        if spill_dir is not None and self.vectorizer_.svd_ is not None:
-            self.vectorizer_.svd_.components_ = _spilled(self.vectorizer_.svd_.components_, Path(spill_dir))
         started = time.perf_counter()
         self.neighbors_ = top_k_neighbors(
             self.space_, self.top_k, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes, progress=progress
@@ -295,10 +293,3 @@ class RelatedModel:
             same_category=category is not None and info.category == category,
         )
 
-
-def _spilled(array: np.ndarray, directory: Path) -> np.ndarray:
-    """`array` as a read-only map of an unlinked file in `directory` (gone when the map is)."""
-    with tempfile.TemporaryFile(dir=directory) as file:
-        array.tofile(file)
-        file.flush()
-        return np.memmap(file, dtype=array.dtype, mode="r", shape=array.shape)

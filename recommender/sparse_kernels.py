@@ -19,7 +19,31 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@intrinsic
+def prefetch_row(typingctx, array, row):  # pragma: no cover - compiled
+    """Ask the cache for row `row` of a C-contiguous 2-d array (every 64-byte line of it) before it is
+    read or updated: a kernel that scatters into or gathers from rows spread over more memory than the
+    cache holds issues this a few entries ahead, so the misses overlap instead of following each other."""
+    def codegen(context, builder, signature, args):
+        rows = context.make_array(signature.args[0])(context, builder, args[0])
+        stride = builder.extract_value(rows.strides, 0)
+        start = builder.gep(builder.bitcast(rows.data, ir.IntType(8).as_pointer()), [builder.mul(args[1], stride)])
+        function = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+            ir.VoidType(), [ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
+            "llvm.prefetch.p0i8")
+        flags = [ir.Constant(ir.IntType(32), value) for value in (0, 3, 1)]  # a read, keep in every cache, data
+        line = ir.Constant(ir.IntType(64), 64)
+        lines = builder.add(builder.udiv(stride, line), ir.Constant(ir.IntType(64), 1))  # a row may start mid-line
+        with cgutils.for_range(builder, lines) as loop:
+            builder.call(function, [builder.gep(start, [builder.mul(loop.index, line)]), *flags])
+        return context.get_dummy_value()
+    return types.void(array, types.int64), codegen
 
 
 @njit(cache=True, nogil=True)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import delayed, effective_n_jobs, parallel_config
-from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
@@ -74,6 +74,7 @@ class ArticleVectorizer:
     def fit_transform(
         self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
         memory_budget_bytes: int = DEFAULT_CHUNK_BYTES, release_texts: bool = False,
+        spill_dir: str | Path | None = None,
     ) -> Vectors:
         """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
 
@@ -84,7 +85,9 @@ class ArticleVectorizer:
         stay within `memory_budget_bytes` (the model is the same for any budget but for the float32
         rounding of the LSA's block sums). With `release_texts`, `articles` is a list the caller hands
         over: each item is replaced by None once its chunk is counted, so the texts are freed before
-        the LSA and neighbour steps. `timings`, when given, receives each stage's seconds.
+        the LSA and neighbour steps. With `spill_dir`, the LSA components are written to an unlinked
+        file there as they are computed (`recommender.lsa`), never held in memory. `timings`, when
+        given, receives each stage's seconds.
         """
         p = self.params
         small = len(articles) < SMALL_CORPUS
@@ -123,8 +126,7 @@ class ArticleVectorizer:
         clock.stage("rows")
         with parallel_config(backend="threading"):  # the LSA's threads are local whatever the backend
             threads = effective_n_jobs(n_jobs)
-        self.svd_ = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads)
-        lsa = self._project(tfidf, n_jobs)
+        lsa = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads, spill_dir)
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
 
@@ -139,28 +141,33 @@ class ArticleVectorizer:
         tfidf = self._weighted_tfidf(titles, bodies, tags)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int) -> TruncatedSVD | None:
+    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int,
+                 spill_dir: str | Path | None) -> np.ndarray:
         """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
-        reproducible through the fixed seed. With `lsa_sample_rows` the basis is fitted on a seeded
-        sample of the rows; every row is projected on it."""
+        reproducible through the fixed seed; sets `svd_` and returns the rows' LSA vectors (projected
+        as the fit writes the components, the same bits as `_project`). With `lsa_sample_rows` the basis is
+        fitted on a seeded sample of the rows; every row is projected on it."""
         p = self.params
         rows = tfidf
         if p.lsa_sample_rows is not None and p.lsa_sample_rows < tfidf.shape[0]:
             sample = np.random.default_rng(p.lsa_seed).choice(tfidf.shape[0], p.lsa_sample_rows, replace=False)
             rows = tfidf[np.sort(sample)]
         rank = min(p.lsa_components, rows.shape[0] - 1, rows.shape[1] - 1)
+        self.svd_ = None
         if p.lsa_weight <= 0 or rank < 2:
-            return None
-        return fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples, seed=p.lsa_seed,
-                       n_jobs=n_jobs, block_bytes=block_bytes)
+            return self._project(tfidf)
+        self.svd_, projected = fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples,
+                                       seed=p.lsa_seed, n_jobs=n_jobs, block_bytes=block_bytes, spill_dir=spill_dir)
+        return _normalised(projected) if rows is tfidf else self._project(tfidf, n_jobs)
 
     def _project(self, tfidf: sp.csr_matrix, n_jobs: int = 1) -> np.ndarray:
         """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
 
-        SciPy's sparse × dense product needs the dense side C-contiguous; the library's transposed
-        view of the components costs a copy of V × d floats per call. Gathering only the columns of
-        the terms present (a draft has a few hundred) costs next to nothing, and the sums run in the
-        same term order, so the vectors are the same bit for bit.
+        SciPy's sparse × dense product needs the dense side C-contiguous; a transposed copy of the
+        components would cost V × d floats per call. Gathering only the rows of the terms present (a
+        draft has a few hundred; each term's row is contiguous in the V × d array behind
+        `components_`) costs next to nothing, and the sums run in the same term order, so the vectors
+        are the same bit for bit.
         """
         if self.svd_ is None:
             return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
@@ -171,11 +178,8 @@ class ArticleVectorizer:
         used = np.unique(tfidf.indices)
         rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
                              shape=(tfidf.shape[0], len(used)))
-        components = np.ascontiguousarray(self.svd_.components_[:, used].T, dtype=np.float32)
-        lsa = np.asarray(rows @ components, dtype=np.float32)
-        norms = np.sqrt(np.einsum("ij,ij->i", lsa, lsa))
-        norms[norms == 0] = 1.0  # a text with no known term stays all zero
-        return lsa / norms[:, None]
+        components = np.ascontiguousarray(self.svd_.components_.T[used], dtype=np.float32)  # the terms' rows
+        return _normalised(np.asarray(rows @ components, dtype=np.float32))
 
     @property
     def lsa_weight(self) -> float:
@@ -239,6 +243,13 @@ class ArticleVectorizer:
         if not hasattr(self, "_feature_names"):
             self._feature_names = np.asarray(self.tfidf_.vocabulary_.terms(), dtype=object)
         return self._feature_names
+
+
+def _normalised(lsa: np.ndarray) -> np.ndarray:
+    """LSA vectors scaled to unit length; a text with no known term stays all zero."""
+    norms = np.sqrt(np.einsum("ij,ij->i", lsa, lsa))
+    norms[norms == 0] = 1.0
+    return lsa / norms[:, None]
 
 
 def weighted_rows(
