@@ -2,6 +2,8 @@
 
     MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
                                   vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms
+                                  components.npy     the LSA components, terms × components (numpy; absent
+                                                     without LSA, inside vectorizer.joblib before format 3)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
                                   lsa.npy            the articles' LSA vectors (numpy, no pickle)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
@@ -21,6 +23,7 @@ Version directories are immutable: rollback is publishing an older one.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import importlib.metadata
@@ -58,10 +61,10 @@ from recommender.neighbors import NeighborTable
 from recommender.term_index import TermIndex
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
-FORMAT = "relatedly-model/2"  # 2: the vocabulary is stored as a string of terms, not a dict
-# Formats this code loads. Code that only knows format 1 refuses a format-2 version by name instead of
-# failing on the missing vocabulary.
-READABLE_FORMATS = ("relatedly-model/1", FORMAT)
+FORMAT = "relatedly-model/3"  # 2: the vocabulary is not a dict; 3: the LSA components in components.npy
+# Formats this code loads. Older code refuses a newer version by name instead of failing on the missing
+# vocabulary (format 2) or components (format 3).
+READABLE_FORMATS = ("relatedly-model/1", "relatedly-model/2", FORMAT)
 VERSIONS = "versions"
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
@@ -72,6 +75,8 @@ PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current vers
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
 DEFAULT_BODY_FILES = ("default_bodies.bin", "default_offsets.npy")  # optional: older versions lack them
+COMPONENTS_FILE = "components.npy"  # only with LSA
+SLAB_BYTES = 64 * 2**20  # the components are copied into a version this much at a time
 
 
 def library_versions() -> dict[str, str]:
@@ -100,6 +105,9 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
     tmp.mkdir()
     try:
         joblib.dump(_vectorizer_parts(model.vectorizer_), tmp / "vectorizer.joblib")
+        svd = model.vectorizer_.svd_
+        if svd is not None:
+            _save_terms(svd.components_.T, tmp / COMPONENTS_FILE)
         sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
         np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
@@ -110,7 +118,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         blob, offsets = encode_default_bodies(model, defaults, version)
         (tmp / DEFAULT_BODY_FILES[0]).write_bytes(blob)
         np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
-        stored = FILES + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
+        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -136,13 +144,45 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
 
 
 def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
-    """What vectorizer.joblib holds: the fitted TF-IDF and LSA.
+    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the LSA without its components.
 
     The vocabulary is a `TermIndex` (two arrays, memory-mapped at load like the LSA components), so
     loading it costs neither the seconds nor the memory of a dict of terms. Older versions, with the
     dict inside the TfidfVectorizer or the terms as one newline-joined string ("terms"), load as before.
+    The components go to components.npy (`_save_terms`): pickling them would read a spilled or
+    memory-mapped array whole into memory (1.8 GB at 300k synthetic articles).
     """
-    return {"tfidf": vectorizer.tfidf_, "svd": vectorizer.svd_}
+    svd = vectorizer.svd_
+    if svd is not None:
+        svd = copy.copy(svd)
+        del svd.components_
+    return {"tfidf": vectorizer.tfidf_, "svd": svd}
+
+
+def _save_terms(terms: np.ndarray, path: Path) -> None:
+    """The LSA components, terms × components float32, as .npy written a slab of terms at a time. The
+    pages of a memory-mapped source (the train's spilled components, a loaded version's for an update)
+    are given back after each slab, so the save never holds the array resident."""
+    rows = max(1, SLAB_BYTES // (4 * max(1, terms.shape[1])))
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": terms.shape})
+        for start in range(0, len(terms), rows):
+            slab = np.ascontiguousarray(terms[start : start + rows], dtype="<f4")
+            fh.write(memoryview(slab).cast("B"))
+            _release(slab)
+
+
+def _release(view: np.ndarray) -> None:
+    """Drop a contiguous view of a read-only file map from this process's resident memory (its pages stay
+    in the file and the page cache); nothing for any other array."""
+    mapping = view.base
+    while mapping is not None and not isinstance(mapping, mmap.mmap):
+        mapping = getattr(mapping, "base", None)
+    if mapping is None or not view.flags.c_contiguous:
+        return
+    offset = view.ctypes.data - np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    first = offset - offset % mmap.PAGESIZE
+    mapping.madvise(mmap.MADV_DONTNEED, first, offset + view.nbytes - first)
 
 
 def publish(models_dir: str | Path, version: str) -> None:
@@ -231,6 +271,9 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     fitted = joblib.load(directory / "vectorizer.joblib", mmap_mode="r")
     if not isinstance(fitted.get("tfidf"), TfidfVectorizer) or not isinstance(fitted.get("svd"), TruncatedSVD | None):
         raise ArtifactError(f"model {version}: vectorizer.joblib does not hold the fitted vectorizers")
+    if COMPONENTS_FILE in manifest["files"]:  # format 3 (before: inside vectorizer.joblib, mapped as well)
+        _verify(directory, manifest, (COMPONENTS_FILE,))
+        fitted["svd"].components_ = np.load(directory / COMPONENTS_FILE, mmap_mode="r", allow_pickle=False).T
     if "terms" in fitted:
         fitted["tfidf"].vocabulary_ = TermIndex.from_terms(fitted["terms"].split("\n"))
     elif not isinstance(fitted["tfidf"].vocabulary_, TermIndex):
