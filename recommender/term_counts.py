@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import count
+from itertools import compress, count
 from numbers import Integral
 
 import numpy as np
@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
 from recommender.term_index import TermIndex
+from recommender.word_tokens import TOKEN_PATTERN, word_ids
 
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
@@ -48,26 +49,22 @@ class ChunkCounts:
 
 def count_chunk(texts: Sequence[Fields], analyzer: TfidfVectorizer) -> ChunkCounts:
     """Map step: tokenise a chunk of articles once and count its terms (runs on a worker)."""
-    preprocess, tokenize = analyzer.build_preprocessor(), analyzer.build_tokenizer()
-    stop_words = sorted(analyzer.get_stop_words() or ())
-    # Stop words take ids 0…S-1 and are dropped below, as `_word_ngrams` drops them; new words get the next id.
-    ids = defaultdict(count(len(stop_words)).__next__, zip(stop_words, range(len(stop_words)), strict=True))
-    lengths = np.zeros((len(texts), 3), dtype=np.int64)
-    found: list[str] = []
-    for article, fields in enumerate(texts):
-        for field, text in enumerate(fields):
-            words = tokenize(preprocess(text))
-            lengths[article, field] = len(words)
-            found.extend(words)
-    raw = np.fromiter(map(ids.__getitem__, found), dtype=np.int32, count=len(found))
-    kept = raw >= len(stop_words)
-    ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths.ravel())]
-    field_lengths = np.diff(ends, prepend=0).reshape(lengths.shape).astype(np.int32)
-    tokens = raw[kept] - np.int32(len(stop_words))
+    if analyzer.token_pattern != TOKEN_PATTERN or analyzer.tokenizer is not None:
+        raise ValueError(f"the compiled tokenizer reproduces only the token pattern {TOKEN_PATTERN!r}")
+    preprocess = analyzer.build_preprocessor()
+    words, raw, lengths = word_ids([preprocess(text) for fields in texts for text in fields])
+    stop_words = analyzer.get_stop_words() or frozenset()
+    stop = np.fromiter((word in stop_words for word in words), dtype=np.bool_, count=len(words))
+    # Stop words are dropped, as `_word_ngrams` drops them; the other words keep their order.
+    kept_ids = (np.cumsum(~stop) - 1).astype(np.int32)
+    kept = ~stop[raw]
+    ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths)]
+    field_lengths = np.diff(ends, prepend=0).reshape(len(texts), 3).astype(np.int32)
+    tokens = kept_ids[raw[kept]]
     doc_starts = np.concatenate([[0], np.cumsum(field_lengths.sum(axis=1))]).astype(np.int64)
     keys, df, tf = chunk_frequencies(tokens, doc_starts, analyzer.ngram_range[1] > 1,
                                      analyzer.max_features is not None)
-    return ChunkCounts(list(ids)[len(stop_words):], tokens, field_lengths, keys, df, tf)
+    return ChunkCounts(list(compress(words, ~stop)), tokens, field_lengths, keys, df, tf)
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,7 @@ class CorpusCounts:
     """Reduce step: the chunks' tokens in global word ids and the merged term frequencies."""
 
     def __init__(self) -> None:
-        self.words: list[str] = []
-        self._ids: dict[str, int] = {}
+        self._ids: defaultdict[str, int] = defaultdict(count().__next__)  # global id of each word, new ones next
         self.chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens, field_lengths) per chunk
         self.n_articles = 0
         # Merged frequency tables, each of `chunks` chunks, merged pairwise as in a binary counter so each
@@ -105,12 +101,7 @@ class CorpusCounts:
 
     def add(self, chunk: ChunkCounts) -> None:
         """Remap a chunk's word ids to global ones and merge its frequencies into the corpus's."""
-        ids, words = self._ids, self.words
-        for word in chunk.words:
-            if word not in ids:
-                ids[word] = len(words)
-                words.append(word)
-        to_global = np.array([ids[word] for word in chunk.words], dtype=np.int64)
+        to_global = np.fromiter(map(self._ids.__getitem__, chunk.words), dtype=np.int64, count=len(chunk.words))
         self.chunks.append((to_global[chunk.tokens].astype(np.int32), chunk.field_lengths))
         self.n_articles += len(chunk.field_lengths)
         second = chunk.keys & SECOND_MASK
@@ -145,8 +136,9 @@ class CorpusCounts:
         candidates = np.flatnonzero((table_df <= high) & (table_df >= low))
         # The terms' string order: a pair's string is its words joined by a space, which sorts below
         # every word character, so strings sort as (rank of first word, rank of second word + 1).
-        rank = np.empty(len(self.words), dtype=np.int64)
-        rank[sorted(range(len(self.words)), key=self.words.__getitem__)] = np.arange(len(self.words))
+        words = list(self._ids)
+        rank = np.empty(len(words), dtype=np.int64)
+        rank[sorted(range(len(words)), key=words.__getitem__)] = np.arange(len(words))
         keys = table_keys[candidates]
         second = keys & SECOND_MASK
         kept = candidates[np.argsort((rank[keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0),
@@ -158,13 +150,12 @@ class CorpusCounts:
             kept = kept[np.sort(best)]
         if not len(kept):
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-        return self._lookup(table_keys[kept], table_df[kept], analyzer)
+        return self._lookup(words, table_keys[kept], table_df[kept], analyzer)
 
-    def _lookup(self, keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
-        """The kept terms' keys and document frequencies, in column order."""
+    def _lookup(self, words: list[str], keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
+        """The kept terms' keys (in global word ids) and document frequencies, in column order."""
         columns = np.arange(len(keys), dtype=np.int32)
         first, second = keys >> 32, keys & SECOND_MASK
-        words = self.words
         terms = TermIndex.from_word_pairs(words, first, second)
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
