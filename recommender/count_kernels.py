@@ -17,29 +17,7 @@ from recommender.sparse_kernels import first_at_least
 SECOND_MASK = np.int64(0xFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)
-def _document_terms(tokens, start, stop, pairs, out):  # pragma: no cover - compiled
-    """The distinct terms of tokens start…stop-1 sorted into `out`, with their counts; returns how many."""
-    m = stop - start
-    size = m + (m - 1 if pairs and m > 1 else 0)
-    buf = np.empty(size, dtype=np.int64)
-    for i in range(m):
-        buf[i] = np.int64(tokens[start + i]) << 32
-    if pairs:
-        for i in range(m - 1):
-            buf[m + i] = (np.int64(tokens[start + i]) << 32) | np.int64(tokens[start + i + 1] + 1)
-    buf.sort()
-    n = 0
-    i = 0
-    while i < size:
-        j = i + 1
-        while j < size and buf[j] == buf[i]:
-            j += 1
-        out[0, n] = buf[i]
-        out[1, n] = j - i
-        n += 1
-        i = j
-    return n
+RADIX_BITS = 11  # digits of a least-significant-digit radix sort: 2,048 counters stay in the L1 cache
 
 
 @njit(cache=True, nogil=True)
@@ -48,34 +26,66 @@ def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - 
     `totals`, else an empty array) their total counts.
 
     A document is tokens doc_starts[d]…doc_starts[d+1]-1 (its fields in the order they are joined,
-    so the pairs that straddle two fields count, as they do in the whole text).
+    so the pairs that straddle two fields count, as they do in the whole text). Every occurrence is
+    numbered first × (W + 1) + second + 1 (W the chunk's words; a word alone has second + 1 = 0), a
+    number of a few tens of bits, and the occurrences are radix-sorted in a few linear passes; the
+    sort is stable, so a term's occurrences stay in document order and its document frequency is
+    the number of times the document changes along them.
     """
     n_docs = len(doc_starts) - 1
+    base = np.uint64(tokens.max() + 2 if len(tokens) else 1)
     total = 0
     for d in range(n_docs):
         m = doc_starts[d + 1] - doc_starts[d]
         total += m + (m - 1 if pairs and m > 1 else 0)
-    found = np.empty((2, total), dtype=np.int64)
+    codes = np.empty(total, dtype=np.uint64)
+    docs = np.empty(total, dtype=np.int32)
     n = 0
     for d in range(n_docs):
-        n += _document_terms(tokens, doc_starts[d], doc_starts[d + 1], pairs, found[:, n:])
-    if totals:
-        order = np.argsort(found[0, :n], kind="mergesort")
-        sorted_keys = found[0, :n][order]
-    else:
-        sorted_keys = np.sort(found[0, :n])
-    keys = np.empty(n, dtype=np.int64)
-    df = np.zeros(n, dtype=np.int32)
-    tf = np.zeros(n if totals else 0, dtype=np.int32)
+        for i in range(doc_starts[d], doc_starts[d + 1]):
+            codes[n], docs[n] = np.uint64(tokens[i]) * base, d
+            n += 1
+            if pairs and i + 1 < doc_starts[d + 1]:
+                codes[n], docs[n] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), d
+                n += 1
+    codes, docs = _radix_sort(codes, docs, base * base)
+    keys = np.empty(total, dtype=np.int64)
+    df = np.zeros(total, dtype=np.int32)
+    tf = np.zeros(total if totals else 0, dtype=np.int32)
     u = -1
-    for i in range(n):
-        if u < 0 or keys[u] != sorted_keys[i]:
+    for i in range(total):
+        if i == 0 or codes[i] != codes[i - 1]:
             u += 1
-            keys[u] = sorted_keys[i]
-        df[u] += 1
+            keys[u] = (np.int64(codes[i] // base) << 32) | np.int64(codes[i] % base)
+            df[u] = 1
+        elif docs[i] != docs[i - 1]:
+            df[u] += 1
         if totals:
-            tf[u] += found[1, order[i]]
+            tf[u] += 1
     return keys[: u + 1].copy(), df[: u + 1].copy(), tf[: u + 1].copy()
+
+
+@njit(cache=True, nogil=True)
+def _radix_sort(codes, docs, bound):  # pragma: no cover - compiled
+    """`codes` (each below `bound`) sorted, stably, with `docs` in the same order."""
+    size = 1 << RADIX_BITS
+    mask = np.uint64(size - 1)
+    other_codes, other_docs = np.empty_like(codes), np.empty_like(docs)
+    shift = np.uint64(0)
+    while shift < 64 and ((bound - np.uint64(1)) >> shift) > 0:
+        counts = np.zeros(size + 1, dtype=np.int64)
+        for c in codes:
+            counts[((c >> shift) & mask) + np.uint64(1)] += 1
+        for k in range(size):
+            counts[k + 1] += counts[k]
+        for i in range(len(codes)):
+            digit = (codes[i] >> shift) & mask
+            at = counts[digit]
+            other_codes[at], other_docs[at] = codes[i], docs[i]
+            counts[digit] = at + 1
+        codes, other_codes, docs, other_docs = other_codes, codes, other_docs, docs
+        shift += np.uint64(RADIX_BITS)
+    return codes, docs
 
 
 @njit(cache=True, nogil=True)
