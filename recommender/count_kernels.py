@@ -12,8 +12,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from recommender.sparse_kernels import first_at_least
-
 SECOND_MASK = np.int64(0xFFFFFFFF)
 
 
@@ -128,27 +126,53 @@ def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cov
     return keys, df, tf
 
 
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2⁶⁴ / golden ratio: multiplicative hashing's constant
+
+
 @njit(cache=True, nogil=True)
-def _pair_column(pair_starts, pair_seconds, pair_columns, first, second):  # pragma: no cover - compiled
-    """Column of the pair (first, second), or -1: a binary search among first's kept pairs."""
-    lo = first_at_least(pair_seconds, pair_starts[first], pair_starts[first + 1], second)
-    if lo < pair_starts[first + 1] and pair_seconds[lo] == second:
-        return pair_columns[lo]
+def pair_table(keys, columns, bits):  # pragma: no cover - compiled
+    """An open-addressing table (2^bits slots, linear probing) of the kept pairs' keys and columns:
+    one probe finds most pairs, where a binary search among a first word's pairs missed the cache
+    at every step."""
+    capacity = (1 << bits) if len(keys) else 0
+    slot_keys = np.full(capacity, -1, dtype=np.int64)
+    slot_columns = np.empty(capacity, dtype=np.int32)
+    for k in range(len(keys)):
+        slot = _slot(keys[k], bits)
+        while slot_keys[slot] >= 0:
+            slot = (slot + 1) & (capacity - 1)
+        slot_keys[slot], slot_columns[slot] = keys[k], columns[k]
+    return slot_keys, slot_columns
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot(key, bits):  # pragma: no cover - compiled
+    return np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(64 - bits))
+
+
+@njit(cache=True, nogil=True)
+def _pair_column(slot_keys, slot_columns, bits, key):  # pragma: no cover - compiled
+    """Column of the pair `key`, or -1."""
+    slot = _slot(key, bits)
+    while slot_keys[slot] >= 0:
+        if slot_keys[slot] == key:
+            return slot_columns[slot]
+        slot = (slot + 1) & (len(slot_keys) - 1)
     return -1
 
 
 @njit(cache=True, nogil=True)
 def field_term_counts(  # pragma: no cover - compiled
-    tokens, field_starts, field, n_fields, word_columns, pair_starts, pair_seconds, pair_columns, n_terms
+    tokens, field_starts, field, n_fields, word_columns, pair_keys, pair_columns, pair_bits, n_terms
 ):
     """`np.unique(article × V + column, return_counts=True)` over one field of every article.
 
     Field f of article d is tokens field_starts[d·n_fields + f]…field_starts[d·n_fields + f + 1]-1;
     its terms are its words and the pairs inside it (a pair never straddles two fields here: each
-    field is transformed on its own, as text queries are).
+    field is transformed on its own, as text queries are). The kept pairs are `pair_table`'s.
     """
     n_docs = (len(field_starts) - 1) // n_fields
-    pairs = len(pair_seconds) > 0
+    pairs = len(pair_keys) > 0
     total = 0
     for d in range(n_docs):
         total += 2 * (field_starts[d * n_fields + field + 1] - field_starts[d * n_fields + field])
@@ -165,7 +189,8 @@ def field_term_counts(  # pragma: no cover - compiled
                 columns[m] = column
                 m += 1
             if pairs and i + 1 < stop:
-                column = _pair_column(pair_starts, pair_seconds, pair_columns, tokens[i], tokens[i + 1])
+                key = (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1] + 1)
+                column = _pair_column(pair_keys, pair_columns, pair_bits, key)
                 if column >= 0:
                     columns[m] = column
                     m += 1

@@ -21,17 +21,21 @@ from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from joblib.parallel import LokyBackend, get_active_backend
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
+from recommender.count_kernels import (
+    SECOND_MASK,
+    chunk_frequencies,
+    field_term_counts,
+    merge_frequencies,
+    pair_table,
+)
 from recommender.term_index import TermIndex
 from recommender.word_tokens import TOKEN_PATTERN, word_ids
 
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
 WHOLE_TEXT_FIELDS = ("title", "tags", "body")
-COUNT_WORKER_IDLE_SECONDS = 2
 Fields = tuple[str, str, str]  # title, tags joined by spaces, body
 
 
@@ -74,9 +78,9 @@ class TermLookup:
 
     n_terms: int
     word_columns: np.ndarray  # int32 column of each global word id, -1 when pruned
-    pair_starts: np.ndarray  # kept pairs of first word w: pair_seconds[pair_starts[w]:pair_starts[w + 1]]
-    pair_seconds: np.ndarray
+    pair_keys: np.ndarray  # the kept pairs' hash table (`count_kernels.pair_table`): keys, -1 when empty
     pair_columns: np.ndarray
+    pair_bits: int  # the table has 2^pair_bits slots
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,8 @@ class CorpusCounts:
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
         word_columns[first[alone]] = columns[alone]
-        by_key = np.argsort(keys[~alone], kind="stable")  # pairs sorted by (first, second)
-        pair_keys = keys[~alone][by_key]
-        pair_starts = np.searchsorted(pair_keys >> 32, np.arange(len(words) + 1)).astype(np.int64)
-        lookup = TermLookup(len(keys), word_columns, pair_starts, ((pair_keys & SECOND_MASK) - 1).astype(np.int32),
-                            columns[~alone][by_key])
+        bits = max(1, int(2 * np.count_nonzero(~alone)).bit_length())  # at most half full
+        lookup = TermLookup(len(keys), word_columns, *pair_table(keys[~alone], columns[~alone], bits), bits)
         return Vocabulary(terms, self._idf(df, analyzer), lookup)
 
     def _idf(self, df: np.ndarray, analyzer: TfidfVectorizer) -> np.ndarray:
@@ -187,25 +188,19 @@ def field_counts(tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLook
     """One field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
     starts = np.concatenate([[0], np.cumsum(field_lengths.ravel())]).astype(np.int64)
     return field_term_counts(tokens, starts, WHOLE_TEXT_FIELDS.index(field), len(WHOLE_TEXT_FIELDS),
-                             lookup.word_columns, lookup.pair_starts, lookup.pair_seconds, lookup.pair_columns,
+                             lookup.word_columns, lookup.pair_keys, lookup.pair_columns, lookup.pair_bits,
                              lookup.n_terms)
 
 
 def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n_jobs: int) -> CorpusCounts:
-    """Tokenise and count every chunk on `n_jobs` workers (or the active joblib backend's), merging as they come."""
+    """Tokenise and count every chunk on `n_jobs` threads (or the active joblib backend's workers: a
+    Dask cluster), merging as they come. The scan and the counting are compiled kernels that release
+    the GIL, so threads share the work without shipping texts or results between processes."""
     corpus = CorpusCounts()
     calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
-    for chunk in run_tasks(calls, n_jobs, prefer="processes", backend=_counting_backend()):
+    for chunk in run_tasks(calls, n_jobs, prefer="threads"):
         corpus.add(chunk)
     return corpus
-
-
-def _counting_backend() -> LokyBackend | None:
-    """Local worker processes that exit once the counting is done, or else the configured backend (a
-    Dask cluster). Idle local workers would keep their interpreter, libraries and freed heap (~150 MB
-    each) through the LSA and neighbour steps, which run in threads."""
-    active, _ = get_active_backend()
-    return LokyBackend(idle_worker_timeout=COUNT_WORKER_IDLE_SECONDS) if isinstance(active, LokyBackend) else None
 
 
 def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:
