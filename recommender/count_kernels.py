@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from recommender.sparse_kernels import first_at_least
+
 SECOND_MASK = np.int64(0xFFFFFFFF)
 
 
@@ -65,7 +67,7 @@ def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - 
 
 @njit(cache=True, nogil=True)
 def _radix_sort(codes, docs, bound):  # pragma: no cover - compiled
-    """`codes` (each below `bound`) sorted, stably, with `docs` in the same order."""
+    """`codes` (each below `bound`) sorted, stably, with `docs` (any values) in the same order."""
     size = 1 << RADIX_BITS
     mask = np.uint64(size - 1)
     other_codes, other_docs = np.empty_like(codes), np.empty_like(docs)
@@ -126,53 +128,57 @@ def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cov
     return keys, df, tf
 
 
-_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2⁶⁴ / golden ratio: multiplicative hashing's constant
-
-
 @njit(cache=True, nogil=True)
-def pair_table(keys, columns, bits):  # pragma: no cover - compiled
-    """An open-addressing table (2^bits slots, linear probing) of the kept pairs' keys and columns:
-    one probe finds most pairs, where a binary search among a first word's pairs missed the cache
-    at every step."""
-    capacity = (1 << bits) if len(keys) else 0
-    slot_keys = np.full(capacity, -1, dtype=np.int64)
-    slot_columns = np.empty(capacity, dtype=np.int32)
-    for k in range(len(keys)):
-        slot = _slot(keys[k], bits)
-        while slot_keys[slot] >= 0:
-            slot = (slot + 1) & (capacity - 1)
-        slot_keys[slot], slot_columns[slot] = keys[k], columns[k]
-    return slot_keys, slot_columns
+def pair_columns(tokens, field_starts, n_words, kept_codes, kept_columns):  # pragma: no cover - compiled
+    """Column of the pair that starts at each token (it and the next token of the same field), -1
+    when there is none or it was pruned.
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _slot(key, bits):  # pragma: no cover - compiled
-    return np.int64((np.uint64(key) * _FIBONACCI) >> np.uint64(64 - bits))
-
-
-@njit(cache=True, nogil=True)
-def _pair_column(slot_keys, slot_columns, bits, key):  # pragma: no cover - compiled
-    """Column of the pair `key`, or -1."""
-    slot = _slot(key, bits)
-    while slot_keys[slot] >= 0:
-        if slot_keys[slot] == key:
-            return slot_columns[slot]
-        slot = (slot + 1) & (len(slot_keys) - 1)
-    return -1
+    `kept_codes` are the kept pairs numbered first × (n_words + 1) + second + 1, sorted, and
+    `kept_columns` their columns. The chunk's pairs, numbered alike, are radix-sorted and joined with
+    them by a galloping merge: the kept pairs are read in order, once per chunk, where a lookup per
+    occurrence in a table of the whole vocabulary missed the cache nearly every time.
+    """
+    columns = np.full(len(tokens), -1, dtype=np.int32)
+    if len(kept_codes) == 0:
+        return columns
+    base = np.uint64(n_words + 1)
+    codes = np.empty(len(tokens), dtype=np.uint64)
+    at = np.empty(len(tokens), dtype=np.int32)
+    m = 0
+    for f in range(len(field_starts) - 1):
+        for i in range(field_starts[f], field_starts[f + 1] - 1):
+            codes[m], at[m] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), i
+            m += 1
+    codes, at = _radix_sort(codes[:m], at[:m], base * base)
+    n_kept = len(kept_codes)
+    k = 0
+    for q in range(m):
+        code = codes[q]
+        if kept_codes[k] < code:  # gallop to the first kept code ≥ code
+            step = 1
+            while k + step < n_kept and kept_codes[k + step] < code:
+                k += step
+                step *= 2
+            k = first_at_least(kept_codes, k + 1, min(k + step, n_kept), code)
+            if k == n_kept:
+                break
+        if kept_codes[k] == code:
+            columns[at[q]] = kept_columns[k]
+    return columns
 
 
 @njit(cache=True, nogil=True)
 def field_term_counts(  # pragma: no cover - compiled
-    tokens, field_starts, field, n_fields, word_columns, pair_keys, pair_columns, pair_bits, n_terms
+    tokens, field_starts, field, n_fields, word_columns, pair_of, n_terms
 ):
     """`np.unique(article × V + column, return_counts=True)` over one field of every article.
 
     Field f of article d is tokens field_starts[d·n_fields + f]…field_starts[d·n_fields + f + 1]-1;
     its terms are its words and the pairs inside it (a pair never straddles two fields here: each
-    field is transformed on its own, as text queries are). The kept pairs are `pair_table`'s.
+    field is transformed on its own, as text queries are); pair_of[i] is the column of the pair
+    that starts at token i, or -1 (`pair_columns`).
     """
     n_docs = (len(field_starts) - 1) // n_fields
-    pairs = len(pair_keys) > 0
     total = 0
     for d in range(n_docs):
         total += 2 * (field_starts[d * n_fields + field + 1] - field_starts[d * n_fields + field])
@@ -188,12 +194,9 @@ def field_term_counts(  # pragma: no cover - compiled
             if column >= 0:
                 columns[m] = column
                 m += 1
-            if pairs and i + 1 < stop:
-                key = (np.int64(tokens[i]) << 32) | np.int64(tokens[i + 1] + 1)
-                column = _pair_column(pair_keys, pair_columns, pair_bits, key)
-                if column >= 0:
-                    columns[m] = column
-                    m += 1
+            if pair_of[i] >= 0:
+                columns[m] = pair_of[i]
+                m += 1
         found = np.sort(columns[:m])
         i = 0
         while i < m:

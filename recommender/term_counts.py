@@ -2,13 +2,15 @@
 
 scikit-learn's `TfidfVectorizer.fit` keeps every unpruned word pair of the corpus as a Python string
 (most of them occur once and are pruned by `min_df`), and our field weighting tokenised the corpus a
-second time. Here each chunk of articles is tokenised once, on a worker (map): words become the
-chunk's own integer ids and every term a 64-bit key (`recommender.count_kernels`), with its document
-frequency in the chunk. The parent remaps the chunk's ids to global ones and merges the frequencies
-(reduce), prunes exactly as `TfidfVectorizer` does (`min_df`, `max_df`, `max_features`) and builds
-strings only for the terms kept. Each article field's counts then come from the kept token ids
-(map again), never from the text. The analyser is `TfidfVectorizer`'s own (its preprocessor,
-tokenizer and stop words), so the vocabulary, IDF and rows are the ones it would give.
+second time. Here each chunk of articles is tokenised once, on a thread or a cluster's worker (map):
+words become the chunk's own integer ids (`recommender.word_tokens`) and every term a 64-bit key
+(`recommender.count_kernels`), with its document frequency in the chunk. The calling thread remaps
+the chunk's ids to global ones and merges the frequencies (reduce), prunes exactly as
+`TfidfVectorizer` does (`min_df`, `max_df`, `max_features`) and builds strings only for the terms
+kept. Each article field's counts then come from the kept token ids
+(map again), never from the text. The analyser is `TfidfVectorizer`'s own (its preprocessor and
+stop words, and a compiled scan equal to its default token pattern), so the vocabulary, IDF and rows
+are the ones it would give.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from recommender.count_kernels import (
     chunk_frequencies,
     field_term_counts,
     merge_frequencies,
-    pair_table,
+    pair_columns,
 )
 from recommender.term_index import TermIndex
 from recommender.word_tokens import TOKEN_PATTERN, word_ids
@@ -78,9 +80,8 @@ class TermLookup:
 
     n_terms: int
     word_columns: np.ndarray  # int32 column of each global word id, -1 when pruned
-    pair_keys: np.ndarray  # the kept pairs' hash table (`count_kernels.pair_table`): keys, -1 when empty
+    pair_codes: np.ndarray  # kept pairs as first × (words + 1) + second + 1, sorted (`count_kernels.pair_columns`)
     pair_columns: np.ndarray
-    pair_bits: int  # the table has 2^pair_bits slots
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,10 @@ class CorpusCounts:
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
         word_columns[first[alone]] = columns[alone]
-        bits = max(1, int(2 * np.count_nonzero(~alone)).bit_length())  # at most half full
-        lookup = TermLookup(len(keys), word_columns, *pair_table(keys[~alone], columns[~alone], bits), bits)
+        pairs = keys[~alone]
+        codes = (pairs >> 32).astype(np.uint64) * np.uint64(len(words) + 1) + (pairs & SECOND_MASK).astype(np.uint64)
+        by_code = np.argsort(codes)  # codes are distinct: any sort gives the same order
+        lookup = TermLookup(len(keys), word_columns, codes[by_code], columns[~alone][by_code])
         return Vocabulary(terms, self._idf(df, analyzer), lookup)
 
     def _idf(self, df: np.ndarray, analyzer: TfidfVectorizer) -> np.ndarray:
@@ -183,13 +186,15 @@ class CorpusCounts:
         self._tables.clear()
 
 
-def field_counts(tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup,
-                 field: str) -> tuple[np.ndarray, np.ndarray]:
-    """One field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
+def field_counts(
+    tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
     starts = np.concatenate([[0], np.cumsum(field_lengths.ravel())]).astype(np.int64)
-    return field_term_counts(tokens, starts, WHOLE_TEXT_FIELDS.index(field), len(WHOLE_TEXT_FIELDS),
-                             lookup.word_columns, lookup.pair_keys, lookup.pair_columns, lookup.pair_bits,
-                             lookup.n_terms)
+    pair_of = pair_columns(tokens, starts, len(lookup.word_columns), lookup.pair_codes, lookup.pair_columns)
+    return {field: field_term_counts(tokens, starts, i, len(WHOLE_TEXT_FIELDS), lookup.word_columns, pair_of,
+                                     lookup.n_terms)
+            for i, field in enumerate(WHOLE_TEXT_FIELDS)}
 
 
 def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n_jobs: int) -> CorpusCounts:
