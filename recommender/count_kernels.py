@@ -17,29 +17,7 @@ from recommender.sparse_kernels import first_at_least
 SECOND_MASK = np.int64(0xFFFFFFFF)
 
 
-@njit(cache=True, nogil=True)
-def _document_terms(tokens, start, stop, pairs, out):  # pragma: no cover - compiled
-    """The distinct terms of tokens start…stop-1 sorted into `out`, with their counts; returns how many."""
-    m = stop - start
-    size = m + (m - 1 if pairs and m > 1 else 0)
-    buf = np.empty(size, dtype=np.int64)
-    for i in range(m):
-        buf[i] = np.int64(tokens[start + i]) << 32
-    if pairs:
-        for i in range(m - 1):
-            buf[m + i] = (np.int64(tokens[start + i]) << 32) | np.int64(tokens[start + i + 1] + 1)
-    buf.sort()
-    n = 0
-    i = 0
-    while i < size:
-        j = i + 1
-        while j < size and buf[j] == buf[i]:
-            j += 1
-        out[0, n] = buf[i]
-        out[1, n] = j - i
-        n += 1
-        i = j
-    return n
+RADIX_BITS = 11  # digits of a least-significant-digit radix sort: 2,048 counters stay in the L1 cache
 
 
 @njit(cache=True, nogil=True)
@@ -48,34 +26,66 @@ def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - 
     `totals`, else an empty array) their total counts.
 
     A document is tokens doc_starts[d]…doc_starts[d+1]-1 (its fields in the order they are joined,
-    so the pairs that straddle two fields count, as they do in the whole text).
+    so the pairs that straddle two fields count, as they do in the whole text). Every occurrence is
+    numbered first × (W + 1) + second + 1 (W the chunk's words; a word alone has second + 1 = 0), a
+    number of a few tens of bits, and the occurrences are radix-sorted in a few linear passes; the
+    sort is stable, so a term's occurrences stay in document order and its document frequency is
+    the number of times the document changes along them.
     """
     n_docs = len(doc_starts) - 1
+    base = np.uint64(tokens.max() + 2 if len(tokens) else 1)
     total = 0
     for d in range(n_docs):
         m = doc_starts[d + 1] - doc_starts[d]
         total += m + (m - 1 if pairs and m > 1 else 0)
-    found = np.empty((2, total), dtype=np.int64)
+    codes = np.empty(total, dtype=np.uint64)
+    docs = np.empty(total, dtype=np.int32)
     n = 0
     for d in range(n_docs):
-        n += _document_terms(tokens, doc_starts[d], doc_starts[d + 1], pairs, found[:, n:])
-    if totals:
-        order = np.argsort(found[0, :n], kind="mergesort")
-        sorted_keys = found[0, :n][order]
-    else:
-        sorted_keys = np.sort(found[0, :n])
-    keys = np.empty(n, dtype=np.int64)
-    df = np.zeros(n, dtype=np.int32)
-    tf = np.zeros(n if totals else 0, dtype=np.int32)
+        for i in range(doc_starts[d], doc_starts[d + 1]):
+            codes[n], docs[n] = np.uint64(tokens[i]) * base, d
+            n += 1
+            if pairs and i + 1 < doc_starts[d + 1]:
+                codes[n], docs[n] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), d
+                n += 1
+    codes, docs = _radix_sort(codes, docs, base * base)
+    keys = np.empty(total, dtype=np.int64)
+    df = np.zeros(total, dtype=np.int32)
+    tf = np.zeros(total if totals else 0, dtype=np.int32)
     u = -1
-    for i in range(n):
-        if u < 0 or keys[u] != sorted_keys[i]:
+    for i in range(total):
+        if i == 0 or codes[i] != codes[i - 1]:
             u += 1
-            keys[u] = sorted_keys[i]
-        df[u] += 1
+            keys[u] = (np.int64(codes[i] // base) << 32) | np.int64(codes[i] % base)
+            df[u] = 1
+        elif docs[i] != docs[i - 1]:
+            df[u] += 1
         if totals:
-            tf[u] += found[1, order[i]]
+            tf[u] += 1
     return keys[: u + 1].copy(), df[: u + 1].copy(), tf[: u + 1].copy()
+
+
+@njit(cache=True, nogil=True)
+def _radix_sort(codes, docs, bound):  # pragma: no cover - compiled
+    """`codes` (each below `bound`) sorted, stably, with `docs` (any values) in the same order."""
+    size = 1 << RADIX_BITS
+    mask = np.uint64(size - 1)
+    other_codes, other_docs = np.empty_like(codes), np.empty_like(docs)
+    shift = np.uint64(0)
+    while shift < 64 and ((bound - np.uint64(1)) >> shift) > 0:
+        counts = np.zeros(size + 1, dtype=np.int64)
+        for c in codes:
+            counts[((c >> shift) & mask) + np.uint64(1)] += 1
+        for k in range(size):
+            counts[k + 1] += counts[k]
+        for i in range(len(codes)):
+            digit = (codes[i] >> shift) & mask
+            at = counts[digit]
+            other_codes[at], other_docs[at] = codes[i], docs[i]
+            counts[digit] = at + 1
+        codes, other_codes, docs, other_docs = other_codes, codes, other_docs, docs
+        shift += np.uint64(RADIX_BITS)
+    return codes, docs
 
 
 @njit(cache=True, nogil=True)
@@ -119,26 +129,56 @@ def merge_frequencies(keys_a, df_a, tf_a, keys_b, df_b, tf_b):  # pragma: no cov
 
 
 @njit(cache=True, nogil=True)
-def _pair_column(pair_starts, pair_seconds, pair_columns, first, second):  # pragma: no cover - compiled
-    """Column of the pair (first, second), or -1: a binary search among first's kept pairs."""
-    lo = first_at_least(pair_seconds, pair_starts[first], pair_starts[first + 1], second)
-    if lo < pair_starts[first + 1] and pair_seconds[lo] == second:
-        return pair_columns[lo]
-    return -1
+def pair_columns(tokens, field_starts, n_words, kept_codes, kept_columns):  # pragma: no cover - compiled
+    """Column of the pair that starts at each token (it and the next token of the same field), -1
+    when there is none or it was pruned.
+
+    `kept_codes` are the kept pairs numbered first × (n_words + 1) + second + 1, sorted, and
+    `kept_columns` their columns. The chunk's pairs, numbered alike, are radix-sorted and joined with
+    them by a galloping merge: the kept pairs are read in order, once per chunk, where a lookup per
+    occurrence in a table of the whole vocabulary missed the cache nearly every time.
+    """
+    columns = np.full(len(tokens), -1, dtype=np.int32)
+    if len(kept_codes) == 0:
+        return columns
+    base = np.uint64(n_words + 1)
+    codes = np.empty(len(tokens), dtype=np.uint64)
+    at = np.empty(len(tokens), dtype=np.int32)
+    m = 0
+    for f in range(len(field_starts) - 1):
+        for i in range(field_starts[f], field_starts[f + 1] - 1):
+            codes[m], at[m] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), i
+            m += 1
+    codes, at = _radix_sort(codes[:m], at[:m], base * base)
+    n_kept = len(kept_codes)
+    k = 0
+    for q in range(m):
+        code = codes[q]
+        if kept_codes[k] < code:  # gallop to the first kept code ≥ code
+            step = 1
+            while k + step < n_kept and kept_codes[k + step] < code:
+                k += step
+                step *= 2
+            k = first_at_least(kept_codes, k + 1, min(k + step, n_kept), code)
+            if k == n_kept:
+                break
+        if kept_codes[k] == code:
+            columns[at[q]] = kept_columns[k]
+    return columns
 
 
 @njit(cache=True, nogil=True)
 def field_term_counts(  # pragma: no cover - compiled
-    tokens, field_starts, field, n_fields, word_columns, pair_starts, pair_seconds, pair_columns, n_terms
+    tokens, field_starts, field, n_fields, word_columns, pair_of, n_terms
 ):
     """`np.unique(article × V + column, return_counts=True)` over one field of every article.
 
     Field f of article d is tokens field_starts[d·n_fields + f]…field_starts[d·n_fields + f + 1]-1;
     its terms are its words and the pairs inside it (a pair never straddles two fields here: each
-    field is transformed on its own, as text queries are).
+    field is transformed on its own, as text queries are); pair_of[i] is the column of the pair
+    that starts at token i, or -1 (`pair_columns`).
     """
     n_docs = (len(field_starts) - 1) // n_fields
-    pairs = len(pair_seconds) > 0
     total = 0
     for d in range(n_docs):
         total += 2 * (field_starts[d * n_fields + field + 1] - field_starts[d * n_fields + field])
@@ -154,11 +194,9 @@ def field_term_counts(  # pragma: no cover - compiled
             if column >= 0:
                 columns[m] = column
                 m += 1
-            if pairs and i + 1 < stop:
-                column = _pair_column(pair_starts, pair_seconds, pair_columns, tokens[i], tokens[i + 1])
-                if column >= 0:
-                    columns[m] = column
-                    m += 1
+            if pair_of[i] >= 0:
+                columns[m] = pair_of[i]
+                m += 1
         found = np.sort(columns[:m])
         i = 0
         while i < m:

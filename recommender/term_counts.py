@@ -2,13 +2,15 @@
 
 scikit-learn's `TfidfVectorizer.fit` keeps every unpruned word pair of the corpus as a Python string
 (most of them occur once and are pruned by `min_df`), and our field weighting tokenised the corpus a
-second time. Here each chunk of articles is tokenised once, on a worker (map): words become the
-chunk's own integer ids and every term a 64-bit key (`recommender.count_kernels`), with its document
-frequency in the chunk. The parent remaps the chunk's ids to global ones and merges the frequencies
-(reduce), prunes exactly as `TfidfVectorizer` does (`min_df`, `max_df`, `max_features`) and builds
-strings only for the terms kept. Each article field's counts then come from the kept token ids
-(map again), never from the text. The analyser is `TfidfVectorizer`'s own (its preprocessor,
-tokenizer and stop words), so the vocabulary, IDF and rows are the ones it would give.
+second time. Here each chunk of articles is tokenised once, on a thread or a cluster's worker (map):
+words become the chunk's own integer ids (`recommender.word_tokens`) and every term a 64-bit key
+(`recommender.count_kernels`), with its document frequency in the chunk. The calling thread remaps
+the chunk's ids to global ones and merges the frequencies (reduce), prunes exactly as
+`TfidfVectorizer` does (`min_df`, `max_df`, `max_features`) and builds strings only for the terms
+kept. Each article field's counts then come from the kept token ids
+(map again), never from the text. The analyser is `TfidfVectorizer`'s own (its preprocessor and
+stop words, and a compiled scan equal to its default token pattern), so the vocabulary, IDF and rows
+are the ones it would give.
 """
 
 from __future__ import annotations
@@ -16,21 +18,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import count
+from itertools import compress, count
 from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
-from joblib.parallel import LokyBackend, get_active_backend
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recommender.count_kernels import SECOND_MASK, chunk_frequencies, field_term_counts, merge_frequencies
+from recommender.count_kernels import (
+    SECOND_MASK,
+    chunk_frequencies,
+    field_term_counts,
+    merge_frequencies,
+    pair_columns,
+)
 from recommender.term_index import TermIndex
+from recommender.word_tokens import TOKEN_PATTERN, word_ids
 
 # An article's fields in the order of the whole text scikit-learn's fit was given (title, tags, body):
 # the pairs that straddle two fields count towards the vocabulary and IDF, as they did there.
 WHOLE_TEXT_FIELDS = ("title", "tags", "body")
-COUNT_WORKER_IDLE_SECONDS = 2
 Fields = tuple[str, str, str]  # title, tags joined by spaces, body
 
 
@@ -48,26 +55,22 @@ class ChunkCounts:
 
 def count_chunk(texts: Sequence[Fields], analyzer: TfidfVectorizer) -> ChunkCounts:
     """Map step: tokenise a chunk of articles once and count its terms (runs on a worker)."""
-    preprocess, tokenize = analyzer.build_preprocessor(), analyzer.build_tokenizer()
-    stop_words = sorted(analyzer.get_stop_words() or ())
-    # Stop words take ids 0…S-1 and are dropped below, as `_word_ngrams` drops them; new words get the next id.
-    ids = defaultdict(count(len(stop_words)).__next__, zip(stop_words, range(len(stop_words)), strict=True))
-    lengths = np.zeros((len(texts), 3), dtype=np.int64)
-    found: list[str] = []
-    for article, fields in enumerate(texts):
-        for field, text in enumerate(fields):
-            words = tokenize(preprocess(text))
-            lengths[article, field] = len(words)
-            found.extend(words)
-    raw = np.fromiter(map(ids.__getitem__, found), dtype=np.int32, count=len(found))
-    kept = raw >= len(stop_words)
-    ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths.ravel())]
-    field_lengths = np.diff(ends, prepend=0).reshape(lengths.shape).astype(np.int32)
-    tokens = raw[kept] - np.int32(len(stop_words))
+    if analyzer.token_pattern != TOKEN_PATTERN or analyzer.tokenizer is not None:
+        raise ValueError(f"the compiled tokenizer reproduces only the token pattern {TOKEN_PATTERN!r}")
+    preprocess = analyzer.build_preprocessor()
+    words, raw, lengths = word_ids([preprocess(text) for fields in texts for text in fields])
+    stop_words = analyzer.get_stop_words() or frozenset()
+    stop = np.fromiter((word in stop_words for word in words), dtype=np.bool_, count=len(words))
+    # Stop words are dropped, as `_word_ngrams` drops them; the other words keep their order.
+    kept_ids = (np.cumsum(~stop) - 1).astype(np.int32)
+    kept = ~stop[raw]
+    ends = np.concatenate([[0], np.cumsum(kept)])[np.cumsum(lengths)]
+    field_lengths = np.diff(ends, prepend=0).reshape(len(texts), 3).astype(np.int32)
+    tokens = kept_ids[raw[kept]]
     doc_starts = np.concatenate([[0], np.cumsum(field_lengths.sum(axis=1))]).astype(np.int64)
     keys, df, tf = chunk_frequencies(tokens, doc_starts, analyzer.ngram_range[1] > 1,
                                      analyzer.max_features is not None)
-    return ChunkCounts(list(ids)[len(stop_words):], tokens, field_lengths, keys, df, tf)
+    return ChunkCounts(list(compress(words, ~stop)), tokens, field_lengths, keys, df, tf)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,7 @@ class TermLookup:
 
     n_terms: int
     word_columns: np.ndarray  # int32 column of each global word id, -1 when pruned
-    pair_starts: np.ndarray  # kept pairs of first word w: pair_seconds[pair_starts[w]:pair_starts[w + 1]]
-    pair_seconds: np.ndarray
+    pair_codes: np.ndarray  # kept pairs as first × (words + 1) + second + 1, sorted (`count_kernels.pair_columns`)
     pair_columns: np.ndarray
 
 
@@ -95,8 +97,7 @@ class CorpusCounts:
     """Reduce step: the chunks' tokens in global word ids and the merged term frequencies."""
 
     def __init__(self) -> None:
-        self.words: list[str] = []
-        self._ids: dict[str, int] = {}
+        self._ids: defaultdict[str, int] = defaultdict(count().__next__)  # global id of each word, new ones next
         self.chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (tokens, field_lengths) per chunk
         self.n_articles = 0
         # Merged frequency tables, each of `chunks` chunks, merged pairwise as in a binary counter so each
@@ -105,12 +106,7 @@ class CorpusCounts:
 
     def add(self, chunk: ChunkCounts) -> None:
         """Remap a chunk's word ids to global ones and merge its frequencies into the corpus's."""
-        ids, words = self._ids, self.words
-        for word in chunk.words:
-            if word not in ids:
-                ids[word] = len(words)
-                words.append(word)
-        to_global = np.array([ids[word] for word in chunk.words], dtype=np.int64)
+        to_global = np.fromiter(map(self._ids.__getitem__, chunk.words), dtype=np.int64, count=len(chunk.words))
         self.chunks.append((to_global[chunk.tokens].astype(np.int32), chunk.field_lengths))
         self.n_articles += len(chunk.field_lengths)
         second = chunk.keys & SECOND_MASK
@@ -145,8 +141,9 @@ class CorpusCounts:
         candidates = np.flatnonzero((table_df <= high) & (table_df >= low))
         # The terms' string order: a pair's string is its words joined by a space, which sorts below
         # every word character, so strings sort as (rank of first word, rank of second word + 1).
-        rank = np.empty(len(self.words), dtype=np.int64)
-        rank[sorted(range(len(self.words)), key=self.words.__getitem__)] = np.arange(len(self.words))
+        words = list(self._ids)
+        rank = np.empty(len(words), dtype=np.int64)
+        rank[sorted(range(len(words)), key=words.__getitem__)] = np.arange(len(words))
         keys = table_keys[candidates]
         second = keys & SECOND_MASK
         kept = candidates[np.argsort((rank[keys >> 32] << 32) | np.where(second > 0, rank[second - 1] + 1, 0),
@@ -158,22 +155,20 @@ class CorpusCounts:
             kept = kept[np.sort(best)]
         if not len(kept):
             raise ValueError("After pruning, no terms remain. Try a lower min_df or a higher max_df.")
-        return self._lookup(table_keys[kept], table_df[kept], analyzer)
+        return self._lookup(words, table_keys[kept], table_df[kept], analyzer)
 
-    def _lookup(self, keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
-        """The kept terms' keys and document frequencies, in column order."""
+    def _lookup(self, words: list[str], keys: np.ndarray, df: np.ndarray, analyzer: TfidfVectorizer) -> Vocabulary:
+        """The kept terms' keys (in global word ids) and document frequencies, in column order."""
         columns = np.arange(len(keys), dtype=np.int32)
         first, second = keys >> 32, keys & SECOND_MASK
-        words = self.words
         terms = TermIndex.from_word_pairs(words, first, second)
         word_columns = np.full(len(words), -1, dtype=np.int32)
         alone = second == 0
         word_columns[first[alone]] = columns[alone]
-        by_key = np.argsort(keys[~alone], kind="stable")  # pairs sorted by (first, second)
-        pair_keys = keys[~alone][by_key]
-        pair_starts = np.searchsorted(pair_keys >> 32, np.arange(len(words) + 1)).astype(np.int64)
-        lookup = TermLookup(len(keys), word_columns, pair_starts, ((pair_keys & SECOND_MASK) - 1).astype(np.int32),
-                            columns[~alone][by_key])
+        pairs = keys[~alone]
+        codes = (pairs >> 32).astype(np.uint64) * np.uint64(len(words) + 1) + (pairs & SECOND_MASK).astype(np.uint64)
+        by_code = np.argsort(codes)  # codes are distinct: any sort gives the same order
+        lookup = TermLookup(len(keys), word_columns, codes[by_code], columns[~alone][by_code])
         return Vocabulary(terms, self._idf(df, analyzer), lookup)
 
     def _idf(self, df: np.ndarray, analyzer: TfidfVectorizer) -> np.ndarray:
@@ -191,30 +186,26 @@ class CorpusCounts:
         self._tables.clear()
 
 
-def field_counts(tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup,
-                 field: str) -> tuple[np.ndarray, np.ndarray]:
-    """One field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
+def field_counts(
+    tokens: np.ndarray, field_lengths: np.ndarray, lookup: TermLookup
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each field's sorted (article × V + column, count) pairs for a chunk (see `field_term_counts`)."""
     starts = np.concatenate([[0], np.cumsum(field_lengths.ravel())]).astype(np.int64)
-    return field_term_counts(tokens, starts, WHOLE_TEXT_FIELDS.index(field), len(WHOLE_TEXT_FIELDS),
-                             lookup.word_columns, lookup.pair_starts, lookup.pair_seconds, lookup.pair_columns,
-                             lookup.n_terms)
+    pair_of = pair_columns(tokens, starts, len(lookup.word_columns), lookup.pair_codes, lookup.pair_columns)
+    return {field: field_term_counts(tokens, starts, i, len(WHOLE_TEXT_FIELDS), lookup.word_columns, pair_of,
+                                     lookup.n_terms)
+            for i, field in enumerate(WHOLE_TEXT_FIELDS)}
 
 
 def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n_jobs: int) -> CorpusCounts:
-    """Tokenise and count every chunk on `n_jobs` workers (or the active joblib backend's), merging as they come."""
+    """Tokenise and count every chunk on `n_jobs` threads (or the active joblib backend's workers: a
+    Dask cluster), merging as they come. The scan and the counting are compiled kernels that release
+    the GIL, so threads share the work without shipping texts or results between processes."""
     corpus = CorpusCounts()
     calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
-    for chunk in run_tasks(calls, n_jobs, prefer="processes", backend=_counting_backend()):
+    for chunk in run_tasks(calls, n_jobs, prefer="threads"):
         corpus.add(chunk)
     return corpus
-
-
-def _counting_backend() -> LokyBackend | None:
-    """Local worker processes that exit once the counting is done, or else the configured backend (a
-    Dask cluster). Idle local workers would keep their interpreter, libraries and freed heap (~150 MB
-    each) through the LSA and neighbour steps, which run in threads."""
-    active, _ = get_active_backend()
-    return LokyBackend(idle_worker_timeout=COUNT_WORKER_IDLE_SECONDS) if isinstance(active, LokyBackend) else None
 
 
 def run_tasks(calls: Iterable, n_jobs: int, *, prefer: str, backend: str | None = None) -> Iterator:

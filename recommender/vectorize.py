@@ -282,8 +282,7 @@ def _chunk_rows(
     sublinear: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Map step of the fit: a chunk's weighted rows from its kept token ids (no second tokenisation)."""
-    counted = {field: field_counts(tokens, field_lengths, lookup, field) for field in weights}
-    return weighted_rows(counted, len(field_lengths), idf, weights, sublinear)
+    return weighted_rows(field_counts(tokens, field_lengths, lookup), len(field_lengths), idf, weights, sublinear)
 
 
 def _assemble(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_rows: int, n_terms: int) -> sp.csr_matrix:

@@ -107,7 +107,7 @@ def sklearn_fit(vectorizer: ArticleVectorizer, articles: list[Article]) -> Tfidf
     (VectorizerParams(max_features=700), None, 1, DEFAULT_CHUNK_BYTES),
     (VectorizerParams(ngram_max=1, min_df=3, max_df=0.2), None, 1, DEFAULT_CHUNK_BYTES),
     (VectorizerParams(), 30, 1, DEFAULT_CHUNK_BYTES),  # below SMALL_CORPUS: no document-frequency cut-offs
-    (VectorizerParams(), None, 2, DEFAULT_CHUNK_BYTES),  # chunks counted in two worker processes
+    (VectorizerParams(), None, 2, DEFAULT_CHUNK_BYTES),  # chunks counted in two threads
     (VectorizerParams(), None, 1, 2**16),  # a small memory budget: many small chunks and LSA blocks
 ])
 def test_fit_equals_scikit_learn_fit_and_transform(params, n_articles, n_jobs, budget) -> None:
