@@ -8,13 +8,15 @@ import os
 
 from prometheus_client import multiprocess
 
-from service import prompt_close
+from service import prompt_close, single_write
 from service.config import Settings
 
 _settings = Settings.from_env()  # invalid configuration stops gunicorn before any worker starts
 
-# A finished connection is closed at once, not after the client's own close (see service/prompt_close.py).
+# A finished connection is closed at once, not after the client's own close (see service/prompt_close.py),
+# and a small answer's headers and body go out in one write (service/single_write.py).
 prompt_close.install()
+single_write.install()
 
 # Where to listen: PORT is what most platforms set.
 bind = f"{_settings.host}:{_settings.port}"
