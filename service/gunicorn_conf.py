@@ -8,13 +8,15 @@ import os
 
 from prometheus_client import multiprocess
 
-from service import prompt_close
+from service import prompt_close, single_write
 from service.config import Settings
 
 _settings = Settings.from_env()  # invalid configuration stops gunicorn before any worker starts
 
-# A finished connection is closed at once, not after the client's own close (see service/prompt_close.py).
+# A finished connection is closed at once, not after the client's own close (see service/prompt_close.py),
+# and a small answer's headers and body go out in one write (service/single_write.py).
 prompt_close.install()
+single_write.install()
 
 # Where to listen: PORT is what most platforms set.
 bind = f"{_settings.host}:{_settings.port}"
@@ -23,8 +25,8 @@ bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 
 # RELATEDLY_THREADS=1 (default) uses sync workers: the lowest tail latency behind a proxy or CDN
-# (gthread showed 50–150 ms p99 tails in our load tests). More threads switch to gthread, for slow
-# clients or keep-alive without a proxy in front.
+# (gthread's p99 was 10–41 ms against sync's 5–9 ms in the 2026-12-02 runs, docs/performance.md). More
+# threads switch to gthread, for slow clients or keep-alive without a proxy in front.
 threads = _settings.threads
 worker_class = "gthread" if threads > 1 else "sync"
 

@@ -6,12 +6,14 @@ WSGI fast path (`service.fastpath`) alike, so both give the same metrics and log
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
 import time
 
 from flask import Flask, Response, g, request
+from prometheus_client import Counter, Histogram
 
 from service import metrics
 from service.extensions import relatedly
@@ -35,8 +37,9 @@ def record_request(
     model_version: str | None, request_id: str,
 ) -> None:
     """Count the request, observe its latency and write its log line."""
-    metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
-    metrics.LATENCY.labels(endpoint).observe(duration_seconds)
+    counted, timed = _series(endpoint, method, status)
+    counted.inc()
+    timed.observe(duration_seconds)
     if log.isEnabledFor(logging.INFO):
         log.info("request", extra={"fields": {
             "method": method,
@@ -47,6 +50,16 @@ def record_request(
             "model_version": model_version,
             "request_id": request_id,
         }})
+
+
+@functools.lru_cache(maxsize=256)  # label sets are few; bounded all the same (methods come from clients)
+def _series(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    """The request counter's and latency histogram's children for these labels, bound once.
+
+    `labels()` takes a lock and builds its key on every call; the few label sets (endpoint rules,
+    never raw paths) are bound once per process instead.
+    """
+    return metrics.REQUESTS.labels(endpoint, method, str(status)), metrics.LATENCY.labels(endpoint)
 
 
 def _served_version() -> str | None:

@@ -1,9 +1,9 @@
-"""A sync worker is free for the next connection as soon as it has answered, yet never truncates an answer.
+"""How a sync worker writes an answer and closes its connection (service/single_write.py, prompt_close.py).
 
-Against `relatedly serve` with one worker, over raw sockets: a client that reads its answer and keeps
-its connection open does not hold the worker (gunicorn's lingering close waited up to 2 s for it), and
-a client whose body the server did not read still gets the whole answer (the RST the lingering close
-exists to prevent).
+Against `relatedly serve` with one worker, over raw sockets: a small answer arrives in one piece, its
+headers and body sent together; a client that reads its answer and keeps its connection open does not
+hold the worker (gunicorn's lingering close waited up to 2 s for it), and a client whose body the
+server did not read still gets the whole answer (the RST the lingering close exists to prevent).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import live_service
+from tests.conftest import SPACE_STATION_ID, live_service
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,34 @@ def _answer(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
     return received
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [f"GET /v1/articles/{SPACE_STATION_ID}/related", "GET /healthz", f"HEAD /v1/articles/{SPACE_STATION_ID}/related"],
+    ids=["fast-path", "flask", "head"],
+)
+def test_a_small_answer_arrives_in_one_read(base: str, request_line: str) -> None:
+    for _ in range(20):  # headers written apart from the body would come first in some of these reads
+        with _connect(base) as sock:
+            sock.sendall(f"{request_line} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+            first = sock.recv(1 << 20)
+            rest = _answer(sock)
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and rest == b""
+        length = int(dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])["Content-Length"])
+        assert len(body) == (0 if request_line.startswith("HEAD") else length)
+
+
+def test_an_empty_answer_still_gets_its_headers(base: str) -> None:
+    with _connect(base) as sock:
+        sock.sendall(f"GET /v1/articles/{SPACE_STATION_ID}/related HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        etag = next(line.split(": ", 1)[1] for line in _answer(sock).decode().split("\r\n") if line.startswith("ETag"))
+    with _connect(base) as sock:
+        sock.sendall(f"GET /v1/articles/{SPACE_STATION_ID}/related HTTP/1.1\r\nHost: test\r\n"
+                     f"If-None-Match: {etag}\r\n\r\n".encode())
+        head, _, body = _answer(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 304") and body == b""
 
 
 def test_a_client_that_keeps_its_connection_open_does_not_hold_the_worker(base: str) -> None:
