@@ -37,7 +37,7 @@ def record_request(
     model_version: str | None, request_id: str,
 ) -> None:
     """Count the request, observe its latency and write its log line."""
-    counted, timed = _series(endpoint, method, status)
+    counted, timed = _series(endpoint, method if method in _METHODS else "other", status)
     counted.inc()
     timed.observe(duration_seconds)
     if log.isEnabledFor(logging.INFO):
@@ -52,7 +52,11 @@ def record_request(
         }})
 
 
-@functools.lru_cache(maxsize=256)  # label sets are few; bounded all the same (methods come from clients)
+# Methods are the client's: any other token is counted as "other", so a client cannot grow the series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@functools.lru_cache(maxsize=256)  # endpoints × known methods × statuses: few label sets
 def _series(endpoint: str, method: str, status: int) -> tuple[Counter, Histogram]:
     """The request counter's and latency histogram's children for these labels, bound once.
 

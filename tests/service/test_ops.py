@@ -65,6 +65,17 @@ def test_request_counter_and_latency_histogram_move_per_request(client) -> None:
                                                                               le="+Inf")
 
 
+def test_unknown_methods_share_one_series(client) -> None:
+    """A method is the client's to choose: made-up ones must not each add a metric series."""
+    before = scrape(client)
+    for method in ("BREW", "WHEN1", "X-ANY"):
+        assert client.open(f"/v1/articles/{SPACE_STATION_ID}/related", method=method).status_code == 405
+    after = scrape(client)
+    requests = "relatedly_http_requests_total"
+    assert delta(before, after, requests, endpoint="unmatched", method="other", status="405") == 3
+    assert not any(dict(labels).get("method") == "BREW" for _, labels in after)
+
+
 def test_cache_hits_and_misses_are_counted(client) -> None:
     url = f"/v1/articles/{SPACE_STATION_ID}/related?limit=7"
     before = scrape(client)
