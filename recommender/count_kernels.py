@@ -46,7 +46,7 @@ def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - 
             codes[n], docs[n] = np.uint64(tokens[i]) * base, d
             n += 1
             if pairs and i + 1 < doc_starts[d + 1]:
-                codes[n], docs[n] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), d
+                codes[n], docs[n] = _pair_code(tokens[i], tokens[i + 1], base), d
                 n += 1
     codes, docs = _radix_sort(codes, docs, base * base)
     keys = np.empty(total, dtype=np.int64)
@@ -63,6 +63,12 @@ def chunk_frequencies(tokens, doc_starts, pairs, totals):  # pragma: no cover - 
         if totals:
             tf[u] += 1
     return keys[: u + 1].copy(), df[: u + 1].copy(), tf[: u + 1].copy()
+
+
+@njit(cache=True, nogil=True)
+def _pair_code(first, second, base):  # pragma: no cover - compiled
+    """The number of the pair (first, second) among a chunk's terms: first × base + second + 1."""
+    return np.uint64(first) * base + np.uint64(second + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -147,7 +153,7 @@ def pair_columns(tokens, field_starts, n_words, kept_codes, kept_columns):  # pr
     m = 0
     for f in range(len(field_starts) - 1):
         for i in range(field_starts[f], field_starts[f + 1] - 1):
-            codes[m], at[m] = np.uint64(tokens[i]) * base + np.uint64(tokens[i + 1] + 1), i
+            codes[m], at[m] = _pair_code(tokens[i], tokens[i + 1], base), i
             m += 1
     codes, at = _radix_sort(codes[:m], at[:m], base * base)
     n_kept = len(kept_codes)

@@ -20,6 +20,8 @@ from service.extensions import relatedly
 
 log = logging.getLogger("relatedly.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Methods are the client's: any other token is counted as "other", so a client cannot grow the series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -50,10 +52,6 @@ def record_request(
             "model_version": model_version,
             "request_id": request_id,
         }})
-
-
-# Methods are the client's: any other token is counted as "other", so a client cannot grow the series.
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @functools.lru_cache(maxsize=256)  # endpoints × known methods × statuses: few label sets

@@ -121,7 +121,7 @@ def train_and_publish(
         corpus.path, len(corpus.articles), corpus.skipped, corpus.sha256[:12], stages["load"],
     )
     if backend == "local" and len(corpus.articles) < PARALLEL_MIN_ARTICLES:
-        jobs = 1  # starting worker processes costs more than it saves on a small corpus
+        jobs = 1  # a small corpus is fitted on one thread: its tasks are too small to share
     Path(models_dir).mkdir(parents=True, exist_ok=True)
     with neighbour_backend(backend, scheduler):
         model = RelatedModel(top_k=top_k).fit(
