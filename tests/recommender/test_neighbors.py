@@ -296,3 +296,20 @@ def test_unsorted_term_order_gives_the_same_lists() -> None:
     expected = top_k_neighbors(matrix, 8)
     np.testing.assert_array_equal(table.indices, expected.indices)
     np.testing.assert_array_equal(table.scores, expected.scores)
+
+
+def test_a_wide_first_strip_is_cut_into_a_pilot_strip_with_the_same_lists() -> None:
+    """Beyond 2 × `PILOT_COLUMNS` columns the first strip is cut: its pilot's lists are merged before the
+    other tasks start, so their bounds come from real scores; the lists stay those of the row path."""
+    n = 4 * neighbors.PILOT_COLUMNS + 100
+    matrix = random_matrix(n, 400, 0.01, False, 11)
+    lsa = normalize(np.random.default_rng(11).standard_normal((n, 8))).astype(np.float32)
+    space = SimilaritySpace(matrix, lsa, 0.3)
+    first = neighbors._strips(n, 6, neighbors.STRIP_CHUNK_ROWS, DEFAULT_CHUNK_BYTES, 1, space.strip_column_bytes)[0]
+    assert len(neighbors._with_pilot([first])) == 2  # the case under test: the first strip is cut
+
+    strips = top_k_neighbors(space, 6)
+    rows = top_k_neighbors(RowChunks(space), 6)
+
+    np.testing.assert_array_equal(strips.indices, rows.indices)
+    np.testing.assert_array_equal(strips.scores, rows.scores)
