@@ -151,6 +151,7 @@ def top_k_of_dense(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return indices, scores
 
 
+SCAN_GROUP = 32  # cells of a row tested against the bounds at once (see `scan_upper`)
 SCAN_RUN_COLUMNS = 256  # the K-lists of this many columns (100 KB at K = 50) stay in the L2 cache
 
 
@@ -165,6 +166,7 @@ def scan_upper(block, row0, col0, row_idx, row_val, row_kth, col_idx, col_val, c
     column lists a run updates stay in cache for all its rows.
     """
     k = row_val.shape[1]
+    tiny = np.float32(1e-45)  # the least positive float32: v >= tiny is v > 0
     for run in range(0, block.shape[1], SCAN_RUN_COLUMNS):
         run_stop = min(run + SCAN_RUN_COLUMNS, block.shape[1])
         for a in range(block.shape[0]):
@@ -172,14 +174,23 @@ def scan_upper(block, row0, col0, row_idx, row_val, row_kth, col_idx, col_val, c
             ri = row_idx[a]
             kth = row_kth[a]
             line = block[a]
-            for b in range(np.uint64(max(run, row0 + a + 1 - col0)), np.uint64(run_stop)):
-                v = line[b]
-                if v <= 0.0:
+            for group in range(max(run, row0 + a + 1 - col0), run_stop, SCAN_GROUP):
+                group_stop = min(group + SCAN_GROUP, run_stop)
+                # A vectorised test of the whole group against the bounds as they stand (which only
+                # rise): a group no cell of which passes is skipped; any other is scanned as before.
+                hit = np.uint8(0)
+                for b in range(np.uint64(group), np.uint64(group_stop)):
+                    hit |= np.uint8(line[b] >= max(min(kth, col_kth[b]), tiny))
+                if hit == 0:
                     continue
-                if v >= kth and _insert(rv, ri, v, col0 + np.int64(b)):
-                    kth = max(kth, rv[k - 1])
-                if v >= col_kth[b] and _insert(col_val[b], col_idx[b], v, row0 + a):
-                    col_kth[b] = max(col_kth[b], col_val[b, k - 1])
+                for b in range(np.uint64(group), np.uint64(group_stop)):
+                    v = line[b]
+                    if v <= 0.0:
+                        continue
+                    if v >= kth and _insert(rv, ri, v, col0 + np.int64(b)):
+                        kth = max(kth, rv[k - 1])
+                    if v >= col_kth[b] and _insert(col_val[b], col_idx[b], v, row0 + a):
+                        col_kth[b] = max(col_kth[b], col_val[b, k - 1])
             row_kth[a] = kth
 
 
