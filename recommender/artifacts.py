@@ -53,7 +53,7 @@ from recommender.default_lists import (
     DefaultBodies,
     DefaultLists,
     compute_default_lists,
-    encode_default_bodies,
+    write_default_bodies,
 )
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
@@ -115,8 +115,8 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
-        blob, offsets = encode_default_bodies(model, defaults, version)
-        (tmp / DEFAULT_BODY_FILES[0]).write_bytes(blob)
+        with open(tmp / DEFAULT_BODY_FILES[0], "wb") as bodies:  # each document written as it is made
+            offsets = write_default_bodies(model, defaults, version, bodies)
         np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
         stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
         manifest = {

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import mmap
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
@@ -96,7 +98,24 @@ class DefaultBodies:
 
 
 def encode_default_bodies(model: RelatedModel, lists: DefaultLists, version: str) -> tuple[bytes, np.ndarray]:
-    """Every article's default-list document as the service sends it (`BODY_FORMAT`), and their offsets.
+    """Every article's default-list document as the service sends it (`BODY_FORMAT`), and their offsets
+    (`default_bodies` joined)."""
+    bodies = list(default_bodies(model, lists, version))
+    return b"".join(bodies), np.concatenate(([0], np.cumsum([len(body) for body in bodies], dtype=np.int64)))
+
+
+def write_default_bodies(model: RelatedModel, lists: DefaultLists, version: str, out: BinaryIO) -> np.ndarray:
+    """`encode_default_bodies` written to `out` as each document is made; returns the offsets. The
+    documents are never all held (at 100k articles they and their join were ~400 MB at the publish)."""
+    offsets = np.zeros(model.n_articles + 1, dtype=np.int64)
+    for idx, body in enumerate(default_bodies(model, lists, version)):
+        out.write(body)
+        offsets[idx + 1] = offsets[idx] + len(body)
+    return offsets
+
+
+def default_bodies(model: RelatedModel, lists: DefaultLists, version: str) -> Iterator[bytes]:
+    """Every article's default-list document as the service sends it (`BODY_FORMAT`), in row order.
 
     Byte for byte what the API's JSON encoder makes of `{"article_id", "model_version", "limit", "count",
     "related": [{"id", "title", "url", "published_at", "score", "source", "image"?}]}`; each story's
@@ -116,16 +135,12 @@ def encode_default_bodies(model: RelatedModel, lists: DefaultLists, version: str
         return known
 
     head = f',"model_version":{_dumps(version)},"limit":{lists.limit},"count":'
-    bodies, offsets = [], np.zeros(model.n_articles + 1, dtype=np.int64)
     for idx in range(model.n_articles):
         listed = [f"{front}{round(score, 6)!r}{back}" for (front, back), score in
                   ((story(j), score) for j, score in
                    zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0)]
-        body = (f'{{"article_id":{_dumps(columns["ids"][idx])}{head}{len(listed)},"related":['
-                f'{",".join(listed)}]}}').encode()
-        bodies.append(body)
-        offsets[idx + 1] = offsets[idx] + len(body)
-    return b"".join(bodies), offsets
+        yield (f'{{"article_id":{_dumps(columns["ids"][idx])}{head}{len(listed)},"related":['
+               f'{",".join(listed)}]}}').encode()
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the API's, to str

@@ -18,6 +18,7 @@ import numpy as np
 from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import CorpusError
+from recommender.heap import trim_heap
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, NeighborTable, ProgressCallback, top_k_neighbors
 from recommender.overrides import NO_RULES, ArticleRules, Source, served_pins
 from recommender.ranking import Query, Ranked, RankingOptions, rank
@@ -93,6 +94,7 @@ class RelatedModel:
         self.neighbors_ = top_k_neighbors(
             self.space_, self.top_k, n_jobs=n_jobs, memory_budget_bytes=memory_budget_bytes, progress=progress
         )
+        trim_heap()  # the neighbour tasks' freed arenas (`recommender.heap`), before the publish
         if timings is not None:
             timings["neighbours"] = time.perf_counter() - started
         return self

@@ -32,6 +32,7 @@ from recommender.count_kernels import (
     merge_frequencies,
     pair_columns,
 )
+from recommender.heap import trim_heap
 from recommender.term_index import TermIndex
 from recommender.word_tokens import TOKEN_PATTERN, word_ids
 
@@ -205,6 +206,7 @@ def count_corpus(texts: Iterable[Sequence[Fields]], analyzer: TfidfVectorizer, n
     calls = (delayed(count_chunk)(chunk, analyzer) for chunk in texts)
     for chunk in run_tasks(calls, n_jobs, prefer="threads"):
         corpus.add(chunk)
+        trim_heap()  # the threads' arenas keep the freed texts of every chunk otherwise (`recommender.heap`)
     return corpus
 
 

@@ -24,6 +24,7 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 from recommender.corpus import Article
 from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
+from recommender.heap import trim_heap
 from recommender.lsa import fit_lsa
 from recommender.neighbors import DEFAULT_CHUNK_BYTES
 from recommender.term_counts import Fields, TermLookup, count_corpus, field_counts, run_tasks
@@ -117,16 +118,19 @@ class ArticleVectorizer:
         counts.release_frequencies()
         analyzer.vocabulary_, analyzer.idf_ = vocabulary.terms, vocabulary.idf
         self.tfidf_ = analyzer
+        trim_heap()  # the counting threads' arenas: hundreds of MB free but not returned (`recommender.heap`)
         clock.stage("count")
         weights = self._field_weights()
         calls = (delayed(_chunk_rows)(tokens, lengths, vocabulary.lookup, vocabulary.idf, weights, p.sublinear_tf)
                  for tokens, lengths in counts.chunks)
         tfidf = _assemble(list(run_tasks(calls, n_jobs, prefer="threads")), len(articles), len(vocabulary.terms))
         del counts
+        trim_heap()
         clock.stage("rows")
         with parallel_config(backend="threading"):  # the LSA's threads are local whatever the backend
             threads = effective_n_jobs(n_jobs)
         lsa = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads, spill_dir)
+        trim_heap()
         clock.stage("lsa")
         return Vectors(tfidf, lsa)
 

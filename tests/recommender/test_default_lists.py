@@ -60,6 +60,14 @@ def test_a_saved_version_holds_each_list_as_its_document(fitted: RelatedModel, t
         assert document["count"] == len(expected) and document["limit"] == bodies.limit
 
 
+def test_the_saved_documents_are_the_encoded_ones_byte_for_byte(fitted: RelatedModel, tmp_path: Path) -> None:
+    version = artifacts.save_version(fitted, tmp_path, info=INFO)  # written one document at a time
+    bodies = artifacts.load_default_bodies(tmp_path, artifacts.read_manifest(tmp_path, version))
+    blob, offsets = encode_default_bodies(fitted, compute_default_lists(fitted), version)
+    assert bodies.blob[:] == blob
+    np.testing.assert_array_equal(bodies.offsets, offsets)
+
+
 def test_bodies_of_another_format_are_not_used(fitted: RelatedModel, tmp_path: Path) -> None:
     version = artifacts.save_version(fitted, tmp_path, info=INFO)
     manifest = artifacts.read_manifest(tmp_path, version)
