@@ -97,7 +97,9 @@ class BalancedKeepAliveWorker(base.Worker):
             _board[slot] = len(self.connections)
 
     def _my_turn(self) -> bool:
-        """Whether this worker holds no more open connections than any other (always, without a board)."""
+        """Whether this worker holds no more open connections than any other (without a board: below its limit)."""
+        if len(self.connections) >= self.cfg.worker_connections:
+            return False
         slot = getattr(self, "balance_slot", None)
         return _board is None or slot is None or _board[slot] <= min(_board)
 
@@ -245,7 +247,7 @@ class BalancedKeepAliveWorker(base.Worker):
             if self.nr >= self.max_requests and self.alive:
                 self.log.info("Autorestarting worker after current request.")
                 self.alive = False
-            if not self.alive or not self.cfg.keepalive or len(self.connections) > self.cfg.worker_connections:
+            if not self.alive or not self.cfg.keepalive:
                 resp.force_close()
             respiter = self.wsgi(environ, resp.start_response)
             try:
