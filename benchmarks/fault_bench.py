@@ -343,7 +343,7 @@ def _service(work: Path, models_dir: Path, redis_url: str, workers: int) -> Iter
 
 
 def _print(tallies: list[tuple[str, Tally]], args: argparse.Namespace) -> None:
-    print(f"\n{args.threads} client threads, gunicorn {args.workers} sync workers, Redis cache, "
+    print(f"\n{args.threads} client threads, gunicorn {args.workers} workers, Redis cache, "
           f"{args.phase_seconds:g} s per phase, {os.cpu_count()} cores")
     print(f"{'phase':<16}{'requests':>10}{'failures':>10}{'mismatches':>12}{'p99 ms':>9}{'max ms':>9}  versions")
     every = Tally()

@@ -314,7 +314,7 @@ def _soak(work: Path, models_dir: Path, script: Path, args: argparse.Namespace) 
     env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_REDIS_URL": args.redis_url,
            "RELATEDLY_CACHE_PREFIX": f"soak-{time.time_ns()}"}
     concurrency = args.concurrency[0]
-    print(f"soak: wrk -t2 -c{concurrency}, {args.soak_minutes} x 60 s, gunicorn {args.workers} sync workers, Redis")
+    print(f"soak: wrk -t2 -c{concurrency}, {args.soak_minutes} x 60 s, gunicorn {args.workers} workers, Redis")
     print(f"{'minute':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  worker RSS MB")
     with _server(work, "app", args.workers, env) as base:
         pid = _listener_pid(base)
@@ -457,7 +457,7 @@ def _free_port() -> int:
 
 
 def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespace) -> None:
-    print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} sync workers, loopback, {os.cpu_count()} cores")
+    print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} workers, loopback, {os.cpu_count()} cores")
     print("(requests: wrk's count; counted: the rise of relatedly_http_requests_total in /metrics over the run,"
           " which also counts requests still in flight when wrk stopped)")
     print(f"{'scenario':<46}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
@@ -525,7 +525,7 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
                           stored if what == "post" else None))
             label = ""
     mean_rows = sum(rows_per_body) / len(rows_per_body)
-    print(f"\nreader events: gunicorn {args.workers} sync workers, SQLite store, rate limit off, {args.duration} s"
+    print(f"\nreader events: gunicorn {args.workers} workers, SQLite store, rate limit off, {args.duration} s"
           f" per run, {os.cpu_count()} cores shared by server and clients")
     print(f"(server: the workers' user+sys CPU, in cores and per request answered in the run by all streams; client:"
           f" that client's own CPU per request; late: how far behind schedule a paced client sent its 99th"

@@ -26,7 +26,7 @@
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
 | RELATEDLY_HOST               | 0.0.0.0       | address `relatedly serve` binds on                           |
 | WEB_CONCURRENCY              | 2             | gunicorn worker processes                                    |
-| RELATEDLY_THREADS            | 1             | threads per worker (1 = sync workers)                        |
+| RELATEDLY_THREADS            | 1             | threads per worker (1 = one-thread keep-alive workers)       |
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import os
 
 from prometheus_client import multiprocess
 
-from service import prompt_close, single_write
+from service import keepalive_worker, prompt_close, single_write
 from service.config import Settings
 
 _settings = Settings.from_env()  # invalid configuration stops gunicorn before any worker starts
@@ -24,11 +24,12 @@ bind = f"{_settings.host}:{_settings.port}"
 # Workers are processes (WEB_CONCURRENCY): one per core suits this CPU-bound, read-only workload.
 workers = _settings.workers
 
-# RELATEDLY_THREADS=1 (default) uses sync workers: the lowest tail latency behind a proxy or CDN
-# (gthread's p99 was 10–41 ms against sync's 5–9 ms in the 2026-12-02 runs, docs/performance.md). More
-# threads switch to gthread, for slow clients or keep-alive without a proxy in front.
+# RELATEDLY_THREADS=1 (default): one-thread workers that keep connections alive and take new ones only
+# while they hold no more than every other worker (service/keepalive_worker.py; gthread's p99 was 10–41 ms
+# against 5–9 ms for sync workers in the 2026-12-02 runs, docs/performance.md). More threads switch to
+# gthread, for slow clients without a proxy in front.
 threads = _settings.threads
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = "gthread" if threads > 1 else "service.keepalive_worker.BalancedKeepAliveWorker"
 
 # No preload: each worker builds the app itself, so it loads the model before it accepts a request
 # and starts its own reload watcher thread (threads do not survive fork).
@@ -57,6 +58,11 @@ def on_starting(server) -> None:
             os.remove(stale)
 
 
+def pre_fork(server, worker) -> None:
+    """A slot on the shared board of open connections, so keep-alive connections spread evenly."""
+    keepalive_worker.claim_slot(server, worker)
+
+
 def post_fork(server, worker) -> None:
     """One BLAS thread per worker: workers already use every core, extra threads only contend."""
     from threadpoolctl import threadpool_limits
@@ -65,6 +71,7 @@ def post_fork(server, worker) -> None:
 
 
 def child_exit(server, worker) -> None:
-    """Drop a dead worker's live gauges from /metrics."""
+    """Drop a dead worker's live gauges from /metrics and free its slot on the connection board."""
+    keepalive_worker.release_slot(worker)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(worker.pid)

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from service import metrics
 from service.extensions import relatedly
+from service.logs import write_line
 
 log = logging.getLogger("relatedly.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,7 +44,7 @@ def record_request(
     counted.inc()
     timed.observe(duration_seconds)
     if log.isEnabledFor(logging.INFO):
-        log.info("request", extra={"fields": {
+        write_line(log, "request", {
             "method": method,
             "path": path,
             "status": status,
@@ -51,7 +52,7 @@ def record_request(
             "cache": cache,
             "model_version": model_version,
             "request_id": request_id,
-        }})
+        })
 
 
 @functools.lru_cache(maxsize=256)  # endpoints × known methods × statuses: few label sets
