@@ -5,7 +5,7 @@ and every publish changes the model version (which empties a response cache at o
 a version is saved and stored beside it (see `recommender.artifacts`), the lists let the service
 answer that request for any article by reading one row: no cache, no ranking work, nothing to warm.
 
-The rows are also stored as the response documents themselves (`encode_default_bodies`), so a request
+The rows are also stored as the response documents themselves (`default_bodies`), so a request
 only slices bytes out of one memory-mapped file that every worker shares through the page cache.
 """
 
@@ -97,15 +97,8 @@ class DefaultBodies:
             raise ValueError("default bodies' offsets are not increasing")
 
 
-def encode_default_bodies(model: RelatedModel, lists: DefaultLists, version: str) -> tuple[bytes, np.ndarray]:
-    """Every article's default-list document as the service sends it (`BODY_FORMAT`), and their offsets
-    (`default_bodies` joined)."""
-    bodies = list(default_bodies(model, lists, version))
-    return b"".join(bodies), np.concatenate(([0], np.cumsum([len(body) for body in bodies], dtype=np.int64)))
-
-
 def write_default_bodies(model: RelatedModel, lists: DefaultLists, version: str, out: BinaryIO) -> np.ndarray:
-    """`encode_default_bodies` written to `out` as each document is made; returns the offsets. The
+    """`default_bodies` written to `out` as each document is made; returns their offsets. The
     documents are never all held (at 100k articles they and their join were ~400 MB at the publish)."""
     offsets = np.zeros(model.n_articles + 1, dtype=np.int64)
     for idx, body in enumerate(default_bodies(model, lists, version)):

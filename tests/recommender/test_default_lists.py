@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import mmap
 from pathlib import Path
@@ -15,8 +16,9 @@ from recommender.default_lists import (
     DEFAULT_LIST_LIMIT,
     DefaultBodies,
     compute_default_lists,
+    default_bodies,
     default_options,
-    encode_default_bodies,
+    write_default_bodies,
 )
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
@@ -63,9 +65,9 @@ def test_a_saved_version_holds_each_list_as_its_document(fitted: RelatedModel, t
 def test_the_saved_documents_are_the_encoded_ones_byte_for_byte(fitted: RelatedModel, tmp_path: Path) -> None:
     version = artifacts.save_version(fitted, tmp_path, info=INFO)  # written one document at a time
     bodies = artifacts.load_default_bodies(tmp_path, artifacts.read_manifest(tmp_path, version))
-    blob, offsets = encode_default_bodies(fitted, compute_default_lists(fitted), version)
-    assert bodies.blob[:] == blob
-    np.testing.assert_array_equal(bodies.offsets, offsets)
+    documents = list(default_bodies(fitted, compute_default_lists(fitted), version))
+    assert bodies.blob[:] == b"".join(documents)
+    np.testing.assert_array_equal(bodies.offsets, np.cumsum([0] + [len(document) for document in documents]))
 
 
 def test_bodies_of_another_format_are_not_used(fitted: RelatedModel, tmp_path: Path) -> None:
@@ -78,9 +80,10 @@ def test_bodies_of_another_format_are_not_used(fitted: RelatedModel, tmp_path: P
 
 def test_the_offsets_must_fit_the_documents(fitted: RelatedModel) -> None:
     lists = compute_default_lists(fitted)
-    blob, offsets = encode_default_bodies(fitted, lists, "v")
+    blob = io.BytesIO()
+    offsets = write_default_bodies(fitted, lists, "v", blob)
     with pytest.raises(ValueError, match="offsets"):
-        DefaultBodies(blob[:-1], offsets, lists.limit).check(len(ARTICLES))
+        DefaultBodies(blob.getvalue()[:-1], offsets, lists.limit).check(len(ARTICLES))
 
 
 def test_a_version_saved_without_them_loads_without_them(fitted: RelatedModel, tmp_path: Path) -> None:
