@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ import numpy as np
 from recommender import artifacts
 from recommender.corpus import CorpusPaths, describe_excluded, load_corpus
 from recommender.errors import RelatedlyError
+from recommender.heap import return_freed_memory
 from recommender.model import RelatedModel
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, ProgressCallback
 from recommender.sources import ReaderOptions
@@ -26,25 +26,6 @@ log = logging.getLogger("relatedly.training")
 DEFAULT_KEEP_VERSIONS = 5
 DEFAULT_MEMORY_BUDGET_MB = DEFAULT_CHUNK_BYTES // 2**20  # the neighbour step's own default: 128 MB
 PARALLEL_MIN_ARTICLES = 5000
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-MMAP_THRESHOLD_BYTES = 256 * 2**10
-
-
-def return_freed_memory() -> None:
-    """Make glibc give large freed blocks back to the system (a no-op elsewhere).
-
-    glibc serves blocks below its mmap threshold from the heap and raises that threshold, up to
-    32 MB, each time a larger mmapped block is freed; the fit's many large, short-lived arrays (and
-    the freed article texts) then stay resident as heap that is never trimmed. A fixed threshold
-    keeps them mmapped, returned on free (measured on 30k articles: 958 → 696 MB in the parent
-    at the end of the fit).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-    libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD_BYTES)
 
 
 @contextlib.contextmanager
