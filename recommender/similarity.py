@@ -39,6 +39,24 @@ class StripColumns:
     lsa64: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class _TileBuffers:
+    """Scratch for the LSA product of up to `rows` × `LSA_TILE_COLUMNS` cells: float64, then float32."""
+
+    float64: np.ndarray
+    float32: np.ndarray
+
+    @classmethod
+    def for_rows(cls, rows: int) -> _TileBuffers:
+        cells = rows * LSA_TILE_COLUMNS
+        return cls(np.empty(cells, dtype=np.float64), np.empty(cells, dtype=np.float32))
+
+
+def _view(buffer: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The first cells of a flat buffer as a C-contiguous array of `shape`."""
+    return buffer[: shape[0] * shape[1]].reshape(shape)
+
+
 class SimilaritySpace:
     """Blended cosine between the corpus rows, or between a query and the corpus."""
 
@@ -94,20 +112,27 @@ class SimilaritySpace:
 
         A block's columns are looked up in the strip's short posting lists. The LSA part is added
         `LSA_TILE_COLUMNS` columns at a time, so its float64 product stays in the core's cache
-        instead of streaming 8 bytes per cell through memory.
+        instead of streaming 8 bytes per cell through memory. Each block overwrites the previous
+        one (the caller is done with it when it asks for the next), and the LSA tiles reuse two
+        buffers: allocated per block, each of these arrays was above the train's mmap threshold
+        (`recommender.heap`), so it was mapped, faulted in page by page and unmapped every time.
         """
         part = strip.columns
+        block_buffer = np.empty(step * len(part), dtype=np.float32)
+        tile_buffers = None if strip.lsa64 is None else _TileBuffers.for_rows(step)
         for lo in range(rows.start, rows.stop, step):
             first = max(part.start, lo + 1)  # the cells on and below the diagonal are left out
             if first >= part.stop:
                 return
             chunk, skip = np.arange(lo, min(lo + step, rows.stop)), first - part.start
-            block = rows_dot_all(self.tfidf, strip.postings, chunk, skip)
-            if strip.lsa64 is not None:
+            shape = (len(chunk), part.stop - first)
+            block = rows_dot_all(self.tfidf, strip.postings, chunk, skip, out=_view(block_buffer, shape))
+            if tile_buffers is not None:
                 left = self.lsa[chunk].astype(np.float64)
                 for start in range(0, block.shape[1], LSA_TILE_COLUMNS):
                     cells = block[:, start : start + LSA_TILE_COLUMNS]
-                    self._blend(cells, self._lsa_dot(left, strip.lsa64[skip + start : skip + start + cells.shape[1]]))
+                    right = strip.lsa64[skip + start : skip + start + cells.shape[1]]
+                    self._blend(cells, self._lsa_dot(left, right, tile_buffers))
             yield lo, first, block
 
     def rows_against(self, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
@@ -155,9 +180,17 @@ class SimilaritySpace:
             return self._blend(scores, None)
         return self._blend(scores, self._lsa_dot(query.lsa[None, :], self._lsa64[indices])[0])
 
-    def _lsa_dot(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """left · rightᵀ accumulated in float64, returned in float32 (see `_blend`)."""
-        return (np.asarray(left, dtype=np.float64) @ np.asarray(right, dtype=np.float64).T).astype(np.float32)
+    def _lsa_dot(self, left: np.ndarray, right: np.ndarray, buffers: _TileBuffers | None = None) -> np.ndarray:
+        """left · rightᵀ accumulated in float64, returned in float32 (see `_blend`); in `buffers`
+        (overwritten by the next call) when given."""
+        left, right = np.asarray(left, dtype=np.float64), np.asarray(right, dtype=np.float64)
+        if buffers is None:
+            return (left @ right.T).astype(np.float32)
+        shape = (left.shape[0], right.shape[0])
+        product = np.matmul(left, right.T, out=_view(buffers.float64, shape))
+        rounded = _view(buffers.float32, shape)
+        np.copyto(rounded, product, casting="same_kind")
+        return rounded
 
     def _blend(self, tfidf_scores: np.ndarray, lsa_scores: np.ndarray | None) -> np.ndarray:
         """(1 - w) · tfidf + w · lsa in float32, in place.

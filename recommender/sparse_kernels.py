@@ -79,11 +79,19 @@ def _scatter_rows(  # pragma: no cover - compiled
 
 
 def rows_dot_all(
-    matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray, first_column: int = 0
+    matrix: sp.csr_matrix, transposed: sp.csr_matrix, rows: np.ndarray, first_column: int = 0,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Dense float32 `matrix[rows] @ transposed[:, first_column:]`, where `transposed` is some
-    matrix's transpose in CSR form (sorted indices, as `.T.tocsr()` builds it)."""
-    out = np.zeros((len(rows), transposed.shape[1] - first_column), dtype=np.float32)
+    matrix's transpose in CSR form (sorted indices, as `.T.tocsr()` builds it); written into `out`
+    (C-contiguous float32 of that shape, overwritten) when given."""
+    shape = (len(rows), transposed.shape[1] - first_column)
+    if out is None:
+        out = np.zeros(shape, dtype=np.float32)
+    else:
+        if out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}, the product {shape}")
+        out.fill(0)
     _scatter_rows(
         matrix.indptr, matrix.indices, matrix.data.astype(np.float32, copy=False),  # no copy when float32
         transposed.indptr, transposed.indices, transposed.data.astype(np.float32, copy=False),

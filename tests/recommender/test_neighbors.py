@@ -313,3 +313,18 @@ def test_a_wide_first_strip_is_cut_into_a_pilot_strip_with_the_same_lists() -> N
 
     np.testing.assert_array_equal(strips.indices, rows.indices)
     np.testing.assert_array_equal(strips.scores, rows.scores)
+
+
+def test_the_blocks_of_a_task_reuse_one_buffer() -> None:
+    """A task's blocks (and LSA tiles) are written into buffers made once: each was above the train's
+    mmap threshold (`recommender.heap`), so allocating it per block mapped and faulted it in every time
+    (the step 20.2 → 13.6 s on 30k synthetic articles under that threshold)."""
+    matrix = random_matrix(200, 80, 0.05, False, 12)
+    lsa = normalize(np.random.default_rng(12).standard_normal((200, 8))).astype(np.float32)
+    space = SimilaritySpace(matrix, lsa, 0.3)
+    strip = space.strip_columns(range(100, 200))
+
+    blocks = [block for _, _, block in space.upper_blocks(range(0, 100), strip, 8)]
+
+    assert len(blocks) > 2
+    assert all(np.shares_memory(blocks[0], block) for block in blocks[1:])
