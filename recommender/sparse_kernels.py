@@ -88,9 +88,9 @@ def rows_dot_all(
     shape = (len(rows), transposed.shape[1] - first_column)
     if out is None:
         out = np.zeros(shape, dtype=np.float32)
+    elif out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, the product {shape}")
     else:
-        if out.shape != shape:
-            raise ValueError(f"out has shape {out.shape}, the product {shape}")
         out.fill(0)
     _scatter_rows(
         matrix.indptr, matrix.indices, matrix.data.astype(np.float32, copy=False),  # no copy when float32
