@@ -274,8 +274,17 @@ def update_published(
             "takedowns": sorted(takedowns | set(summary.removed)),
             "drift": drift,
         }
-        defaults = change.default_lists(artifacts.load_default_lists(models_dir, manifest))
+        defaults = change.default_lists(_base_default_lists(models_dir, manifest))
         version = artifacts.save_version(updated, models_dir, info=info, defaults=defaults)
         artifacts.publish(models_dir, version)
         artifacts.prune(models_dir, keep_versions)
     return UpdateResult(version, previous, summary, drift, updated.n_articles)
+
+
+def _base_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:
+    """The base version's default lists, to carry over; None (every list is ranked afresh) when it has
+    none or they are damaged, so an update also repairs them."""
+    try:
+        return artifacts.load_default_lists(models_dir, manifest)
+    except ArtifactError:
+        return None

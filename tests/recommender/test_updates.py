@@ -206,6 +206,18 @@ def test_an_update_publishes_the_default_lists_a_full_ranking_gives(models_dir: 
     np.testing.assert_array_equal(stored.scores, expected.scores)
 
 
+def test_an_update_over_damaged_default_lists_ranks_them_all_again(models_dir: Path) -> None:
+    base = artifacts.read_current(models_dir)
+    damaged = models_dir / artifacts.VERSIONS / base / artifacts.DEFAULT_LIST_FILES[0]
+    damaged.write_bytes(damaged.read_bytes()[:-8])
+
+    result = update_published(models_dir, upserts=[TIANGONG_STORY])
+
+    model, manifest = artifacts.load_version(models_dir, result.version)
+    stored = artifacts.load_default_lists(models_dir, manifest)
+    np.testing.assert_array_equal(stored.indices, compute_default_lists(model).indices)
+
+
 def test_an_exact_copy_ranks_after_the_original_as_in_a_full_pass(base_model: RelatedModel) -> None:
     """Equal scores resolve to the lower row, so in a full pass a syndicated copy added later always
     follows its original; the update must order the tie the same way (with default de-duplication only
