@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+from numba import njit
 
 from recommender.model import RelatedModel
-from recommender.ranking import Ranked, RankingOptions
+from recommender.ranking import Ranked, RankingOptions, candidate_pool
 
 DEFAULT_LIST_LIMIT = RankingOptions().limit
 # The layout of the stored documents: the JSON `GET /v1/articles/<id>/related` answers with no options
@@ -103,8 +104,15 @@ def carry_over(
 def compute_default_lists(
     model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT, *, carried: CarriedLists | None = None
 ) -> DefaultLists:
-    """Rank every article's list with the default options (the same `ranked` a request would run),
-    except the `carried` rows, whose lists an update kept (`carry_over`)."""
+    """Every article's list under the default options, as `model.ranked` gives it, except the `carried`
+    rows, whose lists an update kept (`carry_over`).
+
+    A compiled greedy pick over the neighbour lists does what `recommender.ranking.rank` does with
+    the defaults (the same filters, pool, order and near-copy check, in float32 as numpy compares);
+    the rows it cannot settle alone — a near-copy check involving a crowded list, or a list short
+    enough to need a whole-corpus scan — are ranked by `model.ranked` itself. At 100k articles the
+    per-row Python ranking was most of a publish.
+    """
     limit = default_list_limit(model, limit)
     options = default_options(limit)
     indices = np.full((model.n_articles, limit), -1, dtype=np.int32)
@@ -113,11 +121,82 @@ def compute_default_lists(
     if carried is not None:
         indices[carried.rows], scores[carried.rows] = carried.indices, carried.scores
         todo[carried.rows] = False
-    for idx in np.flatnonzero(todo).tolist():
+    rows = np.flatnonzero(todo)
+    threshold = np.inf if options.duplicate_threshold is None else options.duplicate_threshold
+    unsettled = np.zeros(len(rows), dtype=bool)
+    neighbours = model.neighbors_
+    _pick_default_lists(
+        neighbours.indices, neighbours.scores, rows, np.float32(max(options.min_score, 1e-9)),
+        np.float32(threshold), candidate_pool(limit), model.top_k < model.n_articles - 1,
+        indices, scores, unsettled,
+    )
+    for idx in rows[unsettled].tolist():
         ranked = model.ranked(idx, options)
+        indices[idx] = -1
+        scores[idx] = 0.0
         indices[idx, : len(ranked.indices)] = ranked.indices
         scores[idx, : len(ranked.scores)] = ranked.scores
     return DefaultLists(indices, scores)
+
+
+@njit(cache=True, nogil=True)
+def _pick_default_lists(
+    nbr_idx, nbr_val, rows, min_score, threshold, pool, can_scan, out_idx, out_val, unsettled
+):  # pragma: no cover - compiled
+    """For each row: its neighbours that pass the similarity filters, the first `pool` of them in list
+    order, picked best first unless a near-copy (similarity ≥ threshold, read from either list) of an
+    earlier pick, until the list is full. Marks `unsettled` what needs `rank` itself."""
+    k = nbr_idx.shape[1]
+    limit = out_idx.shape[1]
+    if k == 0:
+        return
+    picked = np.empty(limit, dtype=np.int64)
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        count = 0
+        seen = 0
+        settled = True
+        for pos in range(k):
+            c = nbr_idx[i, pos]
+            s = nbr_val[i, pos]
+            if c < 0 or not (s >= min_score and s < threshold):  # a list never holds its own row
+                continue
+            if seen == pool:
+                break
+            seen += 1
+            copy = False
+            for q in range(count):
+                p = picked[q]
+                if nbr_val[c, k - 1] >= threshold or nbr_val[p, k - 1] >= threshold:
+                    settled = False  # a crowded list: the pair's similarity must be computed
+                    break
+                if _lists_close(nbr_idx, nbr_val, c, p, threshold) or _lists_close(nbr_idx, nbr_val, p, c, threshold):
+                    copy = True
+                    break
+            if not settled:
+                break
+            if not copy:
+                picked[count] = c
+                out_val[i, count] = s
+                count += 1
+                if count == limit:
+                    break
+        if not settled or (count < limit and can_scan and nbr_idx[i, k - 1] >= 0):
+            unsettled[r] = True
+            continue
+        for q in range(count):
+            out_idx[i, q] = picked[q]
+
+
+@njit(cache=True, nogil=True)
+def _lists_close(nbr_idx, nbr_val, a, b, threshold):  # pragma: no cover - compiled
+    """Whether row b is on row a's list with a score ≥ threshold (lists are best first)."""
+    for pos in range(nbr_idx.shape[1]):
+        if nbr_val[a, pos] < threshold:
+            return False
+        if nbr_idx[a, pos] == b:
+            return True
+    return False
 
 
 def default_list_limit(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) -> int:

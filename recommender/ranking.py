@@ -139,7 +139,7 @@ def _select(
     threshold = options.duplicate_threshold
     if (threshold is None and options.diversity == 0) or len(candidates) == 0:
         return _best_first(candidates, scores, options.limit)
-    pool = _best_first(candidates, scores, max(options.limit * 4, 50))  # enough to fill and diversify a list
+    pool = _best_first(candidates, scores, candidate_pool(options.limit))
     if options.diversity > 0:
         sims = pairwise(candidates[pool])
         copies = sims >= threshold if threshold is not None else None
@@ -162,6 +162,12 @@ def _select(
             continue
         picked.append(best)
     return pool[picked]
+
+
+def candidate_pool(limit: int) -> int:
+    """How many of the best candidates de-duplication and diversity look at: enough to fill and
+    diversify a list of `limit`."""
+    return max(limit * 4, 50)
 
 
 def _best_first(candidates: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:

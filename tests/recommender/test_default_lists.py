@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import json
 import mmap
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 
 from recommender import artifacts
+from recommender.corpus import Article, load_corpus
 from recommender.default_lists import (
     BODY_FORMAT,
     DEFAULT_LIST_LIMIT,
@@ -22,6 +25,7 @@ from recommender.default_lists import (
 )
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
+from tests.conftest import SAMPLE_CORPUS
 from tests.recommender.test_artifacts import ARTICLES, INFO
 
 
@@ -37,6 +41,55 @@ def test_every_row_is_the_list_related_returns(fitted: RelatedModel) -> None:
         expected = fitted.related(article.id, default_options(lists.limit))
         assert fitted.items_of(lists.ranked(idx)) == expected
     assert (lists.indices == -1).any()  # short lists are padded, not filled with weak stories
+
+
+def with_near_copies(articles: list[Article], copies: int) -> list[Article]:
+    """The corpus plus `copies` light rewrites of its first story (so the lists of that story and its
+    copies are crowded with near-copies at K ≤ copies, and a story related to it finds more near-copies
+    among its candidates than the 50 the rules look at when K > 50) and two of every tenth story."""
+    extra = [dataclasses.replace(articles[0], id=f"copy-{n}", body=f"{articles[0].body} copy{n}")
+             for n in range(copies)]
+    extra += [dataclasses.replace(a, id=f"{a.id}-{n}", body=f"{a.body} again{n}")
+              for a in articles[::10] for n in range(2)]
+    return articles + extra
+
+
+@pytest.fixture(scope="module", params=[(10, 12), (50, 12), (80, 55)], ids=["K=10", "K=50", "K=80"])
+def copied(request: pytest.FixtureRequest) -> RelatedModel:
+    top_k, copies = request.param
+    return RelatedModel(top_k=top_k).fit(with_near_copies(load_corpus(SAMPLE_CORPUS).articles, copies))
+
+
+def assert_every_row_is_ranked(model: RelatedModel) -> None:
+    """`compute_default_lists` gives every row what the ranking rules (`model.ranked`) give it."""
+    options = default_options(min(DEFAULT_LIST_LIMIT, model.top_k))
+    lists = compute_default_lists(model)
+    for idx in range(model.n_articles):
+        expected = model.ranked(idx, options)
+        count = len(expected.indices)
+        np.testing.assert_array_equal(lists.indices[idx, :count], expected.indices)
+        np.testing.assert_array_equal(lists.scores[idx, :count], expected.scores)
+        assert (lists.indices[idx, count:] == -1).all()
+
+
+def test_the_compiled_pick_equals_the_ranking_rules_on_every_row(copied: RelatedModel) -> None:
+    """K = 10 = the limit sends short lists to a scan, and 12 copies crowd lists at K = 10; at K = 80
+    a story's 55 near-copies fill more than the 50 candidates the rules look at."""
+    assert_every_row_is_ranked(copied)
+    scores = copied.neighbors_.scores
+    assert (scores >= 0.9).any(axis=1).sum() > 12  # near-copies to skip
+    assert copied.top_k > 10 or (scores[:, -1] >= 0.9).any()  # crowded lists, whose pairs are computed
+
+
+def test_the_compiled_pick_compares_scores_in_float32_as_the_rules_do(copied: RelatedModel) -> None:
+    """float32(0.9) is below 0.9: as float64 it would pass the near-copy filter that numpy's float32
+    comparison applies to it."""
+    model = RelatedModel.from_parts(top_k=copied.top_k, vectorizer=copied.vectorizer_, vectors=copied.vectors_,
+                                    neighbors=copy.deepcopy(copied.neighbors_), catalog=copied.catalog_)
+    scores = model.neighbors_.scores
+    rows = np.flatnonzero((scores[:, 0] < 0.85) & (scores[:, -1] >= 0.1))[:20]
+    scores[rows, 0] = np.float32(0.9)
+    assert_every_row_is_ranked(model)
 
 
 def test_a_saved_version_holds_them_memory_mapped(fitted: RelatedModel, tmp_path: Path) -> None:
