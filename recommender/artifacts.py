@@ -92,13 +92,10 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def save_version(
-    model: RelatedModel, models_dir: str | Path, *, info: dict[str, Any], defaults: DefaultLists | None = None
-) -> str:
+def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str, Any]) -> str:
     """Write a complete, immutable version directory and return its name; `CURRENT` is not touched.
 
-    `info` (corpus checksum, counts, timings…) is recorded in the manifest as given; `defaults`, the
-    model's default lists when the caller has them (an update carries most over), are computed otherwise.
+    `info` (corpus checksum, counts, timings…) is recorded in the manifest as given.
     """
     versions_dir = Path(models_dir) / VERSIONS
     versions_dir.mkdir(parents=True, exist_ok=True)
@@ -115,8 +112,7 @@ def save_version(
         np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
         _write_catalog(tmp / "articles.json", model.catalog_.to_columns())
-        if defaults is None:
-            defaults = compute_default_lists(model)
+        defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
         with open(tmp / DEFAULT_BODY_FILES[0], "wb") as bodies:  # each document written as it is made

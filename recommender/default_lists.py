@@ -65,47 +65,8 @@ def default_options(limit: int) -> RankingOptions:
     return RankingOptions(limit=limit)
 
 
-@dataclass(frozen=True)
-class CarriedLists:
-    """Default lists an update keeps from the previous version: row `rows[i]`'s list is `indices[i]`."""
-
-    rows: np.ndarray  # int64, rows of the updated model
-    indices: np.ndarray  # int32, len(rows) × limit, already in the updated model's numbering
-    scores: np.ndarray  # float32, len(rows) × limit
-
-
-def carry_over(
-    previous: DefaultLists, previous_neighbours: np.ndarray, old_rows: np.ndarray, in_place: np.ndarray,
-    old_to_new: np.ndarray, limit: int,
-) -> CarriedLists:
-    """The previous lists that still hold after an update, renumbered through `old_to_new`.
-
-    `old_rows` are rows whose neighbour lists the update kept, with new stories inserted; `in_place[i]`
-    is how many leading entries of row `old_rows[i]`'s list stayed where they were. A default list is
-    picked greedily from its neighbour list, best first, each pick checked against the picks before it
-    by the candidates' own similarities (unchanged). So it stays the same when every story on it lies
-    in that unchanged prefix, and it was full: a list the neighbours left short was filled by a
-    whole-corpus scan, which new stories can change. (A scanned list always holds a story from beyond
-    its neighbour list, since the neighbours alone ranked the same way fell short.)
-    """
-    kept = np.zeros(len(old_rows), dtype=bool)
-    if previous.limit == limit:
-        for start in range(0, len(old_rows), 8192):  # chunks bound the rows × limit × K comparison
-            part = slice(start, start + 8192)
-            lists, neighbours = previous.indices[old_rows[part]], previous_neighbours[old_rows[part]]
-            at = lists[:, :, None] == neighbours[:, None, :]
-            position = np.where(at.any(axis=2), at.argmax(axis=2), neighbours.shape[1])  # K: not listed
-            kept[part] = (lists[:, -1] >= 0) & (position.max(axis=1) < in_place[part])
-    lists = previous.indices[old_rows[kept]]
-    renumbered = np.where(lists >= 0, old_to_new[np.maximum(lists, 0)], -1).astype(np.int32)
-    return CarriedLists(old_to_new[old_rows[kept]], renumbered, np.array(previous.scores[old_rows[kept]]))
-
-
-def compute_default_lists(
-    model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT, *, carried: CarriedLists | None = None
-) -> DefaultLists:
-    """Every article's list under the default options, as `model.ranked` gives it, except the `carried`
-    rows, whose lists an update kept (`carry_over`).
+def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) -> DefaultLists:
+    """Every article's list under the default options, as `model.ranked` gives it.
 
     A compiled greedy pick over the neighbour lists does what `recommender.ranking.rank` does with
     the defaults (the same filters, pool, order and near-copy check, in float32 as numpy compares);
@@ -113,15 +74,11 @@ def compute_default_lists(
     enough to need a whole-corpus scan — are ranked by `model.ranked` itself. At 100k articles the
     per-row Python ranking was most of a publish.
     """
-    limit = default_list_limit(model, limit)
+    limit = min(limit, model.top_k)
     options = default_options(limit)
     indices = np.full((model.n_articles, limit), -1, dtype=np.int32)
     scores = np.zeros((model.n_articles, limit), dtype=np.float32)
-    todo = np.ones(model.n_articles, dtype=bool)
-    if carried is not None:
-        indices[carried.rows], scores[carried.rows] = carried.indices, carried.scores
-        todo[carried.rows] = False
-    rows = np.flatnonzero(todo)
+    rows = np.arange(model.n_articles)
     threshold = np.inf if options.duplicate_threshold is None else options.duplicate_threshold
     unsettled = np.zeros(len(rows), dtype=bool)
     neighbours = model.neighbors_
@@ -197,11 +154,6 @@ def _lists_close(nbr_idx, nbr_val, a, b, threshold):  # pragma: no cover - compi
         if nbr_idx[a, pos] == b:
             return True
     return False
-
-
-def default_list_limit(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) -> int:
-    """The length of the model's stored default lists: no list is longer than its neighbour list."""
-    return min(limit, model.top_k)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import scipy.sparse as sp
 from recommender import artifacts
 from recommender.catalog import ArticleCatalog
 from recommender.corpus import Article
-from recommender.default_lists import DefaultLists, carry_over, compute_default_lists, default_list_limit
 from recommender.errors import ArtifactError, RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable, empty_lists, top_k_rows
@@ -56,39 +55,6 @@ def apply_changes(
     takedowns: frozenset[str] = frozenset(),
 ) -> tuple[RelatedModel, ChangeSummary]:
     """A new model with the articles added/replaced and the removals gone; the input is not modified."""
-    change = changed_model(model, upserts, removals, takedowns=takedowns)
-    return change.model, change.summary
-
-
-@dataclass(frozen=True)
-class ModelChange:
-    """An applied update: the new model, its summary, and how much of each old neighbour list it kept."""
-
-    model: RelatedModel
-    summary: ChangeSummary
-    previous_neighbours: NeighborTable
-    clean_old_rows: np.ndarray  # old rows whose list was merged with the changes, not recomputed
-    in_place: np.ndarray  # per clean row: how many leading entries of its list are as they were
-    old_to_new: np.ndarray  # old row -> new row, -1 for a removed article
-
-    def default_lists(self, previous: DefaultLists | None) -> DefaultLists:
-        """The new model's default lists: `previous`'s (the base version's) for every row they still
-        hold for, the others ranked afresh; at 100k articles most rows keep theirs."""
-        if previous is None:
-            return compute_default_lists(self.model)
-        carried = carry_over(previous, self.previous_neighbours.indices, self.clean_old_rows, self.in_place,
-                             self.old_to_new, default_list_limit(self.model))
-        return compute_default_lists(self.model, carried=carried)
-
-
-def changed_model(
-    model: RelatedModel,
-    upserts: Sequence[Article] = (),
-    removals: Sequence[str] = (),
-    *,
-    takedowns: frozenset[str] = frozenset(),
-) -> ModelChange:
-    """`apply_changes`, keeping what `ModelChange.default_lists` needs to carry the base's lists over."""
     catalog = model.catalog_
     unknown = [r for r in removals if r not in catalog]
     if unknown:
@@ -136,11 +102,10 @@ def changed_model(
                            dtype=np.int64)
     gone_old = np.array([i for i in range(n_old) if catalog.id_at(i) in removed] + list(replaced_at),
                         dtype=np.int64)
-    table, recomputed, clean_old, in_place = _updated_neighbours(model.neighbors_, updated, old_to_new,
-                                                                 changed_new, gone_old)
+    table, recomputed = _updated_neighbours(model.neighbors_, updated, old_to_new, changed_new, gone_old)
     updated.neighbors_ = table
     tokens, unknown_tokens = _vocabulary_coverage(model, changes)
-    summary = ChangeSummary(
+    return updated, ChangeSummary(
         added=[changes[j].id for j in added],
         replaced=[changes[j].id for j in replaced_at.values()],
         removed=sorted(removed),
@@ -149,7 +114,6 @@ def changed_model(
         tokens=tokens,
         unknown_tokens=unknown_tokens,
     )
-    return ModelChange(updated, summary, model.neighbors_, clean_old, in_place, old_to_new)
 
 
 def _merged_columns(old: ArticleCatalog, fresh: ArticleCatalog, order: np.ndarray) -> dict[str, list[Any]]:
@@ -162,12 +126,8 @@ def _merged_columns(old: ArticleCatalog, fresh: ArticleCatalog, order: np.ndarra
 
 def _updated_neighbours(
     old: NeighborTable, model: RelatedModel, old_to_new: np.ndarray, changed: np.ndarray, gone_old: np.ndarray
-) -> tuple[NeighborTable, int, np.ndarray, np.ndarray]:
-    """Merge clean lists with the changed rows; recompute lists of changed rows and of lists that lost one.
-
-    Also returns the clean lists' old rows, and how many leading entries of each one the changed rows left
-    in place (a changed row entering a list pushes the entries after it down).
-    """
+) -> tuple[NeighborTable, int]:
+    """Merge clean lists with the changed rows; recompute lists of changed rows and of lists that lost one."""
     n, k = model.n_articles, model.top_k
     width = max(0, min(k, n - 1))
     indices, scores = empty_lists(n, width)
@@ -187,7 +147,6 @@ def _updated_neighbours(
     clean_idx, clean_val = empty_lists(len(clean_new), width)
     clean_idx[:, :kept] = np.where(previous >= 0, old_to_new[np.maximum(previous, 0)], -1)
     clean_val[:, :kept] = old.scores[clean_old, :kept]
-    before = clean_idx[:, :kept].copy()
     # Each changed row is scored against every row once: its own list comes from that block, and the
     # same scores (symmetric, bit for bit) are offered to the clean lists — the reverse update.
     columns = clean_new.astype(np.int64)
@@ -197,14 +156,12 @@ def _updated_neighbours(
 
     if len(changed):
         indices[changed], scores[changed] = top_k_rows(space, width, changed, reverse_update)
-    same = clean_idx[:, :kept] == before
-    in_place = np.where(same.all(axis=1), kept, same.argmin(axis=1))
     indices[clean_new], scores[clean_new] = clean_idx, clean_val
     dirty_rows = np.nonzero(dirty)[0]
     lost_rows = dirty_rows[~np.isin(dirty_rows, changed)]  # lists that held a removed or edited article
     if len(lost_rows):
         indices[lost_rows], scores[lost_rows] = top_k_rows(space, width, lost_rows)
-    return NeighborTable(indices, scores), int(len(dirty_rows)), clean_old, in_place
+    return NeighborTable(indices, scores), int(len(dirty_rows))
 
 
 def _vocabulary_coverage(model: RelatedModel, articles: Sequence[Article]) -> tuple[int, int]:
@@ -261,8 +218,7 @@ def update_published(
             raise ArtifactError(f"no model published in {models_dir}: run 'relatedly train' first")
         model, manifest = artifacts.load_version(models_dir, previous)
         takedowns = frozenset(manifest.get("takedowns", []))
-        change = changed_model(model, upserts, removals, takedowns=takedowns)
-        updated, summary = change.model, change.summary
+        updated, summary = apply_changes(model, upserts, removals, takedowns=takedowns)
         drift = drift_after(manifest.get("drift", {"fit_articles": manifest["n_articles"]}), summary)
         info = {
             "corpus": manifest.get("corpus", {}),
@@ -274,17 +230,7 @@ def update_published(
             "takedowns": sorted(takedowns | set(summary.removed)),
             "drift": drift,
         }
-        defaults = change.default_lists(_base_default_lists(models_dir, manifest))
-        version = artifacts.save_version(updated, models_dir, info=info, defaults=defaults)
+        version = artifacts.save_version(updated, models_dir, info=info)
         artifacts.publish(models_dir, version)
         artifacts.prune(models_dir, keep_versions)
     return UpdateResult(version, previous, summary, drift, updated.n_articles)
-
-
-def _base_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultLists | None:
-    """The base version's default lists, to carry over; None (every list is ranked afresh) when it has
-    none or they are damaged, so an update also repairs them."""
-    try:
-        return artifacts.load_default_lists(models_dir, manifest)
-    except ArtifactError:
-        return None

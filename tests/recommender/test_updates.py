@@ -13,18 +13,11 @@ import pytest
 
 from recommender import artifacts
 from recommender.corpus import Article, load_corpus
-from recommender.default_lists import carry_over, compute_default_lists, default_list_limit
 from recommender.errors import RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
 from recommender.neighbors import top_k_neighbors
 from recommender.ranking import RankingOptions
-from recommender.updates import (
-    RETRAIN_ADDED_SHARE,
-    RETRAIN_UNKNOWN_TERMS,
-    apply_changes,
-    changed_model,
-    update_published,
-)
+from recommender.updates import RETRAIN_ADDED_SHARE, RETRAIN_UNKNOWN_TERMS, apply_changes, update_published
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
 from training.jobs import train_and_publish
 
@@ -160,62 +153,6 @@ def test_updated_table_equals_a_full_neighbour_pass(
         assert summary.recomputed_lists == 0
     else:  # every changed story's own list, plus each list that lost an entry, is recomputed
         assert summary.recomputed_lists >= len(upserts) + (len(removed) > 0)
-
-
-@pytest.fixture(scope="module")
-def wide_model(sample_articles: list[Article]) -> RelatedModel:
-    return RelatedModel(top_k=40).fit(sample_articles)
-
-
-@pytest.mark.parametrize("width", ["K = limit", "K = 4 × limit"])
-@pytest.mark.parametrize(
-    ("mix", "seed"),
-    [("mixed", 0), ("mixed", 1), ("additions only", 3), ("replacements only", 4), ("removals only", 5),
-     ("empty", 7)],
-)
-def test_default_lists_carried_over_by_an_update_equal_a_full_ranking(
-    base_model: RelatedModel, wide_model: RelatedModel, sample_articles: list[Article], mix: str, seed: int,
-    width: str,
-) -> None:
-    """With K = 10 = the list's limit, any filtered neighbour leaves a list short and sends it to a
-    whole-corpus scan, which new stories can change: those lists must be ranked again, not copied.
-    With K = 40, new stories enter lists below or among the stories of their default lists."""
-    model = base_model if width == "K = limit" else wide_model
-    upserts, removed = random_changes(sample_articles, seed, *MIXES[mix])
-    previous = compute_default_lists(model)
-    change = changed_model(model, upserts, removed)
-
-    carried = change.default_lists(previous)
-
-    expected = compute_default_lists(change.model)
-    np.testing.assert_array_equal(carried.indices, expected.indices)
-    np.testing.assert_array_equal(carried.scores, expected.scores)
-    kept = carry_over(previous, model.neighbors_.indices, change.clean_old_rows, change.in_place,
-                      change.old_to_new, default_list_limit(change.model))
-    assert 0 < len(kept.rows) < change.model.n_articles  # the test covers both copied and ranked rows
-
-
-def test_an_update_publishes_the_default_lists_a_full_ranking_gives(models_dir: Path) -> None:
-    result = update_published(models_dir, upserts=[TIANGONG_STORY, Article(id="grid-batteries", **BATTERY_TEXT)],
-                              removals=[ASTEROID_ID])
-
-    model, manifest = artifacts.load_version(models_dir, result.version)
-    stored = artifacts.load_default_lists(models_dir, manifest)
-    expected = compute_default_lists(model)
-    np.testing.assert_array_equal(stored.indices, expected.indices)
-    np.testing.assert_array_equal(stored.scores, expected.scores)
-
-
-def test_an_update_over_damaged_default_lists_ranks_them_all_again(models_dir: Path) -> None:
-    base = artifacts.read_current(models_dir)
-    damaged = models_dir / artifacts.VERSIONS / base / artifacts.DEFAULT_LIST_FILES[0]
-    damaged.write_bytes(damaged.read_bytes()[:-8])
-
-    result = update_published(models_dir, upserts=[TIANGONG_STORY])
-
-    model, manifest = artifacts.load_version(models_dir, result.version)
-    stored = artifacts.load_default_lists(models_dir, manifest)
-    np.testing.assert_array_equal(stored.indices, compute_default_lists(model).indices)
 
 
 def test_an_exact_copy_ranks_after_the_original_as_in_a_full_pass(base_model: RelatedModel) -> None:
