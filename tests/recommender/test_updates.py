@@ -13,6 +13,7 @@ import pytest
 
 from recommender import artifacts
 from recommender.corpus import Article, load_corpus
+from recommender.default_lists import default_options
 from recommender.errors import RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
 from recommender.neighbors import top_k_neighbors
@@ -153,6 +154,18 @@ def test_updated_table_equals_a_full_neighbour_pass(
         assert summary.recomputed_lists == 0
     else:  # every changed story's own list, plus each list that lost an entry, is recomputed
         assert summary.recomputed_lists >= len(upserts) + (len(removed) > 0)
+
+
+def test_an_update_publishes_the_default_lists_a_full_ranking_gives(models_dir: Path) -> None:
+    result = update_published(models_dir, upserts=[TIANGONG_STORY, Article(id="grid-batteries", **BATTERY_TEXT)],
+                              removals=[ASTEROID_ID])
+
+    model, manifest = artifacts.load_version(models_dir, result.version)
+    stored = artifacts.load_default_lists(models_dir, manifest)
+    for idx in range(model.n_articles):
+        expected = model.ranked(idx, default_options(stored.limit))
+        np.testing.assert_array_equal(stored.ranked(idx).indices, expected.indices)
+        np.testing.assert_array_equal(stored.ranked(idx).scores, expected.scores)
 
 
 def test_an_exact_copy_ranks_after_the_original_as_in_a_full_pass(base_model: RelatedModel) -> None:
