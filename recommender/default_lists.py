@@ -82,14 +82,12 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
     unsettled = np.zeros(model.n_articles, dtype=bool)
     neighbours = model.neighbors_
     _pick_default_lists(
-        neighbours.indices, neighbours.scores, np.float32(max(options.min_score, 1e-9)),
-        np.float32(threshold), candidate_pool(limit), model.top_k < model.n_articles - 1,
+        neighbours.indices, neighbours.scores, np.float32(options.score_floor),
+        np.float32(threshold), candidate_pool(limit), model.lists_truncated,
         indices, scores, unsettled,
     )
     for idx in np.flatnonzero(unsettled).tolist():
         ranked = model.ranked(idx, options)
-        indices[idx] = -1
-        scores[idx] = 0.0
         indices[idx, : len(ranked.indices)] = ranked.indices
         scores[idx, : len(ranked.scores)] = ranked.scores
     return DefaultLists(indices, scores)
@@ -107,6 +105,7 @@ def _pick_default_lists(
     if k == 0:
         return
     picked = np.empty(limit, dtype=np.int64)
+    picked_scores = np.empty(limit, dtype=np.float32)
     for i in range(nbr_idx.shape[0]):
         count = 0
         seen = 0
@@ -132,15 +131,15 @@ def _pick_default_lists(
                 break
             if not copy:
                 picked[count] = c
-                out_val[i, count] = s
+                picked_scores[count] = s
                 count += 1
                 if count == limit:
                     break
         if not settled or (count < limit and can_scan and nbr_idx[i, k - 1] >= 0):
             unsettled[i] = True
             continue
-        for q in range(count):
-            out_idx[i, q] = picked[q]
+        out_idx[i, :count] = picked[:count]
+        out_val[i, :count] = picked_scores[:count]
 
 
 @njit(cache=True, nogil=True)

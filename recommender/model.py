@@ -126,6 +126,12 @@ class RelatedModel:
     def n_articles(self) -> int:
         return len(self.catalog_)
 
+    @property
+    def lists_truncated(self) -> bool:
+        """Whether a full neighbour list may leave stories out (K < every other article): a list the
+        rules leave short is then refilled from a whole-corpus scan."""
+        return self.top_k < self.n_articles - 1
+
     def __contains__(self, article_id: object) -> bool:
         return article_id in self.catalog_
 
@@ -161,8 +167,7 @@ class RelatedModel:
         query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
         row = self.neighbors_.indices[idx]
         ranked = self._rank(query, row, self.neighbors_.scores[idx], options)
-        list_was_full = self.top_k < self.n_articles - 1 and row[-1] >= 0
-        if len(ranked.indices) < options.limit and list_was_full:
+        if len(ranked.indices) < options.limit and self.lists_truncated and row[-1] >= 0:
             ranked = self._rank(query, *self._scan(self.space_.row(idx)), options)
         return ranked
 

@@ -55,6 +55,11 @@ class RankingOptions:
         if problems:
             raise ValueError("; ".join(problems))
 
+    @property
+    def score_floor(self) -> float:
+        """The lowest similarity a candidate may have: `min_score`, and never zero (unrelated)."""
+        return max(self.min_score, 1e-9)
+
 
 @dataclass(frozen=True)
 class Query:
@@ -100,7 +105,7 @@ def rank(
     """
     # The similarity rules first, on the arrays as given; the other rules only see what passed
     # (on 20 Newsgroups a text query's whole-corpus scan keeps about half).
-    keep = similarities >= max(options.min_score, 1e-9)
+    keep = similarities >= options.score_floor
     if options.duplicate_threshold is not None:
         keep &= similarities < options.duplicate_threshold  # a near-copy of the query itself
     cand, sims = candidates[keep], similarities[keep]
