@@ -18,7 +18,7 @@ run: $(VENV)/.installed
 # Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, gunicorn, Chromium).
 test: $(VENV)/.installed-test
 	bash .ci/system-deps
-	$(BIN)/ruff check recommender training service storage tests benchmarks
+	$(BIN)/ruff check recommender publishing training service storage tests benchmarks
 	$(BIN)/python -m pytest
 
 train: $(VENV)/.installed

@@ -10,9 +10,8 @@
                                   articles.json      ids and metadata (JSON columns, one value a line)
                                   default_indices.npy, default_scores.npy  every article's list under
                                                      the default options (numpy; absent in older versions)
-                                  default_bodies.bin, default_offsets.npy  those lists as the API's
-                                                     response documents, one after the other, and
-                                                     where each starts (absent in older versions)
+                                  default_bodies.bin, default_offsets.npy  (versions of 2026-12; ignored:
+                                                     the service renders responses itself)
     MODELS_DIR/CURRENT                               the served version's name
 
 A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
@@ -48,13 +47,7 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommender.catalog import ArticleCatalog
-from recommender.default_lists import (
-    BODY_FORMAT,
-    DefaultBodies,
-    DefaultLists,
-    compute_default_lists,
-    write_default_bodies,
-)
+from recommender.default_lists import DefaultLists, compute_default_lists
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
@@ -74,7 +67,6 @@ LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, updat
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
-DEFAULT_BODY_FILES = ("default_bodies.bin", "default_offsets.npy")  # optional: older versions lack them
 COMPONENTS_FILE = "components.npy"  # only with LSA
 SLAB_BYTES = 64 * 2**20  # the components are copied into a version this much at a time
 
@@ -115,10 +107,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
-        with open(tmp / DEFAULT_BODY_FILES[0], "wb") as bodies:  # each document written as it is made
-            offsets = write_default_bodies(model, defaults, version, bodies)
-        np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
-        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
+        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -128,7 +117,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
             "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
             "libraries": library_versions(),
             "files": {name: _file_record(tmp / name) for name in stored},
-            "default_lists": {"limit": defaults.limit, "body_format": BODY_FORMAT},
+            "default_lists": {"limit": defaults.limit},
             **info,
         }
         for name in stored:
@@ -349,27 +338,6 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
         lists = DefaultLists(indices, scores)
         lists.check(int(manifest["n_articles"]))
     return lists
-
-
-def load_default_bodies(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultBodies | None:
-    """The version's default-list response documents, memory-mapped (the workers share their pages).
-
-    None for a version saved before they existed or in another `BODY_FORMAT` (the service then answers
-    those requests through its cache); `ArtifactError` when they are damaged.
-    """
-    stored = manifest.get("default_lists", {})
-    if stored.get("body_format") != BODY_FORMAT:
-        return None
-    version = manifest["version"]
-    directory = Path(models_dir) / VERSIONS / version
-    with _loading(version, "default bodies"):
-        _verify(directory, manifest, DEFAULT_BODY_FILES)
-        with open(directory / DEFAULT_BODY_FILES[0], "rb") as fh:
-            blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        offsets = np.load(directory / DEFAULT_BODY_FILES[1], mmap_mode="r", allow_pickle=False).view(np.ndarray)
-        bodies = DefaultBodies(blob, offsets, int(stored["limit"]))
-        bodies.check(int(manifest["n_articles"]))
-    return bodies
 
 
 @contextlib.contextmanager

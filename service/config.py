@@ -24,9 +24,9 @@
 |                              |               | (the client address of the rate limits)                      |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
-| RELATEDLY_HOST               | 0.0.0.0       | address `relatedly serve` binds on                           |
-| WEB_CONCURRENCY              | 2             | gunicorn worker processes                                    |
-| RELATEDLY_THREADS            | 1             | threads per worker (1 = one-thread keep-alive workers)       |
+| RELATEDLY_HOST               | 127.0.0.1     | address `relatedly serve` binds on                           |
+| WEB_CONCURRENCY              | 2             | server (granian) worker processes                            |
+| RELATEDLY_THREADS            | 1             | Python threads per worker (service/server/config.py)        |
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Settings:
     events_per_minute: int = 60
     trusted_proxies: int = 0
     log_level: str = "INFO"
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
     threads: int = 1

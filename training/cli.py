@@ -9,25 +9,24 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 
+from publishing.announce import announce_publish
+from publishing.train import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
+from publishing.updates import UpdateResult, update_published
 from recommender import artifacts
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
 from recommender.overrides import NO_RULES
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
-from recommender.updates import UpdateResult, update_published
 from storage import StorageError
 from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
-from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
-from training.notify import announce_publish
 from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
 
@@ -145,7 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_import_command(commands)
 
-    serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
+    serve = commands.add_parser("serve", help="serve the HTTP API (granian)")
     serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
     serve.add_argument("--models-dir", help="default: $RELATEDLY_MODELS_DIR or ./models")
     serve.set_defaults(handler=_serve)
@@ -345,16 +344,14 @@ def _related(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Replace this process with gunicorn running `service.wsgi:app` (config: service/gunicorn_conf.py)."""
+    """Replace this process with the service under granian (`python -m service.server`, configured in
+    service/server/config.py)."""
     if args.port:
         os.environ["PORT"] = str(args.port)
     if args.models_dir:
         os.environ["RELATEDLY_MODELS_DIR"] = args.models_dir
-    # gunicorn workers share their Prometheus samples through files in this directory
+    # the workers share their Prometheus samples through files in this directory
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relatedly-metrics-"))
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
-    if gunicorn is None:
-        raise RelatedlyError("gunicorn is not installed in this environment")
     sys.stdout.flush()
-    os.execv(gunicorn, [gunicorn, "--config", "python:service.gunicorn_conf", "service.wsgi:app"])
+    os.execv(sys.executable, [sys.executable, "-m", "service.server"])
     return EXIT_FAILURE  # not reached: execv only returns by raising

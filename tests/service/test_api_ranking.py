@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from publishing.train import train_and_publish
 from recommender.corpus import Article, load_corpus
 from service import create_app
 from service.config import Settings
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
-from training.jobs import train_and_publish
 
 URL = f"/v1/articles/{SPACE_STATION_ID}/related"
 MANY_IDS = [f"story-{i}" for i in range(40)]  # enough that set iteration order depends on insertion order
