@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -104,9 +104,25 @@ events = Table(
 )
 
 
+# Admin writes run as jobs (service/api/admin.py): any worker answers for a job any other one runs.
+admin_jobs = Table(
+    "admin_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),  # "upsert" | "remove"
+    Column("state", String(16), nullable=False),  # "running" | "done" | "failed"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),  # JSON: the publish summary, or the error
+)
+
+
 def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
 # version → the step that brings a database from version - 1 to it.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_tables,
+    2: lambda conn: admin_jobs.create(conn, checkfirst=True),
+}
