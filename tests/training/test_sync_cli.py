@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_an_imported_rest_dump_and_the_synced_site_are_one_catalogue(
 ) -> None:
     fake, base = site
     dump = tmp_path / "posts.json"
-    with __import__("urllib.request").request.urlopen(f"{base}/wp-json/wp/v2/posts?per_page=100&_embed=1") as reply:
+    with urllib.request.urlopen(f"{base}/wp-json/wp/v2/posts?per_page=100&_embed=1") as reply:
         dump.write_bytes(reply.read())
     assert main(["update", "--corpus", str(dump), "--models-dir", str(models_dir)]) == 0
     n_imported = artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"]
@@ -151,6 +152,25 @@ def test_an_imported_rest_dump_and_the_synced_site_are_one_catalogue(
     manifest = artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))
     assert manifest["n_articles"] == n_imported + 1  # 101-103 replaced in place, 104 added
     assert manifest["changes"]["added"] == 1
+
+
+def test_since_starts_after_the_export_and_an_imported_post_that_leaves_publish_is_withdrawn(
+    site: tuple[FakeSite, str], models_dir: Path, tmp_path: Path
+) -> None:
+    fake, base = site
+    dump = tmp_path / "posts.json"
+    with urllib.request.urlopen(f"{base}/wp-json/wp/v2/posts?per_page=100&_embed=1") as reply:
+        dump.write_bytes(reply.read())
+    assert main(["update", "--corpus", str(dump), "--models-dir", str(models_dir)]) == 0
+    n_imported = artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"]
+    exported_at = fake.tick().strftime("%Y-%m-%dT%H:%M:%SZ")
+    fake.publish(104, "Another station story", TIANGONG[1], TIANGONG[2])
+    fake.edit(102, password="members only")
+
+    assert sync(base, models_dir, "--since", exported_at) == 0
+    ids = served_ids(models_dir)
+    assert "104" in ids and "102" not in ids and {"101", "103"} <= ids
+    assert artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"] == n_imported
 
 
 def test_more_changes_than_max_posts_continue_at_the_next_polls(

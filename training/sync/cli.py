@@ -21,7 +21,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
 
-from recommender.errors import ArtifactError, CorpusError
+from recommender.errors import RelatedlyError
 from storage import Database, StorageError
 from storage.sync_state import SourceState, load_source, record_failure
 from training.arguments import positive_float, positive_int
@@ -33,7 +33,7 @@ from training.sync.sites import KINDS, Site, open_site
 log = logging.getLogger("relatedly.sync")
 EXIT_OK, EXIT_FAILURE = 0, 1
 DEFAULT_INTERVAL_SECONDS = 60.0
-POLL_ERRORS = (FetchError, CorpusError, ArtifactError, StorageError)
+POLL_ERRORS = (RelatedlyError, StorageError, OSError)  # a failed poll; StopRequested is caught before
 
 
 def add_sync_command(commands: Any, models_dir: str, redis_url: str | None, keep_versions: int) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from recommender import artifacts
 from recommender.corpus import Article, load_corpus
-from recommender.errors import ArtifactError, CorpusError
+from recommender.errors import ArtifactError, CorpusError, RelatedlyError
 from recommender.updates import update_published
 from storage import Database
 from storage.sync_state import (
@@ -42,7 +42,7 @@ from storage.sync_state import (
 )
 from training.importer import article_record
 from training.notify import announce_publish
-from training.sync.http import FetchError
+from training.sync.http import FetchError, StopRequested
 from training.sync.sites import Changes, Entry, Site, one_second_after
 
 log = logging.getLogger("relatedly.sync")
@@ -75,6 +75,7 @@ class PollReport:
     complete: bool  # False: more changes than --max-posts, the next poll continues
     requests: int
     seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # fetch, read, listing, publish, save
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _Plan:
     """The poll's decisions: articles to add or replace, ids to withdraw, and the posts' new states."""
 
     posts: dict[str, PostState]
+    catalogue: set[str]  # the ids the current model serves: an imported post is withdrawn like a synced one
     upserts: dict[str, Article] = field(default_factory=dict)
     withdrawals: set[str] = field(default_factory=set)
     changed: dict[str, PostState] = field(default_factory=dict)
@@ -104,7 +106,9 @@ class _Plan:
             before = self.state_of(entry.article_id)
             article = by_id.get(entry.article_id)
             if article is None:  # not servable, or invalid (logged by the reader): out of the lists
-                if before is not None and before.state == SERVED and entry.servable:
+                if entry.servable and self._serves(entry.article_id, before):
+                    if before is None:  # imported: the post is the site's
+                        self.mark(entry.article_id, PostState(SERVED, None, entry.changed_at))
                     continue  # an edit that broke the post (no title…): the last good version keeps serving
                 self._withdraw(entry.article_id, before)
                 self.mark(entry.article_id, PostState(WITHHELD, None, entry.changed_at))
@@ -123,8 +127,11 @@ class _Plan:
 
     def _withdraw(self, article_id: str, before: PostState | None) -> None:
         self.upserts.pop(article_id, None)
-        if before is not None and before.state == SERVED:
+        if self._serves(article_id, before):
             self.withdrawals.add(article_id)
+
+    def _serves(self, article_id: str, before: PostState | None) -> bool:
+        return (before is not None and before.state == SERVED) or article_id in self.catalogue
 
     def listed(self) -> set[str]:
         return listed_ids({**self.posts, **self.changed})
@@ -136,18 +143,23 @@ def sync_once(site: Site, database: Database, options: SyncOptions) -> PollRepor
     started, requests = time.perf_counter(), site.fetcher.requests
     try:
         report, new_state, changed = _poll(site, database, state, options)
-    except (FetchError, CorpusError, ArtifactError) as exc:
+    except StopRequested:
+        raise
+    except (RelatedlyError, OSError) as exc:  # the site, its answers, the models directory: nothing published
         record_failure(database, state, str(exc))
         log.error("sync_failed source=%s kind=%s error=%r (the served model is unchanged)", site.source, site.kind,
                   str(exc))
         raise
+    saving = time.perf_counter()
     save_poll(database, new_state, changed)
+    report.stage_seconds["save"] = time.perf_counter() - saving
     report = dataclasses.replace(report, requests=site.fetcher.requests - requests,
                                  seconds=time.perf_counter() - started)
     log.info("sync_poll source=%s kind=%s fetched=%d upserted=%d withdrawn=%d refused=%d unchanged=%d version=%s "
-             "complete=%s requests=%d seconds=%.2f", site.source, site.kind, report.fetched, len(report.upserted),
+             "complete=%s requests=%d seconds=%.2f %s", site.source, site.kind, report.fetched, len(report.upserted),
              len(report.withdrawn), len(report.refused), report.unchanged, report.version or "-", report.complete,
-             report.requests, report.seconds)
+             report.requests, report.seconds,
+             " ".join(f"{stage}_seconds={seconds:.2f}" for stage, seconds in report.stage_seconds.items()))
     if report.retrain_recommended:
         log.warning("retrain_recommended source=%s (many articles added since the last full fit)", site.source)
     return report
@@ -161,12 +173,21 @@ def _poll(site: Site, database: Database, state: SourceState,
     catalogue = set(artifacts.read_article_ids(options.models_dir, current))
     if state.cursor is None and state.backlog_before is None and options.since:
         state = state.replace(cursor=options.since)
-    plan = _Plan(load_posts(database, site.source))
+    plan = _Plan(load_posts(database, site.source), catalogue)
+    stages, mark = {}, time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal mark
+        stages[stage], mark = time.perf_counter() - mark, time.perf_counter()
+
     changes = site.changes(state, options.max_posts)
+    lap("fetch")
     _take(site, plan, changes, options)
+    lap("read")
     fetched = len(changes.entries) if changes.entries is not None else len(plan.upserts) + plan.unchanged
     if site.lists_ids and changes.complete:
         fetched += _reconcile(site, plan, catalogue, options)
+        lap("listing")
 
     previous, version, retrain, refused = current, None, state.retrain_recommended, []
     if plan.upserts or plan.withdrawals:
@@ -179,6 +200,7 @@ def _poll(site: Site, database: Database, state: SourceState,
             plan.mark(article_id, PostState(WITHHELD, plan.changed[article_id].content_sha256,
                                             plan.changed[article_id].changed_at))
         current = result.version
+        lap("publish")
     upserted = [a for a in plan.upserts if a not in set(refused)]
     new_state = _advanced(state, changes).replace(
         polls=state.polls + 1, consecutive_failures=0, last_success_at=datetime.now(UTC), last_error=None,
@@ -187,7 +209,7 @@ def _poll(site: Site, database: Database, state: SourceState,
         last_version=current, retrain_recommended=retrain,
     )
     report = PollReport(fetched, upserted, sorted(plan.withdrawals), refused, plan.unchanged, version, previous,
-                        retrain, changes.complete, 0, 0.0)
+                        retrain, changes.complete, 0, 0.0, stages)
     return report, new_state, plan.changed
 
 
