@@ -8,6 +8,7 @@ query is scored against the whole corpus so a filtered list is never shorter tha
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -216,6 +217,13 @@ class RelatedModel:
             query = Query(None, days, codes, self.catalog_.language_code(lang))
             ranked = self._rank(query, *self._scan(vector, like_the_lists=False), fill)
         return self._listed(pins, ranked, vector, tuple(tags), category, explain=explain)
+
+    def analysis_notes(self) -> list[str]:
+        """What the analysis made of the corpus, for a train's summary: articles per language, and
+        the boilerplate left out of the vectors."""
+        counts = Counter(lang or "unknown" for lang in self.catalog_.to_columns()["languages"])
+        languages = ", ".join(f"{lang} {count}" for lang, count in counts.most_common())
+        return [f"languages: {languages}", f"boilerplate: {self.vectorizer_.boilerplate.summary()}"]
 
     def languages_of(self, articles: Sequence[Article]) -> list[str | None]:
         """New articles' languages as the fit resolves them, an unsure detection taking the model's

@@ -21,7 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
-from recommender.boilerplate import NO_BOILERPLATE, Boilerplate
+from recommender.boilerplate import MIN_ARTICLES, MIN_SHARE, NO_BOILERPLATE, Boilerplate
 from recommender.corpus import Article
 from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
@@ -55,6 +55,10 @@ class VectorizerParams:
     lsa_iterations: int = 5
     lsa_oversamples: int = 10
     lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
+    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none).
+    # (Versions saved before these existed read the class defaults.)
+    boilerplate_min_articles: int = MIN_ARTICLES
+    boilerplate_min_share: float | None = MIN_SHARE
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -115,7 +119,9 @@ class ArticleVectorizer:
         workers = max(1, effective_n_jobs(n_jobs))
         if release_texts and not isinstance(articles, list):
             raise TypeError("release_texts needs the articles as a list")
-        self.boilerplate_ = Boilerplate.learn((a.body for a in articles), len(articles))
+        self.boilerplate_ = NO_BOILERPLATE if p.boilerplate_min_share is None else Boilerplate.learn(
+            (a.body for a in articles), len(articles), min_articles=p.boilerplate_min_articles,
+            min_share=p.boilerplate_min_share)
         clock.stage("boilerplate")
         chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts,
                          prepare=self._prepared, languages=languages)
