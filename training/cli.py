@@ -193,6 +193,8 @@ def _train(args: argparse.Namespace) -> int:
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
     print(f"stages: {summary.stages_text()}")
+    for line in summary.analysis:
+        print(line)
     for line in corpus_summary(summary.excluded, summary.notes):
         print(line)
     return EXIT_OK

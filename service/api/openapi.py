@@ -58,6 +58,8 @@ _RANKING_PARAMETERS = [
      "description": "0 = by score … 1 = most varied (MMR re-ranking)"},
     {"name": "category", "in": "query", "schema": {"type": "string", "enum": ["any", "prefer", "same"]},
      "description": "prefer or require the article's own category"},
+    {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["same", "any"]},
+     "description": "same (default): only stories in the article's language; any: every language"},
     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
      "description": "add the shared terms, tags and category behind each story"},
 ]
@@ -71,11 +73,13 @@ _RANKING_BODY_PROPERTIES = {  # null, like leaving an option out, means its defa
     "half_life_days": {**_DAYS, "type": ["number", "null"]},
     "diversity": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
     "category": {"enum": ["any", "prefer", "same", None]},
+    "lang": {"enum": ["same", "any", None]},
     "explain": {"type": ["boolean", "null"]},
 }
 _ISO_DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}, {"type": "null"}],
              "description": "ISO 8601"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
+_LANGUAGE_TAG = r"^\s*([A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)?\s*$"  # recommender.languages.language_tag
 _TEXT = {"type": "string", "pattern": r"\S"}  # some text that is not white space
 
 SPEC: dict[str, Any] = {
@@ -359,6 +363,9 @@ SPEC: dict[str, Any] = {
                     "body": {"type": "string"},
                     "tags": {"type": ["array", "null"], "items": {"type": "string"}},
                     "article_category": _NULLABLE_STRING,
+                    "article_lang": {"type": ["string", "null"], "pattern": _LANGUAGE_TAG,
+                                     "description": "the text's language (BCP 47, e.g. de or pt-BR); detected "
+                                                    "when absent"},
                     "published_at": {**_ISO_DATE, "description": "ISO 8601; ages are measured from it"},
                     "article_id": {"type": ["string", "null"],
                                    "description": "the article this text is (a draft of it): it is left out, and its "

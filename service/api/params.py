@@ -31,6 +31,7 @@ def ranking_options(params: Mapping[str, Any], *, default_limit: int, max_limit:
         half_life_days=_float(params, "half_life_days", default=None, low=0.0, high=MAX_DAYS, open_low=True),
         diversity=_float(params, "diversity", default=0.0, low=0.0, high=1.0),
         category=_choice(params, "category", ("any", "prefer", "same"), default="any"),
+        lang=_choice(params, "lang", ("same", "any"), default="same"),
     )
 
 
@@ -49,6 +50,7 @@ def canonical(options: RankingOptions, *, explain: bool) -> dict[str, Any]:
         "half_life_days": options.half_life_days,
         "diversity": options.diversity,
         "category": options.category,
+        "lang": options.lang,
         "explain": explain,
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from recommender.catalog import ArticleInfo
+from recommender.languages import language_tag
 from recommender.model import RelatedItem, RelatedModel
 from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
@@ -99,6 +100,10 @@ def related_to_text() -> Response:
     text_category = data.get("article_category")
     if text_category is not None and not isinstance(text_category, str):
         raise ApiError(400, "invalid_parameter", "article_category must be a string")
+    try:
+        text_lang = language_tag(data.get("article_lang"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", f"article_lang {exc}") from None
     published_at = iso_datetime(data, "published_at")
     article_id = data.get("article_id")
     if article_id is not None and not isinstance(article_id, str):
@@ -106,13 +111,14 @@ def related_to_text() -> Response:
     options, explain = _options(data, loaded), explain_flag(data)
     overrides = parts.overrides.current()
     fingerprint = hashlib.sha256(
-        dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat(), article_id])
+        dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat(), article_id,
+               text_lang])
     ).hexdigest()
 
     def compute() -> dict[str, Any]:
         items = loaded.model.related_to_text(
             title, body, tags, options, category=text_category, published_at=published_at, explain=explain,
-            article_id=article_id, rules=overrides.rules_for(article_id),
+            article_id=article_id, rules=overrides.rules_for(article_id), lang=text_lang,
         )
         return {"model_version": loaded.version, **related_payload(items, options)}
 

@@ -176,6 +176,7 @@ def test_dedup_drops_a_syndicated_copy_unless_disabled(syndicated: tuple[Path, s
         ("half_life_days=-5", "half_life_days"),
         ("half_life_days=nan", "half_life_days"),
         ("category=nope", "category"),
+        ("lang=fr", "lang"),
         ("explain=maybe", "explain"),
         ("dedup=perhaps", "dedup"),
         ("limit=0", "limit"),
@@ -206,6 +207,7 @@ def test_bad_option_values_are_400s_naming_the_parameter(client, query: str, nam
         "diversity=0.5",
         "category=same",
         "category=prefer",
+        "lang=any",
         "explain=true",
     ],
 )

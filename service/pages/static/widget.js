@@ -23,7 +23,8 @@
   var DEFAULT_HEADING = "Related stories";
   var DEFAULT_THUMBNAIL = [160, 90];
   var THUMBNAILS_OFF = ["false", "0", "no", "off"];
-  var RANKING_OPTIONS = ["exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity", "category"];
+  var RANKING_OPTIONS = ["exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity", "category",
+                         "lang"];
   var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
                 "October", "November", "December"];
   var shown = {};  // ids already on the page (other blocks' stories and articles): never repeated
