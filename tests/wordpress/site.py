@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "integrations" / "wordpress" / "relatedly"
@@ -32,7 +33,7 @@ MARIADB_PASSWORD = os.environ.get("RELATEDLY_TEST_MARIADB_PASSWORD", "")
 
 # Runs PHP read from stdin inside the site (after wp-load.php) and prints its return value as JSON.
 RUNNER = """<?php
-$_SERVER['HTTP_HOST'] = parse_url(getenv('RELATEDLY_SITE_URL'), PHP_URL_HOST) . ':' . parse_url(getenv('RELATEDLY_SITE_URL'), PHP_URL_PORT);
+$_SERVER['HTTP_HOST'] = getenv('RELATEDLY_SITE_HOST');
 define('WP_USE_THEMES', false);
 if (getenv('RELATEDLY_INSTALLING')) {
     define('WP_INSTALLING', true);
@@ -42,12 +43,6 @@ require_once ABSPATH . 'wp-admin/includes/plugin.php';
 $relatedly_result = eval(stream_get_contents(STDIN));
 echo "\\n@@RESULT@@" . wp_json_encode($relatedly_result);
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class WordPressSite:
@@ -126,9 +121,10 @@ require_once ABSPATH . 'wp-settings.php';
 
     def php(self, code: str, *, timeout: float = 120, installing: bool = False) -> Any:
         """Runs `code` (PHP statements ending in a `return`) inside the site with php-cli; its value as JSON."""
+        env = {**os.environ, "RELATEDLY_SITE_HOST": f"127.0.0.1:{self.port}",
+               "RELATEDLY_INSTALLING": "1" if installing else ""}
         done = subprocess.run(["php", "relatedly-test-run.php"], input=code.encode(), cwd=self.directory,
-                              capture_output=True, timeout=timeout, env={**os.environ, "RELATEDLY_SITE_URL": self.url,
-                                                                  "RELATEDLY_INSTALLING": "1" if installing else ""})
+                              capture_output=True, timeout=timeout, env=env)
         output = done.stdout.decode(errors="replace")
         if done.returncode != 0 or "@@RESULT@@" not in output:
             raise RuntimeError(f"php failed ({done.returncode}):\n{output[-4000:]}\n{done.stderr.decode()[-4000:]}")
@@ -137,8 +133,10 @@ require_once ABSPATH . 'wp-settings.php';
     def serve(self) -> WordPressSite:
         """Starts `php -S` on the site's loopback port; returns once it answers."""
         with open(self._log, "ab") as log:
+            # several workers, as any real server has: WordPress calls itself (site health, cron spawns)
             self._server = subprocess.Popen(["php", "-S", f"127.0.0.1:{self.port}", "-t", str(self.directory)],
                                             cwd=self.directory, stdout=log, stderr=subprocess.STDOUT,
+                                            env={**os.environ, "PHP_CLI_SERVER_WORKERS": "4"},
                                             start_new_session=True)
         deadline = time.monotonic() + 30
         while True:

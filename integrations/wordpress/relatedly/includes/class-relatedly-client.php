@@ -72,7 +72,7 @@ final class Relatedly_Client {
 	/**
 	 * Default seconds a page waits for the fragment; never more than MAX_FRAGMENT_SECONDS.
 	 */
-	const FRAGMENT_TIMEOUT_SECONDS = 1.5;
+	const FRAGMENT_TIMEOUT_SECONDS = 1.0;
 	const MAX_FRAGMENT_SECONDS     = 2.0;
 
 	/**

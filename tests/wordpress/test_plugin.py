@@ -1,0 +1,328 @@
+"""The WordPress plugin against a real WordPress (Debian's package, MariaDB, `php -S`) and a real Relatedly.
+
+Posts are changed the way WordPress changes them (`wp_insert_post`, `wp_update_post`, `wp_trash_post`,
+`wp_delete_post` in php-cli inside the site); what counts is what the service then serves and what the
+site's post pages show. The delays are measured from the start of the change to the first answer
+showing it, and printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import SAMPLE_CORPUS
+from tests.wordpress.conftest import TIMINGS, RelatedlyService
+from tests.wordpress.site import PLUGIN_DIR, WordPressSite
+
+pytestmark = pytest.mark.wordpress
+
+TARGET_SECONDS = 10.0  # publish, edit and takedown reach every list within this
+PAGE_SECONDS = 2.0  # a page never waits longer on Relatedly
+
+SPACE = {
+    "title": "Tiangong welcomes its first crew from abroad",
+    "content": "<!-- wp:paragraph --><p>China&#8217;s Tiangong space station welcomed astronauts from other"
+               " countries for the first time, opening the orbiting laboratory and its crew handover to"
+               " international crews of astronauts.</p><!-- /wp:paragraph -->",
+    "category": "Spaceflight",
+    "tags": ["space station", "China"],
+}
+OCEANS = {
+    "title": "Coral reefs bleach again as the ocean heatwave lingers",
+    "content": "<p>Divers report a fourth global coral bleaching event: reefs across the tropics turned white"
+               " as a marine heatwave kept sea temperatures high, and many corals may not recover.</p>",
+    "category": "Oceans",
+    "tags": ["coral", "heatwave"],
+}
+SAMPLE_IDS = [json.loads(line)["id"] for line in SAMPLE_CORPUS.read_text().splitlines() if line.strip()]
+
+
+def get(url: str, *, timeout: float = 10) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def related_ids(relatedly: RelatedlyService, article_id: str, limit: int = 10) -> list[str] | None:
+    """The ids in an article's list, None when the service does not know it."""
+    status, body = get(f"{relatedly.url}/v1/articles/{article_id}/related?limit={limit}")
+    return [item["id"] for item in json.loads(body)["related"]] if status == 200 else None
+
+
+def lists_holding(relatedly: RelatedlyService, story_id: str, article_ids: list[str]) -> list[str]:
+    """The articles among `article_ids` whose default list names `story_id`."""
+    holding = []
+    for start in range(0, len(article_ids), 100):
+        results = post_json(f"{relatedly.url}/v1/related:batch", {"ids": article_ids[start:start + 100]})["results"]
+        holding += [r["article_id"] for r in results
+                    if any(item["id"] == story_id for item in r.get("related", []))]
+    return holding
+
+
+def wait_until(name: str, condition: Callable[[], bool], started: float, *, limit: float = TARGET_SECONDS,
+               report: bool = True) -> float:
+    """Seconds from `started` until `condition()` held (kept for the timings report); fails past `limit`."""
+    while not condition():
+        if time.monotonic() - started > limit:
+            pytest.fail(f"{name}: not within {limit} s")
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    if report:
+        TIMINGS.append((name, elapsed))
+    return elapsed
+
+
+def wait_served(relatedly: RelatedlyService, post_id: int) -> None:
+    """Set-up: the post is served (not a measurement)."""
+    wait_until(f"post {post_id} served", lambda: served(relatedly, post_id), time.monotonic(), report=False)
+
+
+Publish = Callable[..., int]
+
+
+@pytest.fixture()
+def publish(site: WordPressSite) -> Iterator[Publish]:
+    """Writes posts as an editor would (title, content, a category, tags); deletes them after the test, so
+    no test's posts crowd another's lists (near-copies are left out of a list)."""
+    created: list[int] = []
+
+    def write(story: dict[str, Any], *, meta: dict[str, str] | None = None) -> int:
+        post_id = site.php(f"""
+            $story = json_decode({php_json(story)}, true);
+            $term = term_exists($story['category'], 'category') ?: wp_insert_term($story['category'], 'category');
+            return wp_insert_post(['post_title' => $story['title'], 'post_content' => $story['content'],
+                                   'post_status' => 'publish', 'post_category' => [(int) $term['term_id']],
+                                   'tags_input' => $story['tags'],
+                                   'meta_input' => json_decode({php_json(meta or {})}, true)], true);
+        """)
+        created.append(post_id)
+        return post_id
+
+    yield write
+    site.php(f"foreach ({created} as $id) {{ wp_delete_post($id, true); }} return true;")
+
+
+def php_string(text: str) -> str:
+    """A PHP string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def php_json(value: Any) -> str:
+    """A PHP string literal holding `value` as JSON."""
+    return php_string(json.dumps(value))
+
+
+def served(relatedly: RelatedlyService, post_id: int) -> bool:
+    ids = related_ids(relatedly, str(post_id))
+    return bool(ids)
+
+
+def page(site: WordPressSite, post_id: int) -> tuple[int, str, float]:
+    started = time.monotonic()
+    status, html = get(f"{site.url}/?p={post_id}", timeout=30)
+    return status, html, time.monotonic() - started
+
+
+def forget_outage(site: WordPressSite) -> None:
+    """Pages skip a service that just failed for a while; the tests that stop it start afresh."""
+    site.php("delete_transient('relatedly_unreachable'); return true;")
+
+
+def test_every_php_file_passes_php_lint() -> None:
+    files = sorted(PLUGIN_DIR.rglob("*.php"))
+    assert len(files) >= 8
+    for path in files:
+        done = subprocess.run(["php", "-l", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_published_post_is_served_with_related_stories_and_enters_older_lists(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    started = time.monotonic()
+    post_id = publish(SPACE)
+    wait_until("publish: served with related stories", lambda: served(relatedly, post_id), started)
+
+    status, body = get(f"{relatedly.url}/v1/articles/{post_id}")
+    article = json.loads(body)["article"]
+    permalink = site.php(f"return get_permalink({post_id});")
+    assert (status, article["title"], article["url"], article["category"]) == (
+        200, SPACE["title"], permalink, "Spaceflight")
+    assert sorted(article["tags"]) == sorted(SPACE["tags"])
+    nearest = related_ids(relatedly, str(post_id), limit=3)
+    assert nearest[0] == "china-space-station-opens-to-international-crews"
+    # the nearest older stories list the new one (the reverse update), within the same 10 s
+    wait_until("publish: in the lists of its 3 nearest older stories",
+               lambda: all(str(post_id) in (related_ids(relatedly, story) or []) for story in nearest), started)
+
+
+def test_an_edit_is_served_within_10_s(site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    post_id = publish(SPACE)
+    wait_served(relatedly, post_id)
+    started = time.monotonic()
+    site.php(f"""
+        $term = term_exists('Oceans', 'category') ?: wp_insert_term('Oceans', 'category');
+        return wp_update_post(['ID' => {post_id}, 'post_title' => {php_string(OCEANS['title'])},
+                               'post_content' => {php_string(OCEANS['content'])},
+                               'post_category' => [(int) $term['term_id']]], true);
+    """)
+
+    def edited() -> bool:
+        status, body = get(f"{relatedly.url}/v1/articles/{post_id}")
+        ids = related_ids(relatedly, str(post_id), limit=3) or []
+        return status == 200 and json.loads(body)["article"]["title"] == OCEANS["title"] and \
+            "fourth-global-coral-bleaching-event-reaches-most-of-the" in ids
+
+    wait_until("edit: new title and list served", edited, started)
+    assert json.loads(get(f"{relatedly.url}/v1/articles/{post_id}")[1])["article"]["category"] == "Oceans"
+
+
+@pytest.mark.parametrize("change", [
+    "wp_trash_post({id});",
+    "wp_update_post(['ID' => {id}, 'post_status' => 'draft']);",
+    "wp_update_post(['ID' => {id}, 'post_status' => 'private']);",
+    "wp_update_post(['ID' => {id}, 'post_password' => 'secret']);",
+    "wp_delete_post({id}, true);",
+], ids=["trash", "draft", "private", "password", "delete"])
+def test_a_post_leaving_publish_is_gone_from_every_list_within_10_s(
+        relatedly: RelatedlyService, site: WordPressSite, publish: Publish, change: str,
+        request: pytest.FixtureRequest) -> None:
+    post_id = publish(SPACE)
+    wait_served(relatedly, post_id)
+    holders = lists_holding(relatedly, str(post_id), SAMPLE_IDS)
+    assert holders, "the new post should be in some older stories' lists before it is taken down"
+    started = time.monotonic()
+    site.php(change.format(id=post_id) + " return true;")
+    wait_until(f"unpublish ({request.node.callspec.id}): gone from the API and from every list",
+               lambda: related_ids(relatedly, str(post_id)) is None
+               and not lists_holding(relatedly, str(post_id), SAMPLE_IDS), started)
+
+
+@pytest.mark.xfail(strict=True, reason="the admin API's DELETE is a permanent takedown: a later POST of the id is "
+                                       "answered `refused` (recommender/updates.py keeps manifest takedowns)")
+def test_a_post_unpublished_and_published_again_is_served_again(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    post_id = publish(SPACE)
+    wait_served(relatedly, post_id)
+    site.php(f"wp_update_post(['ID' => {post_id}, 'post_status' => 'draft']); return true;")
+    wait_until("taken down", lambda: related_ids(relatedly, str(post_id)) is None, time.monotonic(), report=False)
+    started = time.monotonic()
+    site.php(f"wp_update_post(['ID' => {post_id}, 'post_status' => 'publish']); return true;")
+    wait_until("republish: served again", lambda: served(relatedly, post_id), started)
+
+
+def test_a_publish_while_relatedly_is_down_arrives_after_it_comes_back_at_the_next_wp_cron_run(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    relatedly.stop()
+    try:
+        started = time.monotonic()
+        post_id = publish(SPACE)
+        TIMINGS.append(("publish while Relatedly is stopped: the editor's request", time.monotonic() - started))
+        waiting = site.php("return ['queue' => array_keys(Relatedly_Sync::queue()),"
+                           " 'due' => wp_next_scheduled('relatedly_deliver_queue'), 'now' => time()];")
+        assert post_id in waiting["queue"] and waiting["due"], waiting
+        assert waiting["due"] - waiting["now"] <= 10, "the first retry is due within 10 s"
+    finally:
+        relatedly.start()
+    assert related_ids(relatedly, str(post_id)) is None  # nothing delivered it yet
+    time.sleep(max(0.0, waiting["due"] + 1 - time.time()))
+    started = time.monotonic()
+    assert get(f"{site.url}/wp-cron.php", timeout=60)[0] == 200
+    TIMINGS.append(("the wp-cron.php run", time.monotonic() - started))
+    wait_until("queued publish: served after one wp-cron.php run", lambda: served(relatedly, post_id), started)
+    after = site.php("return ['queue' => Relatedly_Sync::queue(),"
+                     " 'due' => wp_next_scheduled('relatedly_deliver_queue')];")
+    assert after == {"queue": [], "due": False}
+    forget_outage(site)
+
+
+def test_a_post_page_has_the_server_block_and_renders_without_it_when_relatedly_is_stopped(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    post_id = publish(SPACE)
+    wait_served(relatedly, post_id)
+    status, html, seconds = page(site, post_id)
+    TIMINGS.append(("post page with the block (fragment fetched)", seconds))
+    assert status == 200 and html.count('<aside class="relatedly"') == 1
+    assert f'data-relatedly-for="{post_id}"' in html and "china-space-station-opens-to-international-crews" in html
+    assert f"{relatedly.url}/v1/widget.js" in html  # reports impressions and clicks of the server block
+    assert relatedly.env["RELATEDLY_ADMIN_TOKEN"] not in html
+
+    other_id = publish(SPACE)
+    wait_served(relatedly, other_id)
+    relatedly.stop()
+    try:
+        status, html, seconds = page(site, other_id)
+        TIMINGS.append(("post page with Relatedly stopped", seconds))
+        assert status == 200 and SPACE["title"] in html and '<aside class="relatedly"' not in html
+        assert seconds < PAGE_SECONDS
+        assert f'data-relatedly-article="{other_id}"' in html  # the widget's fallback, for the browser to try
+    finally:
+        relatedly.start()
+        forget_outage(site)
+
+
+def test_a_post_page_waits_at_most_2_s_on_a_relatedly_that_never_answers(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    post_id = publish(SPACE)
+    wait_served(relatedly, post_id)
+    relatedly.stop()
+    try:
+        with socket.create_server(("127.0.0.1", relatedly.port), backlog=16):  # accepts, never answers
+            forget_outage(site)
+            status, html, seconds = page(site, post_id)
+        TIMINGS.append(("post page with Relatedly hung", seconds))
+        assert status == 200 and SPACE["title"] in html and '<aside class="relatedly"' not in html
+        assert seconds < PAGE_SECONDS
+    finally:
+        relatedly.start()
+        forget_outage(site)
+
+
+def test_the_shortcode_and_the_block_place_it_once_and_a_filter_turns_the_content_filter_off(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    with_shortcode = publish({**SPACE, "content": SPACE["content"] + '\n[relatedly limit="2"]'})
+    with_block = publish({**SPACE, "content": SPACE["content"]
+                                + '\n<!-- wp:relatedly/related {"limit":3,"heading":"More from orbit"} /-->'})
+    switched_off = publish(SPACE, meta={"relatedly_test_no_block": "1"})
+    for post_id in (with_shortcode, with_block, switched_off):
+        wait_served(relatedly, post_id)
+
+    _, html, _ = page(site, with_shortcode)
+    assert html.count('<aside class="relatedly"') == 1 and html.count('class="relatedly-item"') == 2
+    _, html, _ = page(site, with_block)
+    assert html.count('<aside class="relatedly"') == 1 and html.count('class="relatedly-item"') == 3
+    assert "More from orbit" in html
+    _, html, _ = page(site, switched_off)
+    assert SPACE["title"] in html and '<aside class="relatedly"' not in html
+
+
+def test_the_settings_page_shows_the_constants_and_never_the_token(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    cookies = site.php("""
+        $expires = time() + 3600;
+        return AUTH_COOKIE . '=' . rawurlencode(wp_generate_auth_cookie(1, $expires, 'auth')) . '; '
+             . LOGGED_IN_COOKIE . '=' . rawurlencode(wp_generate_auth_cookie(1, $expires, 'logged_in'));
+    """)
+    request = urllib.request.Request(f"{site.url}/wp-admin/options-general.php?page=relatedly",
+                                     headers={"Cookie": cookies})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        html = response.read().decode()
+    assert "Set in wp-config.php (RELATEDLY_ADMIN_TOKEN)" in html and relatedly.url in html
+    assert relatedly.env["RELATEDLY_ADMIN_TOKEN"] not in html
