@@ -7,7 +7,7 @@ MODELS_DIR ?= models
 CORPUS ?= data/sample/articles.jsonl
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test train lint clean
+.PHONY: run test test-wordpress train lint clean
 
 # Train on the bundled sample corpus, then serve it on localhost:$(PORT).
 run: $(VENV)/.installed
@@ -20,6 +20,12 @@ test: $(VENV)/.installed-test
 	bash .ci/system-deps
 	$(BIN)/ruff check recommender training service storage tests benchmarks
 	$(BIN)/python -m pytest
+
+# The WordPress plugin (integrations/wordpress/) against a real WordPress, MariaDB and `relatedly serve`;
+# installs Debian's wordpress, php-cli, php-mysql and mariadb-server when missing and starts MariaDB.
+test-wordpress: $(VENV)/.installed-test
+	bash .ci/wordpress-deps
+	$(BIN)/python -m pytest -m wordpress tests/wordpress
 
 train: $(VENV)/.installed
 	$(BIN)/relatedly train --corpus $(CORPUS) --models-dir $(MODELS_DIR)

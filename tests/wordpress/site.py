@@ -102,6 +102,7 @@ define('WP_DEBUG', true);
 define('WP_DEBUG_LOG', __DIR__ . '/wp-content/debug.log');
 define('WP_DEBUG_DISPLAY', false);
 define('DISABLE_WP_CRON', true); // only the runs of wp-cron.php the tests make
+define('WP_ENVIRONMENT_TYPE', 'local'); // application passwords over plain HTTP
 define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('WP_ACCESSIBLE_HOSTS', '127.0.0.1');

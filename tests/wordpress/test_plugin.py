@@ -8,6 +8,7 @@ showing it, and printed at the end of the run.
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import subprocess
@@ -192,6 +193,32 @@ def test_an_edit_is_served_within_10_s(site: WordPressSite, relatedly: Relatedly
 
     wait_until("edit: new title and list served", edited, started)
     assert json.loads(get(f"{relatedly.url}/v1/articles/{post_id}")[1])["article"]["category"] == "Oceans"
+
+
+def test_a_post_published_through_the_rest_api_is_served_with_its_terms(
+        site: WordPressSite, relatedly: RelatedlyService) -> None:
+    """The block editor's path: the REST API writes the post, then its terms (`wp_after_insert_post` sees both)."""
+    password, category, tags = site.php("""
+        $created = WP_Application_Passwords::create_new_application_password(1, ['name' => 'relatedly-test']);
+        $term = term_exists('Spaceflight', 'category') ?: wp_insert_term('Spaceflight', 'category');
+        $tag = term_exists('space station', 'post_tag') ?: wp_insert_term('space station', 'post_tag');
+        return [$created[0], (int) $term['term_id'], [(int) $tag['term_id']]];
+    """)
+    credentials = base64.b64encode(f"admin:{password}".encode()).decode()
+    body = {"title": SPACE["title"], "content": SPACE["content"], "status": "publish",
+            "categories": [category], "tags": tags}
+    started = time.monotonic()
+    request = urllib.request.Request(f"{site.url}/?rest_route=/wp/v2/posts", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json",
+                                                             "Authorization": f"Basic {credentials}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        post_id = json.loads(response.read())["id"]
+    try:
+        wait_until("publish through the REST API: served", lambda: served(relatedly, post_id), started)
+        article = json.loads(get(f"{relatedly.url}/v1/articles/{post_id}")[1])["article"]
+        assert (article["category"], article["tags"]) == ("Spaceflight", ["space station"])
+    finally:
+        site.php(f"wp_delete_post({post_id}, true); return true;")
 
 
 @pytest.mark.parametrize("change", [
