@@ -39,14 +39,23 @@ final class Relatedly_Response {
 	public $error;
 
 	/**
+	 * The service's stable error code (`article_not_found`, `forbidden`, …), '' when none.
+	 *
+	 * @var string
+	 */
+	public $code;
+
+	/**
 	 * @param int    $status HTTP status or 0.
 	 * @param string $body   Body.
 	 * @param string $error  Error text.
+	 * @param string $code   Error code.
 	 */
-	public function __construct( int $status, string $body, string $error ) {
+	public function __construct( int $status, string $body, string $error, string $code = '' ) {
 		$this->status = $status;
 		$this->body   = $body;
 		$this->error  = $error;
+		$this->code   = $code;
 	}
 
 	/**
@@ -161,10 +170,12 @@ final class Relatedly_Client {
 		$status = (int) wp_remote_retrieve_response_code( $answer );
 		$body   = (string) wp_remote_retrieve_body( $answer );
 		$error  = '';
+		$code   = '';
 		if ( $status >= 300 ) {
 			$decoded = json_decode( $body, true );
+			$code    = isset( $decoded['error']['code'] ) ? (string) $decoded['error']['code'] : '';
 			$error   = isset( $decoded['error']['message'] ) ? "HTTP $status: " . $decoded['error']['message'] : "HTTP $status";
 		}
-		return new Relatedly_Response( $status, $body, $error );
+		return new Relatedly_Response( $status, $body, $error, $code );
 	}
 }

@@ -178,40 +178,54 @@ final class Relatedly_Sync {
 
 	/**
 	 * Sends the current state of these posts: records of the servable ones, takedowns of the others.
+	 * Once the service fails to answer (no connection, a timeout, a 5xx) the rest is not tried: it
+	 * fails at once and waits in the queue with the rest, so a down service never holds a request
+	 * for more than one timeout.
 	 *
 	 * @param int[] $ids Post IDs.
 	 * @return array{done: int[], failed: int[], error: string}
 	 */
 	public static function deliver( array $ids ): array {
-		$done     = array();
-		$failed   = array();
-		$errors   = array();
-		$upserts = array();
+		$upserts  = array();
+		$removals = array();
 		foreach ( $ids as $id ) {
 			$post = get_post( (int) $id );
 			if ( $post instanceof WP_Post && Relatedly_Article::is_servable( $post ) ) {
 				$upserts[ (int) $id ] = Relatedly_Article::record( $post );
+			} else {
+				$removals[] = (int) $id;
+			}
+		}
+		$result = array(
+			'done'   => array(),
+			'failed' => array(),
+			'errors' => array(),
+			'down'   => false,
+		);
+		foreach ( $removals as $id ) {
+			if ( $result['down'] ) {
+				$result['failed'][] = $id;
 				continue;
 			}
-			$answer = Relatedly_Client::remove( Relatedly_Article::id( (int) $id ) );
-			if ( 200 === $answer->status || 404 === $answer->status ) { // 404: the service never had it.
-				$done[] = (int) $id;
+			$answer = Relatedly_Client::remove( Relatedly_Article::id( $id ) );
+			if ( 200 === $answer->status || 'article_not_found' === $answer->code ) { // Never had it: done too.
+				$result['done'][] = $id;
 			} else {
-				$failed[] = (int) $id;
-				$errors[] = "post $id: " . $answer->error;
+				$result = self::failed( $result, array( $id ), $answer );
 			}
 		}
 		foreach ( self::batches( $upserts ) as $batch ) {
-			$sent = self::send_batch( $batch );
-			$done   = array_merge( $done, $sent['done'] );
-			$failed = array_merge( $failed, $sent['failed'] );
-			$errors = array_merge( $errors, $sent['errors'] );
+			if ( $result['down'] ) {
+				$result['failed'] = array_merge( $result['failed'], array_keys( $batch ) );
+				continue;
+			}
+			$result = self::send_batch( $batch, $result );
 		}
-		self::record_delivery( $done, $errors );
+		self::record_delivery( $result['done'], $result['errors'] );
 		return array(
-			'done'   => $done,
-			'failed' => $failed,
-			'error'  => implode( '; ', array_slice( $errors, 0, 5 ) ),
+			'done'   => $result['done'],
+			'failed' => $result['failed'],
+			'error'  => implode( '; ', array_slice( $result['errors'], 0, 5 ) ),
 		);
 	}
 
@@ -219,32 +233,49 @@ final class Relatedly_Sync {
 	 * POSTs one batch. A 400 names a record the service will never take: the batch is sent again one
 	 * by one, and a record refused alone is dropped with its reason kept (retrying cannot help).
 	 *
-	 * @param array<int, array> $batch Records by post ID.
-	 * @return array{done: int[], failed: int[], errors: string[]}
+	 * @param array<int, array> $batch  Records by post ID.
+	 * @param array             $result The delivery so far (done, failed, errors, down).
+	 * @return array The delivery with this batch.
 	 */
-	private static function send_batch( array $batch ): array {
+	private static function send_batch( array $batch, array $result ): array {
 		$answer = Relatedly_Client::upsert( $batch );
 		$ids    = array_keys( $batch );
 		if ( 200 === $answer->status ) {
 			$refused = (array) ( $answer->json()['refused'] ?? array() );
-			$errors  = $refused ? array( 'refused (taken down earlier on the service): ' . implode( ', ', $refused ) ) : array();
-			return array( 'done' => $ids, 'failed' => array(), 'errors' => $errors );
+			if ( $refused ) {
+				$result['errors'][] = 'refused (taken down earlier on the service): post ' . implode( ', ', $refused );
+			}
+			$result['done'] = array_merge( $result['done'], $ids );
+			return $result;
 		}
 		if ( 400 === $answer->status && count( $batch ) > 1 ) {
-			$result = array( 'done' => array(), 'failed' => array(), 'errors' => array() );
 			foreach ( $batch as $id => $record ) {
-				$one = self::send_batch( array( $id => $record ) );
-				foreach ( $one as $key => $values ) {
-					$result[ $key ] = array_merge( $result[ $key ], $values );
-				}
+				$result = $result['down'] ? self::failed( $result, array( $id ), null ) : self::send_batch( array( $id => $record ), $result );
 			}
 			return $result;
 		}
-		$error = 'post ' . implode( ', ', $ids ) . ': ' . $answer->error;
 		if ( 400 === $answer->status || 413 === $answer->status ) {
-			return array( 'done' => $ids, 'failed' => array(), 'errors' => array( $error . ' (not retried)' ) );
+			$result['errors'][] = 'post ' . implode( ', ', $ids ) . ': ' . $answer->error . ' (not retried)';
+			$result['done']     = array_merge( $result['done'], $ids );
+			return $result;
 		}
-		return array( 'done' => array(), 'failed' => $ids, 'errors' => array( $error ) );
+		return self::failed( $result, $ids, $answer );
+	}
+
+	/**
+	 * The delivery with these posts failed (to be retried); no answer or a 5xx means the service is down.
+	 *
+	 * @param array                   $result The delivery so far.
+	 * @param int[]                   $ids    Post IDs.
+	 * @param Relatedly_Response|null $answer The failed answer (null: not tried, the service is down).
+	 */
+	private static function failed( array $result, array $ids, ?Relatedly_Response $answer ): array {
+		$result['failed'] = array_merge( $result['failed'], $ids );
+		if ( null !== $answer ) {
+			$result['errors'][] = 'post ' . implode( ', ', $ids ) . ': ' . $answer->error;
+			$result['down']     = $result['down'] || 0 === $answer->status || $answer->status >= 500;
+		}
+		return $result;
 	}
 
 	/**
