@@ -16,11 +16,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE_CORPUS
+from recommender.corpus import parse_article
+from tests.conftest import RELATEDLY, SAMPLE_CORPUS
 from tests.wordpress.conftest import TIMINGS, RelatedlyService
 from tests.wordpress.site import PLUGIN_DIR, WordPressSite
 
@@ -172,6 +174,34 @@ def test_a_published_post_is_served_with_related_stories_and_enters_older_lists(
     # the nearest older stories list the new one (the reverse update), within the same 10 s
     wait_until("publish: in the lists of its 3 nearest older stories",
                lambda: all(str(post_id) in (related_ids(relatedly, story) or []) for story in nearest), started)
+
+
+def test_the_plugin_sends_a_post_as_relatedly_import_reads_it_from_the_sites_wxr_export(
+        site: WordPressSite, publish: Publish, tmp_path: Path) -> None:
+    """One catalogue: the record the plugin sends, cleaned as the admin API cleans it, is the article
+    `relatedly import` makes of the same post in WordPress's own export (export_wp()). The body holds no
+    markup, only shortcodes, blank-line paragraphs and an embed line, which an import cleans."""
+    post_id = publish({"title": "Caf&eacute; &amp; orbit: [gallery] the station&#8217;s crews",
+                       "content": "A classic-editor post.\n\nIts second paragraph [caption id=\"c\"]"
+                                  "A caption[/caption] and an embed:\n\n"
+                                  "https://www.youtube.com/watch?v=abc\n\nThe end.",
+                       "category": "Spaceflight", "tags": ["space station", "Café"]})
+    sent, export = site.php(f"""
+        $image = wp_insert_attachment(['post_mime_type' => 'image/jpeg', 'post_title' => 'Tiangong',
+                                       'post_status' => 'inherit'], 'tiangong.jpg', {post_id});
+        set_post_thumbnail({post_id}, $image);
+        wp_set_post_categories({post_id}, [(int) wp_insert_term('Astronomy', 'category')['term_id']], true);
+        require_once ABSPATH . 'wp-admin/includes/export.php';
+        ob_start();
+        export_wp(['content' => 'all']);
+        return [Relatedly_Article::record(get_post({post_id})), ob_get_clean()];
+    """)
+    (tmp_path / "export.xml").write_text(export)
+    subprocess.run([RELATEDLY, "import", str(tmp_path / "export.xml"), "--out", str(tmp_path / "corpus.jsonl")],
+                   check=True, capture_output=True, timeout=120)
+    imported = {record["id"]: record for record in map(json.loads, (tmp_path / "corpus.jsonl").open())}
+    assert parse_article(sent) == parse_article(imported[str(post_id)], body_format="text")
+    assert sent["image"].endswith("/tiangong.jpg") and sent["categories"] == ["Astronomy", "Spaceflight"]
 
 
 def test_an_edit_is_served_within_10_s(site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
