@@ -48,14 +48,14 @@ echo "\\n@@RESULT@@" . wp_json_encode($relatedly_result);
 class WordPressSite:
     """One site: `install()`, `php(code)` inside it, `serve()` / `stop()` its `php -S` server."""
 
-    def __init__(self, directory: Path, *, service_url: str, admin_token: str, extra_config: str = "") -> None:
+    def __init__(self, directory: Path, *, service_url: str | None, admin_token: str | None) -> None:
+        """`service_url` and `admin_token` become the plugin's constants; None leaves them to the settings page."""
         self.directory = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = f"relatedly_wp_{uuid.uuid4().hex[:10]}"
         self.service_url = service_url
         self.admin_token = admin_token
-        self.extra_config = extra_config
         self._server: subprocess.Popen[bytes] | None = None
         self._log = directory.parent / f"{directory.name}-php-server.log"
 
@@ -86,6 +86,9 @@ class WordPressSite:
         salts = "\n".join(f"define('{name}', '{uuid.uuid4().hex}');" for name in (
             "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY",
             "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
+        constants = "\n".join(f"define('{name}', {php_string(value)});" for name, value in (
+            ("RELATEDLY_SERVICE_URL", self.service_url), ("RELATEDLY_ADMIN_TOKEN", self.admin_token))
+            if value is not None)
         return f"""<?php
 define('DB_NAME', '{self.database}');
 define('DB_USER', {php_string(MARIADB_USER)});
@@ -106,9 +109,7 @@ define('WP_ENVIRONMENT_TYPE', 'local'); // application passwords over plain HTTP
 define('AUTOMATIC_UPDATER_DISABLED', true);
 define('WP_HTTP_BLOCK_EXTERNAL', true);
 define('WP_ACCESSIBLE_HOSTS', '127.0.0.1');
-define('RELATEDLY_SERVICE_URL', {php_string(self.service_url)});
-define('RELATEDLY_ADMIN_TOKEN', {php_string(self.admin_token)});
-{self.extra_config}
+{constants}
 if (!defined('ABSPATH')) {{
     define('ABSPATH', __DIR__ . '/');
 }}
@@ -130,6 +131,15 @@ require_once ABSPATH . 'wp-settings.php';
         if done.returncode != 0 or "@@RESULT@@" not in output:
             raise RuntimeError(f"php failed ({done.returncode}):\n{output[-4000:]}\n{done.stderr.decode()[-4000:]}")
         return json.loads(output.rsplit("@@RESULT@@", 1)[1])
+
+    def admin_cookies(self) -> str:
+        """A `Cookie` header signing in the site's administrator (one session for both cookies)."""
+        return self.php("""
+            $expires = time() + 3600;
+            $token = WP_Session_Tokens::get_instance(1)->create($expires);
+            return AUTH_COOKIE . '=' . rawurlencode(wp_generate_auth_cookie(1, $expires, 'auth', $token)) . '; '
+                 . LOGGED_IN_COOKIE . '=' . rawurlencode(wp_generate_auth_cookie(1, $expires, 'logged_in', $token));
+        """)
 
     def serve(self) -> WordPressSite:
         """Starts `php -S` on the site's loopback port; returns once it answers."""

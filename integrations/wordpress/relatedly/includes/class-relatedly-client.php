@@ -94,12 +94,15 @@ final class Relatedly_Client {
 	}
 
 	/**
-	 * Take an article out of every list: `DELETE /v1/admin/articles/<id>`.
+	 * Take an article out of every list: `DELETE /v1/admin/articles/<id>?withdraw=true`. A withdrawal
+	 * is the site unpublishing a post, not an editor's permanent takedown: published again, the post
+	 * is served again. (A service that does not know `withdraw` ignores it and takes the article down
+	 * for good; it then answers a later add of the id with `refused`.)
 	 *
 	 * @param string $article_id The article id (the post ID as a string).
 	 */
 	public static function remove( string $article_id ): Relatedly_Response {
-		return self::admin( 'DELETE', '/v1/admin/articles/' . rawurlencode( $article_id ), null );
+		return self::admin( 'DELETE', '/v1/admin/articles/' . rawurlencode( $article_id ) . '?withdraw=true', null );
 	}
 
 	/**
