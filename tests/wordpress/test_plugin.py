@@ -313,6 +313,32 @@ def test_a_publish_while_relatedly_is_down_arrives_after_it_comes_back_at_the_ne
     forget_outage(site)
 
 
+def test_a_scheduled_post_is_sent_by_the_wp_cron_run_that_publishes_it(
+        site: WordPressSite, relatedly: RelatedlyService) -> None:
+    post_id = site.php(f"""
+        return wp_insert_post(['post_title' => {php_string(SPACE['title'])},
+                               'post_content' => {php_string(SPACE['content'])}, 'post_status' => 'future',
+                               'post_date_gmt' => gmdate('Y-m-d H:i:s', time() + 3600)]);
+    """)
+    try:
+        assert related_ids(relatedly, str(post_id)) is None
+        # the hour passes: its date and its publish_future_post event are moved to just now
+        site.php(f"""
+            global $wpdb;
+            $wpdb->update($wpdb->posts, ['post_date_gmt' => gmdate('Y-m-d H:i:s', time() - 1),
+                                         'post_date' => current_time('mysql')], ['ID' => {post_id}]);
+            clean_post_cache({post_id});
+            wp_clear_scheduled_hook('publish_future_post', [{post_id}]);
+            return wp_schedule_single_event(time() - 1, 'publish_future_post', [{post_id}]);
+        """)
+        started = time.monotonic()
+        assert get(f"{site.url}/wp-cron.php", timeout=60)[0] == 200
+        wait_until("scheduled post: served after the wp-cron.php run that publishes it",
+                   lambda: served(relatedly, post_id), started)
+    finally:
+        site.php(f"wp_delete_post({post_id}, true); return true;")
+
+
 def test_a_post_page_has_the_server_block_and_renders_without_it_when_relatedly_is_stopped(
         site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
     post_id = publish(SPACE)
@@ -371,6 +397,13 @@ def test_the_shortcode_and_the_block_place_it_once_and_a_filter_turns_the_conten
     assert "More from orbit" in html
     _, html, _ = page(site, switched_off)
     assert SPACE["title"] in html and '<aside class="relatedly"' not in html
+    # the block's editor script is plain JavaScript registered from block.json (no build step)
+    editor = site.php("""
+        $block = WP_Block_Type_Registry::get_instance()->get_registered('relatedly/related');
+        $handle = $block->editor_script_handles[0] ?? $block->editor_script;
+        return [$handle, wp_scripts()->registered[$handle]->src, wp_scripts()->registered[$handle]->deps];
+    """)
+    assert editor[1].endswith("/wp-content/plugins/relatedly/block/editor.js") and "wp-blocks" in editor[2]
 
 
 def settings_page(site: WordPressSite, cookies: str) -> str:
