@@ -238,12 +238,13 @@ RELATEDLY = str(Path(sys.executable).parent / "relatedly")
 
 
 @contextlib.contextmanager
-def live_service(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
-    """`relatedly serve` (granian) on a free loopback port with `env`; yields its base URL once ready.
+def live_service(env: dict[str, str], *, workers: int = 1, port: int | None = None) -> Iterator[str]:
+    """`relatedly serve` (granian) on a loopback port (`port`, else a free one) with `env`; yields its base
+    URL once ready.
 
     Its output goes to a file (a pipe nobody reads would fill up and stall the server).
     """
-    port = free_port()
+    port = port or free_port()
     environment = {**os.environ, "CI": "true", "RELATEDLY_HOST": "127.0.0.1", "PORT": str(port),
                    "WEB_CONCURRENCY": str(workers), **env}
     with tempfile.TemporaryFile("w+") as output:
