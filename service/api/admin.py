@@ -83,12 +83,15 @@ def upsert_articles() -> Any:
 
 @bp.delete("/articles/<path:article_id>")
 def remove_article(article_id: str) -> Any:
-    """Take an article down from every list and from the API (a takedown later updates keep)."""
+    """Take an article down from every list and from the API: a takedown later updates keep, or with
+    `?withdraw=true` a withdrawal (the CMS unpublished it) that a later add of the same id reverses."""
     parts = relatedly()
+    withdraw = request.args.get("withdraw", "false").lower() in ("true", "1")
     loaded = parts.store.current()
     if loaded is None or article_id not in loaded.model:
         raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in the current model")
-    return _run_job(parts, "remove", lambda: update_published(parts.settings.models_dir, removals=[article_id],
+    change = {"withdrawals": [article_id]} if withdraw else {"removals": [article_id]}
+    return _run_job(parts, "remove", lambda: update_published(parts.settings.models_dir, **change,
                                                               keep_versions=parts.settings.keep_versions))
 
 

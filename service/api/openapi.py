@@ -148,7 +148,10 @@ SPEC: dict[str, Any] = {
             "delete": {
                 "summary": "Take an article down from every list (needs RELATEDLY_ADMIN_TOKEN)",
                 "security": [{"bearer": []}],
-                "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "withdraw", "in": "query", "schema": {"type": "boolean"},
+                                "description": "true: the CMS unpublished it; adding the id again serves it again "
+                                               "(default: a takedown that later updates refuse to undo)"}],
                 "responses": {"200": _json(_ref("AdminResult"), "published (the job ended within the wait)"),
                               "202": _json(_ref("AdminJobStarted"), "still publishing: ask status_url"),
                               "409": _json(_ref("Error"), "the publish failed"), **_ADMIN_ERRORS},
