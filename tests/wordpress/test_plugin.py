@@ -440,6 +440,12 @@ def test_without_the_constants_the_settings_page_configures_the_plugin_and_keeps
                                              data=urllib.parse.urlencode(form).encode(), headers={"Cookie": cookies})
             urllib.request.urlopen(request, timeout=30).close()
 
+        def write_post() -> int:
+            return site.php(f"return wp_insert_post(['post_title' => {php_string(SPACE['title'])},"
+                            f" 'post_content' => {php_string(SPACE['content'])}, 'post_status' => 'publish']);")
+
+        early = write_post()  # published before the plugin knows the service: it waits in the queue
+        assert site.php("return array_keys(Relatedly_Sync::queue());") == [early]
         save({"relatedly_service_url": relatedly.url, "relatedly_admin_token": token})
         html = settings_page(site, cookies)
         assert relatedly.url in html and "A token is saved" in html and token not in html
@@ -447,12 +453,15 @@ def test_without_the_constants_the_settings_page_configures_the_plugin_and_keeps
         assert site.php("return get_option('relatedly_admin_token');") == token
 
         started = time.monotonic()
-        post_id = site.php(f"return wp_insert_post(['post_title' => {php_string(SPACE['title'])},"
-                           f" 'post_content' => {php_string(SPACE['content'])}, 'post_status' => 'publish']);")
+        assert get(f"{site.url}/wp-cron.php", timeout=60)[0] == 200  # saving the settings made the queue due
+        wait_until("published before configuration: served after the settings and a wp-cron.php run",
+                   lambda: served(relatedly, early), started)
+        started = time.monotonic()
+        post_id = write_post()
         wait_until("publish, configured by the settings page: served", lambda: served(relatedly, post_id), started)
         status, html, _ = page(site, post_id)
         assert status == 200 and html.count('<aside class="relatedly"') == 1 and token not in html
         assert html.count('class="relatedly-item"') == 4
-        site.php(f"wp_delete_post({post_id}, true); return true;")
+        site.php(f"wp_delete_post({early}, true); wp_delete_post({post_id}, true); return true;")
     finally:
         site.drop()

@@ -151,6 +151,9 @@ final class Relatedly_Sync {
 		$outcome = self::deliver( $ids );
 		self::enqueue( $outcome['failed'], $outcome['error'] );
 		self::forget( $outcome['done'], null );
+		if ( $outcome['done'] ) {
+			self::schedule_if_waiting(); // The service answers: the next cron run delivers what waits.
+		}
 	}
 
 	/**
@@ -162,8 +165,7 @@ final class Relatedly_Sync {
 			return;
 		}
 		if ( ! Relatedly_Settings::can_push() ) {
-			self::enqueue( array_keys( $queue ), 'the service URL or admin token is not configured' );
-			return;
+			return; // Saving the settings schedules the event again.
 		}
 		$outcome = self::deliver( array_keys( $queue ) );
 		self::forget( $outcome['done'], $queue );
@@ -387,7 +389,7 @@ final class Relatedly_Sync {
 	}
 
 	/**
-	 * Activation: a queue left from before (a deactivated plugin) gets its delivery event back.
+	 * A queue that waits without an event (the plugin was inactive or not configured) gets it back.
 	 */
 	public static function schedule_if_waiting(): void {
 		if ( self::queue() ) {
