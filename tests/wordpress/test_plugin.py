@@ -41,6 +41,13 @@ SPACE = {
     "category": "Spaceflight",
     "tags": ["space station", "China"],
 }
+SPACE_FOLLOW_UP = {
+    "title": "International astronauts take over Tiangong after a crew handover",
+    "content": "<p>The first crew with astronauts from abroad took over China's Tiangong station after an in-orbit"
+               " handover, and will run experiments for six months.</p>",
+    "category": "Spaceflight",
+    "tags": ["space station", "Tiangong"],
+}
 OCEANS = {
     "title": "Coral reefs bleach again as the ocean heatwave lingers",
     "content": "<p>Divers report a fourth global coral bleaching event: reefs across the tropics turned white"
@@ -352,13 +359,16 @@ def test_a_post_page_has_the_server_block_and_renders_without_it_when_relatedly_
     assert f"{relatedly.url}/v1/widget.js" in html  # reports impressions and clicks of the server block
     assert relatedly.env["RELATEDLY_ADMIN_TOKEN"] not in html
 
-    other_id = publish(SPACE)
-    wait_served(relatedly, other_id)
+    # the page is cached, until a delivered change: a follow-up story enters the rendered block
+    started = time.monotonic()
+    other_id = publish(SPACE_FOLLOW_UP)
+    wait_until("rendered post page: lists a new related story",
+               lambda: f'data-relatedly-id="{other_id}"' in page(site, post_id)[1], started)
     relatedly.stop()
     try:
         status, html, seconds = page(site, other_id)
         TIMINGS.append(("post page with Relatedly stopped", seconds))
-        assert status == 200 and SPACE["title"] in html and '<aside class="relatedly"' not in html
+        assert status == 200 and SPACE_FOLLOW_UP["title"] in html and '<aside class="relatedly"' not in html
         assert seconds < PAGE_SECONDS
         assert f'data-relatedly-article="{other_id}"' in html  # the widget's fallback, for the browser to try
     finally:
