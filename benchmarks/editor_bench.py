@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from publishing.train import train_and_publish
 from service import create_app
 from service.config import Settings
-from service.overrides import OverrideStore
-from service.search import TitleIndex
+from service.models.overrides import OverrideStore
+from service.pages.search import TitleIndex
 from storage import Database
-from training.jobs import train_and_publish
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent.parent / "data" / "sample" / "articles.jsonl"
 

@@ -45,8 +45,8 @@ from pathlib import Path
 
 import redis
 
+from publishing.announce import announce_publish
 from recommender import artifacts
-from training.notify import announce_publish
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -11,7 +11,7 @@ Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for ea
   POST text        POST /v1/related with a corpus title + opening as a draft, cache disabled
 and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
 the same run. The service logs its JSON line per request as in production (to /dev/null here).
-Default GETs are answered from the version's precomputed default lists (service/fastpath.py), so
+Default GETs are answered from the version's precomputed default lists (service/api/default_lists.py), so
 "cached" and "uncached" GET measure that path; "filtered" and "text" the computed one.
 
 Then, unless --no-uniform: GET related with default options, ids drawn uniformly (with replacement)

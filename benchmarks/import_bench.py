@@ -37,11 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from publishing.train import train_and_publish  # noqa: E402
 from recommender import artifacts  # noqa: E402
 from recommender.evaluation import evaluate_lists, label_matrix  # noqa: E402
 from service import create_app  # noqa: E402
 from service.config import Settings  # noqa: E402
-from training.jobs import train_and_publish  # noqa: E402
 
 DEFAULT_NEWSGROUPS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
 WXR_HEAD = ('<?xml version="1.0" encoding="UTF-8" ?>\n<rss version="2.0"\n'

@@ -260,7 +260,7 @@ def _timed_train_method(method: str, corpus: Path, k: int, jobs: int, models_dir
     from recommender.corpus import load_corpus
 
     if method == "relatedly train":
-        from training.jobs import train_and_publish
+        from publishing.train import train_and_publish
 
         started = time.perf_counter()
         summary = train_and_publish(corpus, models_dir, top_k=k, jobs=jobs)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from publishing.updates import update_published
 from recommender import artifacts
 from recommender.corpus import load_corpus
 from recommender.neighbors import top_k_rows
-from recommender.updates import update_published
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """The only module that knows the on-disk layout of published models.
 
     MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
-                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms
+                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms,
+                                                     the site's boilerplate sentences (absent in older versions)
                                   components.npy     the LSA components, terms × components (numpy; absent
                                                      without LSA, inside vectorizer.joblib before format 3)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
@@ -10,9 +11,8 @@
                                   articles.json      ids and metadata (JSON columns, one value a line)
                                   default_indices.npy, default_scores.npy  every article's list under
                                                      the default options (numpy; absent in older versions)
-                                  default_bodies.bin, default_offsets.npy  those lists as the API's
-                                                     response documents, one after the other, and
-                                                     where each starts (absent in older versions)
+                                  default_bodies.bin, default_offsets.npy  (versions of 2026-12; ignored:
+                                                     the service renders responses itself)
     MODELS_DIR/CURRENT                               the served version's name
 
 A version is written under a temporary name and renamed when complete; `CURRENT` is switched with
@@ -47,14 +47,9 @@ import sklearn
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender.boilerplate import Boilerplate
 from recommender.catalog import ArticleCatalog
-from recommender.default_lists import (
-    BODY_FORMAT,
-    DefaultBodies,
-    DefaultLists,
-    compute_default_lists,
-    write_default_bodies,
-)
+from recommender.default_lists import DefaultLists, compute_default_lists
 from recommender.errors import ArtifactError
 from recommender.model import RelatedModel
 from recommender.neighbors import NeighborTable
@@ -74,7 +69,6 @@ LOCK_FILE = ".publish.lock"  # serialises read-modify-publish jobs (train, updat
 PUBLISH_CHANNEL = "relatedly:models"  # where jobs announce a newly current version to running services
 FILES = ("vectorizer.joblib", "matrix.npz", "lsa.npy", "neighbors.npz", "articles.json")
 DEFAULT_LIST_FILES = ("default_indices.npy", "default_scores.npy")  # optional: older versions lack them
-DEFAULT_BODY_FILES = ("default_bodies.bin", "default_offsets.npy")  # optional: older versions lack them
 COMPONENTS_FILE = "components.npy"  # only with LSA
 SLAB_BYTES = 64 * 2**20  # the components are copied into a version this much at a time
 
@@ -115,10 +109,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
-        with open(tmp / DEFAULT_BODY_FILES[0], "wb") as bodies:  # each document written as it is made
-            offsets = write_default_bodies(model, defaults, version, bodies)
-        np.save(tmp / DEFAULT_BODY_FILES[1], offsets, allow_pickle=False)
-        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES + DEFAULT_BODY_FILES
+        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -128,7 +119,7 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
             "parameters": {"top_k": model.top_k, "vectorizer": model.params.as_dict()},
             "libraries": library_versions(),
             "files": {name: _file_record(tmp / name) for name in stored},
-            "default_lists": {"limit": defaults.limit, "body_format": BODY_FORMAT},
+            "default_lists": {"limit": defaults.limit},
             **info,
         }
         for name in stored:
@@ -144,7 +135,8 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
 
 
 def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
-    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the LSA without its components.
+    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the LSA without its components, and
+    the boilerplate blocks as a plain dict (sentence → articles; a version without it learned none).
 
     The vocabulary is a `TermIndex` (two arrays, memory-mapped at load like the LSA components), so
     loading it costs neither the seconds nor the memory of a dict of terms. Older versions, with the
@@ -156,7 +148,7 @@ def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
     if svd is not None:
         svd = copy.copy(svd)
         del svd.components_
-    return {"tfidf": vectorizer.tfidf_, "svd": svd}
+    return {"tfidf": vectorizer.tfidf_, "svd": svd, "boilerplate": dict(vectorizer.boilerplate.blocks)}
 
 
 def _save_terms(terms: np.ndarray, path: Path) -> None:
@@ -286,6 +278,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     catalog = ArticleCatalog(_read_catalog((directory / "articles.json").read_text(encoding="utf-8")))
     vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
     vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
+    vectorizer.boilerplate_ = Boilerplate(dict(fitted.get("boilerplate", {})))
     n = len(catalog)
     if {vectors.tfidf.shape[0], vectors.lsa.shape[0], neighbors.indices.shape[0]} != {n}:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")
@@ -349,27 +342,6 @@ def load_default_lists(models_dir: str | Path, manifest: dict[str, Any]) -> Defa
         lists = DefaultLists(indices, scores)
         lists.check(int(manifest["n_articles"]))
     return lists
-
-
-def load_default_bodies(models_dir: str | Path, manifest: dict[str, Any]) -> DefaultBodies | None:
-    """The version's default-list response documents, memory-mapped (the workers share their pages).
-
-    None for a version saved before they existed or in another `BODY_FORMAT` (the service then answers
-    those requests through its cache); `ArtifactError` when they are damaged.
-    """
-    stored = manifest.get("default_lists", {})
-    if stored.get("body_format") != BODY_FORMAT:
-        return None
-    version = manifest["version"]
-    directory = Path(models_dir) / VERSIONS / version
-    with _loading(version, "default bodies"):
-        _verify(directory, manifest, DEFAULT_BODY_FILES)
-        with open(directory / DEFAULT_BODY_FILES[0], "rb") as fh:
-            blob = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        offsets = np.load(directory / DEFAULT_BODY_FILES[1], mmap_mode="r", allow_pickle=False).view(np.ndarray)
-        bodies = DefaultBodies(blob, offsets, int(stored["limit"]))
-        bodies.check(int(manifest["n_articles"]))
-    return bodies
 
 
 @contextlib.contextmanager

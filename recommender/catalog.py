@@ -5,6 +5,7 @@ Stored as plain JSON columns (no pickle), so a model directory can be inspected 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,11 +35,12 @@ class ArticleInfo:
 class ArticleCatalog:
     """Article metadata by row index, with the id → index lookup."""
 
-    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra", "images")
+    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra", "images", "languages")
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
-        if "images" not in columns and "ids" in columns:  # catalogues written before images were kept
-            columns = {**columns, "images": [None] * len(columns["ids"])}
+        for late in ("images", "languages"):  # catalogues written before these were kept: none known
+            if late not in columns and "ids" in columns:
+                columns = {**columns, late: [None] * len(columns["ids"])}
         missing = [c for c in self.COLUMNS if c not in columns]
         lengths = {len(columns[c]) for c in self.COLUMNS if c in columns}
         if missing or len(lengths) > 1:
@@ -51,10 +53,15 @@ class ArticleCatalog:
         self.facts = CorpusFacts(
             published_days=np.array([_days(d) for d in columns["published_at"]], dtype=np.float64),
             category_codes=_codes(columns["categories"]),
+            language_codes=_codes(columns["languages"]),
         )
 
     @classmethod
-    def from_articles(cls, articles: Sequence[Article]) -> ArticleCatalog:
+    def from_articles(
+        cls, articles: Sequence[Article], languages: Sequence[str | None] | None = None
+    ) -> ArticleCatalog:
+        """The articles' catalogue, with each one's language as resolved for the model (default: as
+        declared; None: unknown)."""
         return cls(
             {
                 "ids": [a.id for a in articles],
@@ -65,6 +72,7 @@ class ArticleCatalog:
                 "categories": [a.category for a in articles],
                 "extra": [dict(a.extra) for a in articles],
                 "images": [a.image for a in articles],
+                "languages": list(languages) if languages is not None else [a.lang for a in articles],
             }
         )
 
@@ -92,9 +100,31 @@ class ArticleCatalog:
         if category is None:
             return -1
         if not hasattr(self, "_category_codes"):
-            self._category_codes = {c: int(code) for c, code in zip(
-                self._columns["categories"], self.facts.category_codes, strict=True) if c is not None}
+            self._category_codes = _code_map(self._columns["categories"], self.facts.category_codes)
         return self._category_codes.get(category, -1)
+
+    def language_code(self, language: str | None) -> int:
+        """The code `facts.language_codes` uses for a language: -1 when unknown (no filter), -2 for a
+        language no article is in (a text in it has no same-language story)."""
+        if language is None:
+            return -1
+        return self._language_map().get(language, -2)
+
+    def languages(self) -> frozenset[str]:
+        """The languages the articles are in."""
+        return frozenset(self._language_map())
+
+    def _language_map(self) -> dict[str, int]:
+        if not hasattr(self, "_language_codes"):
+            self._language_codes = _code_map(self._columns["languages"], self.facts.language_codes)
+        return self._language_codes
+
+    def main_language(self) -> str | None:
+        """The language most articles are in (None when no article's is known)."""
+        if not hasattr(self, "_main_language"):
+            counts = Counter(lang for lang in self._columns["languages"] if lang is not None)
+            self._main_language = counts.most_common(1)[0][0] if counts else None
+        return self._main_language
 
     def article_id_for_url(self, url: str) -> str | None:
         """The article whose canonical URL is `url`'s (see `recommender.urls`), None when there is none."""
@@ -133,6 +163,10 @@ def _days(iso: str | None) -> float:
     if not iso:
         return float("nan")
     return datetime.fromisoformat(iso).timestamp() / 86400.0
+
+
+def _code_map(values: Sequence[str | None], codes: np.ndarray) -> dict[str, int]:
+    return {v: int(code) for v, code in zip(values, codes, strict=True) if v is not None}
 
 
 def _codes(categories: Sequence[str | None]) -> np.ndarray:

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recommender.errors import CorpusError, CorpusProblem
+from recommender.languages import language_tag
 from recommender.sources import LateImage, Note, ReaderOptions, Skipped, SourceItem, SourceRecord, SourceStream
 from recommender.sources.feeds import read_feed
 from recommender.sources.files import detect_format, open_source, sha256_of
 from recommender.sources.ghost import read_ghost
-from recommender.sources.html import BodyFormat, clean_field
+from recommender.sources.html import BodyFormat, clean_field, html_language
 from recommender.sources.parallel import map_in_order
 from recommender.sources.wp_rest import read_wp_rest
 from recommender.sources.wxr import read_wxr
@@ -49,6 +50,8 @@ class Article:
     url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     image: str | None = None
+    lang: str | None = None  # primary language subtag as the export declares it ("de"); None: detected at the fit
+    site_lang: str | None = None  # the site's or feed's declared language: the fallback for an unsure detection
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,11 @@ def load_corpus(
     body_format: BodyFormat = "auto",
     options: ReaderOptions | None = None,
     jobs: int = 1,
+    allow_empty: bool = False,
 ) -> Corpus:
     """Read and validate one export (several files of one export read as one); raise `CorpusError`
-    listing the problems unless `skip_invalid`.
+    listing the problems unless `skip_invalid`, and when no article is valid unless `allow_empty`
+    (`relatedly sync`: a page of changes may hold only posts that are not published).
 
     Each file's format comes from its content (see `recommender.sources.files.detect_format`); a
     malformed XML or JSON file is always an error, whatever `skip_invalid` says. HTML is cleaned on
@@ -116,7 +121,7 @@ def load_corpus(
 
     if problems and not skip_invalid:
         raise CorpusError(problems)
-    if not articles:
+    if not articles and not allow_empty:
         reasons = f" ({describe_excluded(excluded)} left out)" if excluded else ""
         raise CorpusError(problems, f"{', '.join(names)}: no valid articles in the corpus{reasons}")
     return Corpus(", ".join(names), articles, problems, _checksum(files), dict(excluded), notes, tuple(names))
@@ -148,6 +153,11 @@ def clean_batch(items: list[SourceItem], *, body_format: BodyFormat) -> list[Sou
     for item in items:
         if isinstance(item, SourceRecord):
             effective: BodyFormat = "html" if item.html and body_format == "auto" else body_format
+            body = item.fields.get("body")
+            if effective != "text" and isinstance(body, str) and item.fields.get("lang") is None:
+                declared = html_language(body)
+                if declared:
+                    item.fields["lang"] = declared
             for name, single_line in (("title", True), ("body", False)):
                 value = item.fields.get(name)
                 if isinstance(value, str):
@@ -230,7 +240,20 @@ def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "auto"
         url=(_optional_text(record, "url") or "").strip() or None,
         image=(_optional_text(record, "image") or "").strip() or None,
         extra={k: v for k, v in record.items() if k not in KNOWN_FIELDS},
+        lang=_language(record, "lang", strict=True) or _language(record, "language"),
+        site_lang=_language(record, "site_language"),
     )
+
+
+def _language(record: Mapping[str, Any], name: str, *, strict: bool = False) -> str | None:
+    """A language field's primary subtag. `lang` is ours and must be a tag; `language` (a Polylang
+    slug, an importer's copy) and `site_language` are the exports' own and count only when they are."""
+    try:
+        return language_tag(record.get(name))
+    except ValueError as exc:
+        if strict:
+            raise ValueError(f"field {name!r} {exc}") from None
+        return None
 
 
 def _optional_text(record: Mapping[str, Any], name: str) -> str | None:

@@ -5,17 +5,14 @@ and every publish changes the model version (which empties a response cache at o
 a version is saved and stored beside it (see `recommender.artifacts`), the lists let the service
 answer that request for any article by reading one row: no cache, no ranking work, nothing to warm.
 
-The rows are also stored as the response documents themselves (`default_bodies`), so a request
-only slices bytes out of one memory-mapped file that every worker shares through the page cache.
+`ArticleLists` is what the service sees of them: lists keyed by article id, which it renders into
+responses when it loads a version.
 """
 
 from __future__ import annotations
 
-import json
-import mmap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 import numpy as np
 from numba import njit
@@ -24,9 +21,6 @@ from recommender.model import RelatedModel
 from recommender.ranking import Ranked, RankingOptions, candidate_pool
 
 DEFAULT_LIST_LIMIT = RankingOptions().limit
-# The layout of the stored documents: the JSON `GET /v1/articles/<id>/related` answers with no options
-# (service/api.py). Change it with that document, so a service never sends bodies of another shape.
-BODY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
     unsettled = np.zeros(model.n_articles, dtype=bool)
     neighbours = model.neighbors_
     _pick_default_lists(
-        neighbours.indices, neighbours.scores, np.float32(options.score_floor),
+        neighbours.indices, neighbours.scores, model.catalog_.facts.language_codes, np.float32(options.score_floor),
         np.float32(threshold), candidate_pool(limit), model.lists_truncated,
         indices, scores, unsettled,
     )
@@ -95,10 +89,11 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
 
 @njit(cache=True, nogil=True)
 def _pick_default_lists(
-    nbr_idx, nbr_val, min_score, threshold, pool, can_scan, out_idx, out_val, unsettled
+    nbr_idx, nbr_val, languages, min_score, threshold, pool, can_scan, out_idx, out_val, unsettled
 ):  # pragma: no cover - compiled
-    """For each row: its neighbours that pass the similarity filters, the first `pool` of them in list
-    order, picked best first unless a near-copy (similarity ≥ threshold, read from either list) of an
+    """For each row: its neighbours that pass the similarity filters and are in its language (both
+    known and different: left out, as `lang="same"` does), the first `pool` of them in list order,
+    picked best first unless a near-copy (similarity ≥ threshold, read from either list) of an
     earlier pick, until the list is full. Marks `unsettled` what needs `rank` itself."""
     k = nbr_idx.shape[1]
     limit = out_idx.shape[1]
@@ -114,6 +109,8 @@ def _pick_default_lists(
             c = nbr_idx[i, pos]
             s = nbr_val[i, pos]
             if c < 0 or not (s >= min_score and s < threshold):  # a list never holds its own row
+                continue
+            if languages[i] >= 0 and languages[c] >= 0 and languages[c] != languages[i]:
                 continue
             if seen == pool:
                 break
@@ -154,62 +151,49 @@ def _lists_close(nbr_idx, nbr_val, a, b, threshold):  # pragma: no cover - compi
 
 
 @dataclass(frozen=True)
-class DefaultBodies:
-    """Every article's default-list response document: body i is `blob[offsets[i]:offsets[i + 1]]`."""
+class ArticleLists:
+    """The serving interface to a model's default lists, keyed by article id (row indices stay inside).
 
-    blob: mmap.mmap | bytes  # UTF-8 JSON documents, one after the other
-    offsets: np.ndarray  # int64, n_articles + 1
-    limit: int  # the lists' limit, named in each document
-
-    def body(self, idx: int) -> bytes:
-        return self.blob[self.offsets[idx] : self.offsets[idx + 1]]
-
-    def check(self, n_articles: int) -> None:
-        """ValueError unless the offsets fit `n_articles` documents in the blob."""
-        offsets = self.offsets
-        if offsets.shape != (n_articles + 1,) or offsets[0] != 0 or offsets[-1] != len(self.blob):
-            raise ValueError(f"default bodies' offsets do not fit {n_articles} articles in {len(self.blob)} bytes")
-        if (np.diff(offsets) <= 0).any():
-            raise ValueError("default bodies' offsets are not increasing")
-
-
-def write_default_bodies(model: RelatedModel, lists: DefaultLists, version: str, out: BinaryIO) -> np.ndarray:
-    """`default_bodies` written to `out` as each document is made; returns their offsets. The
-    documents are never all held (at 100k articles they and their join were ~400 MB at the publish)."""
-    offsets = np.zeros(model.n_articles + 1, dtype=np.int64)
-    for idx, body in enumerate(default_bodies(model, lists, version)):
-        out.write(body)
-        offsets[idx + 1] = offsets[idx] + len(body)
-    return offsets
-
-
-def default_bodies(model: RelatedModel, lists: DefaultLists, version: str) -> Iterator[bytes]:
-    """Every article's default-list document as the service sends it (`BODY_FORMAT`), in row order.
-
-    Byte for byte what the API's JSON encoder makes of `{"article_id", "model_version", "limit", "count",
-    "related": [{"id", "title", "url", "published_at", "score", "source", "image"?}]}`; each story's
-    JSON around its score is encoded once and reused for every list it is on.
+    The service renders and replaces responses from this; it never sees the model's rows.
     """
-    columns = model.catalog_.to_columns()
-    images = columns["images"]
-    stories: list[tuple[str, str] | None] = [None] * model.n_articles
 
-    def story(j: int) -> tuple[str, str]:
-        known = stories[j]
-        if known is None:
-            entry = {"id": columns["ids"][j], "title": columns["titles"][j], "url": columns["urls"][j],
-                     "published_at": columns["published_at"][j], "score": 0}
-            tail = _dumps({"source": "model", **({"image": images[j]} if images[j] is not None else {})})
-            known = stories[j] = (_dumps(entry)[:-2], "," + tail[1:])
-        return known
+    model: RelatedModel
+    lists: DefaultLists
 
-    head = f',"model_version":{_dumps(version)},"limit":{lists.limit},"count":'
-    for idx in range(model.n_articles):
-        listed = [f"{front}{round(score, 6)!r}{back}" for (front, back), score in
-                  ((story(j), score) for j, score in
-                   zip(lists.indices[idx].tolist(), lists.scores[idx].tolist(), strict=True) if j >= 0)]
-        yield (f'{{"article_id":{_dumps(columns["ids"][idx])}{head}{len(listed)},"related":['
-               f'{",".join(listed)}]}}').encode()
+    @property
+    def limit(self) -> int:
+        return self.lists.limit
+
+    def article_ids(self) -> list[str]:
+        """Every article's id, in the model's order."""
+        return self.model.catalog_.to_columns()["ids"]
+
+    def default_list(self, article_id: str) -> tuple[list[str], list[float]]:
+        """An article's default list: story ids and their scores, best first (`UnknownArticleError`)."""
+        return self._row(self.model.catalog_.index_of(article_id))
+
+    def all_lists(self) -> Iterator[tuple[str, list[str], list[float]]]:
+        """`(article_id, story ids, scores)` for every article, in the model's order."""
+        ids = self.article_ids()
+        for article_id, row, scores in zip(ids, self.lists.indices.tolist(), self.lists.scores.tolist(), strict=True):
+            listed = [ids[j] for j in row if j >= 0]
+            yield article_id, listed, scores[: len(listed)]
+
+    def articles_listing(self, story_ids: Iterable[str]) -> list[str]:
+        """The articles whose default list holds any of `story_ids` (unknown ids are ignored)."""
+        catalog = self.model.catalog_
+        rows = self.lists.rows_listing(catalog.indices_of_known(sorted(set(story_ids))))
+        return [catalog.id_at(int(row)) for row in rows]
+
+    def _row(self, idx: int) -> tuple[list[str], list[float]]:
+        row = self.lists.indices[idx]
+        count = int(np.count_nonzero(row >= 0))
+        catalog = self.model.catalog_
+        return [catalog.id_at(int(j)) for j in row[:count]], self.lists.scores[idx, :count].tolist()
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as the API's, to str
+def article_lists(model: RelatedModel, stored: DefaultLists | None, limit: int = DEFAULT_LIST_LIMIT) -> ArticleLists:
+    """The default lists for `limit` stories: the stored ones when they were made for it, else computed now."""
+    limit = min(limit, model.top_k)
+    lists = stored if stored is not None and stored.limit == limit else compute_default_lists(model, limit)
+    return ArticleLists(model, lists)

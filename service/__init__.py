@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from service import admin, admin_overrides, api, editor, events, health, openapi, pages
+from recommender.default_lists import DefaultLists, article_lists
+from recommender.model import RelatedModel
+from service.api import admin, admin_overrides, health, openapi
+from service.api import routes as api
+from service.api.default_lists import DefaultResponses, register_default_list_path, render_defaults
 from service.config import Settings
-from service.cors import register_cors
-from service.errors import register_errorhandlers
-from service.events_fastpath import register_events_fast_path
+from service.events import routes as events
 from service.extensions import init_app
-from service.fastpath import register_fast_path, set_default_list_bypass
-from service.logs import configure_logger
-from service.observability import register_request_hooks
-from service.overrides import DefaultListBypass
+from service.models.store import Prepare
+from service.pages import editor
+from service.pages import fragment as pages
+from service.pipeline.cors import register_cors
+from service.pipeline.errors import register_errorhandlers
+from service.pipeline.logs import configure_logger
+from service.pipeline.observability import register_request_hooks
 
 
 def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask:
@@ -24,17 +29,23 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     app.url_map.merge_slashes = False  # article ids may contain "//"; never redirect them
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)
-    init_app(app, settings, watch=watch)
+    init_app(app, settings, watch=watch, prepare=_default_responses(settings))
     events.register_events(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_request_hooks(app)
     register_cors(app)
-    register_events_fast_path(app)
-    register_fast_path(app)
-    parts = app.extensions["relatedly"]
-    set_default_list_bypass(app, DefaultListBypass(parts.store, parts.overrides))
+    register_default_list_path(app)
     return app
+
+
+def _default_responses(settings: Settings) -> Prepare:
+    """Render every article's default list when a version loads (off the request path, before the swap)."""
+
+    def prepare(version: str, model: RelatedModel, stored: DefaultLists | None) -> DefaultResponses:
+        return render_defaults(version, article_lists(model, stored, settings.default_limit))
+
+    return prepare
 
 
 def register_blueprints(app: Flask) -> None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from service.cache import ResponseCache, build_cache
+from service.api.cache import ResponseCache, build_cache
 from service.config import Settings
-from service.model_store import ModelStore
-from service.overrides import OverrideStore
+from service.models.overrides import OverrideStore
+from service.models.store import ModelStore, Prepare
 from storage import Database
 
 
@@ -22,9 +22,12 @@ class Relatedly:
     overrides: OverrideStore
 
 
-def init_app(app: Flask, settings: Settings, *, watch: bool = True) -> Relatedly:
-    """Load the published model before serving, start following `CURRENT`, bring the database schema up to date."""
-    store = ModelStore(settings.models_dir, settings.reload_seconds)
+def init_app(app: Flask, settings: Settings, *, watch: bool = True, prepare: Prepare | None = None) -> Relatedly:
+    """Load the published model before serving, start following `CURRENT`, bring the database schema up to date.
+
+    `prepare` runs on every version before it is served (the store keeps what it returns as `defaults`).
+    """
+    store = ModelStore(settings.models_dir, settings.reload_seconds, prepare)
     store.refresh()
     if watch:
         store.start_watching(settings.redis_url)

@@ -24,10 +24,10 @@ import redis
 import sqlalchemy
 from werkzeug.serving import make_server
 
+from publishing.train import train_and_publish
 from service import create_app
 from service.config import Settings
 from storage import Database
-from training.jobs import train_and_publish
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = ROOT / "data" / "sample" / "articles.jsonl"
@@ -239,7 +239,7 @@ RELATEDLY = str(Path(sys.executable).parent / "relatedly")
 
 @contextlib.contextmanager
 def live_service(env: dict[str, str], *, workers: int = 1, port: int | None = None) -> Iterator[str]:
-    """`relatedly serve` (gunicorn) on a loopback port (`port`, else a free one) with `env`; yields its base
+    """`relatedly serve` (granian) on a loopback port (`port`, else a free one) with `env`; yields its base
     URL once ready.
 
     Its output goes to a file (a pipe nobody reads would fill up and stall the server).

@@ -1,4 +1,4 @@
-"""Contract: the CLI trains into a temp dir, `relatedly serve` (gunicorn) serves it over real HTTP."""
+"""Contract: the CLI trains into a temp dir, `relatedly serve` (granian) serves it over real HTTP."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ RELATEDLY = str(Path(sys.executable).parent / "relatedly")
 def _get(url: str) -> tuple[int, dict, dict]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return error.code, error.headers, json.loads(error.read())
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Contract: `relatedly pin` changes what every gunicorn worker of `relatedly serve` answers, at the next request."""
+"""Contract: `relatedly pin` changes what every worker of `relatedly serve` answers, at the next request."""
 
 from __future__ import annotations
 

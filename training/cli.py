@@ -1,4 +1,4 @@
-"""`relatedly` command line: train, update, remove, models, evaluate, related, serve, db, report.
+"""`relatedly` command line: train, update, remove, sync, models, evaluate, related, serve, db, report.
 
 Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
 1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
@@ -9,27 +9,28 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 
+from publishing.announce import announce_publish
+from publishing.train import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
+from publishing.updates import UpdateResult, update_published
 from recommender import artifacts
 from recommender.errors import ArtifactError, CorpusError, RelatedlyError, UnknownArticleError
 from recommender.model import DEFAULT_TOP_K
 from recommender.overrides import NO_RULES
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
-from recommender.updates import UpdateResult, update_published
 from storage import StorageError
+from training.arguments import positive_int as _positive_int
 from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
-from training.jobs import DEFAULT_KEEP_VERSIONS, DEFAULT_MEMORY_BUDGET_MB, train_and_publish
-from training.notify import announce_publish
 from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
+from training.sync.cli import add_sync_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_MODELS_DIR = "models"
@@ -144,8 +145,9 @@ def _build_parser() -> argparse.ArgumentParser:
     related.set_defaults(handler=_related)
 
     add_import_command(commands)
+    add_sync_command(commands, models_dir, redis_url, DEFAULT_KEEP_VERSIONS)
 
-    serve = commands.add_parser("serve", help="serve the HTTP API with gunicorn")
+    serve = commands.add_parser("serve", help="serve the HTTP API (granian)")
     serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
     serve.add_argument("--models-dir", help="default: $RELATEDLY_MODELS_DIR or ./models")
     serve.set_defaults(handler=_serve)
@@ -154,16 +156,6 @@ def _build_parser() -> argparse.ArgumentParser:
     add_override_commands(commands, models_dir)
     add_event_commands(commands, db_actions, models_dir)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
 
 
 RULE_TYPES = {"min_score": float, "max_age_days": float, "half_life_days": float, "diversity": float, "category": str}
@@ -201,6 +193,8 @@ def _train(args: argparse.Namespace) -> int:
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
     print(f"stages: {summary.stages_text()}")
+    for line in summary.analysis:
+        print(line)
     for line in corpus_summary(summary.excluded, summary.notes):
         print(line)
     return EXIT_OK
@@ -345,16 +339,14 @@ def _related(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Replace this process with gunicorn running `service.wsgi:app` (config: service/gunicorn_conf.py)."""
+    """Replace this process with the service under granian (`python -m service.server`, configured in
+    service/server/config.py)."""
     if args.port:
         os.environ["PORT"] = str(args.port)
     if args.models_dir:
         os.environ["RELATEDLY_MODELS_DIR"] = args.models_dir
-    # gunicorn workers share their Prometheus samples through files in this directory
+    # the workers share their Prometheus samples through files in this directory
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relatedly-metrics-"))
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
-    if gunicorn is None:
-        raise RelatedlyError("gunicorn is not installed in this environment")
     sys.stdout.flush()
-    os.execv(gunicorn, [gunicorn, "--config", "python:service.gunicorn_conf", "service.wsgi:app"])
+    os.execv(sys.executable, [sys.executable, "-m", "service.server"])
     return EXIT_FAILURE  # not reached: execv only returns by raising

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import sklearn
 
+from publishing.train import train_and_publish
 from recommender import artifacts
 from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
@@ -27,7 +28,6 @@ from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
 from recommender.term_index import TermIndex
 from tests.conftest import ROOT, SAMPLE_CORPUS
-from training.jobs import train_and_publish
 
 INFO = {"corpus": {"path": "/data/articles.jsonl", "sha256": "ab" * 32, "n_valid": 8, "n_skipped": 1},
         "training_seconds": 0.25}
@@ -150,7 +150,7 @@ def test_round_trip_gives_the_same_model_and_a_complete_manifest(fitted: Related
     assert manifest["corpus"] == INFO["corpus"]
     assert manifest["training_seconds"] == INFO["training_seconds"]
     directory = store / artifacts.VERSIONS / version
-    files = (*artifacts.FILES, artifacts.COMPONENTS_FILE, *artifacts.DEFAULT_LIST_FILES, *artifacts.DEFAULT_BODY_FILES)
+    files = (*artifacts.FILES, artifacts.COMPONENTS_FILE, *artifacts.DEFAULT_LIST_FILES)
     assert set(manifest["files"]) == set(files)
     for name in files:
         data = (directory / name).read_bytes()
@@ -439,7 +439,7 @@ def test_training_after_a_crash_publishes_normally(models_dir: Path, monkeypatch
 KILLED_TRAINING = """
 import os, signal, sys
 import numpy as np
-from training.jobs import train_and_publish
+from publishing.train import train_and_publish
 
 def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)

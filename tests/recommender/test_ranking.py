@@ -506,9 +506,12 @@ def _identity_pairs(indices: np.ndarray) -> np.ndarray:
     return np.eye(len(indices))
 
 
-def _facts(days: Sequence[float], codes: Sequence[int] | None = None) -> CorpusFacts:
+def _facts(days: Sequence[float], codes: Sequence[int] | None = None,
+           languages: Sequence[int] | None = None) -> CorpusFacts:
     codes = codes if codes is not None else [-1] * len(days)
-    return CorpusFacts(np.array(days, dtype=np.float64), np.array(codes, dtype=np.int32))
+    languages = languages if languages is not None else [-1] * len(days)
+    return CorpusFacts(np.array(days, dtype=np.float64), np.array(codes, dtype=np.int32),
+                       np.array(languages, dtype=np.int32))
 
 
 def _rank(

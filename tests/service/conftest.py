@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from service.logs import JsonFormatter
+from service.pipeline.logs import JsonFormatter
 
 
 @pytest.fixture()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from publishing.train import train_and_publish
 from recommender.corpus import Article, load_corpus
 from service import create_app
 from service.config import Settings
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
-from training.jobs import train_and_publish
 
 URL = f"/v1/articles/{SPACE_STATION_ID}/related"
 MANY_IDS = [f"story-{i}" for i in range(40)]  # enough that set iteration order depends on insertion order
@@ -176,6 +176,7 @@ def test_dedup_drops_a_syndicated_copy_unless_disabled(syndicated: tuple[Path, s
         ("half_life_days=-5", "half_life_days"),
         ("half_life_days=nan", "half_life_days"),
         ("category=nope", "category"),
+        ("lang=fr", "lang"),
         ("explain=maybe", "explain"),
         ("dedup=perhaps", "dedup"),
         ("limit=0", "limit"),
@@ -206,6 +207,7 @@ def test_bad_option_values_are_400s_naming_the_parameter(client, query: str, nam
         "diversity=0.5",
         "category=same",
         "category=prefer",
+        "lang=any",
         "explain=true",
     ],
 )

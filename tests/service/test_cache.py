@@ -8,12 +8,12 @@ from pathlib import Path
 
 import redis
 
+from publishing.train import train_and_publish
 from recommender import artifacts
 from service import create_app
-from service.cache import MemoryCache, RedisCache, cache_key
+from service.api.cache import MemoryCache, RedisCache, cache_key
 from service.config import Settings
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID, RedisProcess, free_port
-from training.jobs import train_and_publish
 
 URL = f"/v1/articles/{SPACE_STATION_ID}/related?limit=4"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.event_writer import EventWriter
-from service.rate_limit import RateLimiter, client_address
+from service.events.writer import EventWriter
+from service.pipeline.rate_limit import RateLimiter, client_address
 from storage import Database
 from storage.events import EventRow, position_stats
 

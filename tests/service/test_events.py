@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from service import create_app
 from service.config import Settings
-from service.events import MAX_EVENT_BYTES, event_writer
+from service.events.routes import MAX_EVENT_BYTES, event_writer
 from storage.events import position_stats, version_stats
 from storage.schema import events
 from tests.conftest import SPACE_STATION_ID
@@ -178,41 +178,9 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(sample_m
     assert post_from(client, click(served), "203.0.113.0").status_code == 429
     assert post_from(client, click(served), "203.0.113.0, 203.0.113.1").status_code == 429  # the last hop counts
     invalid = post_from(client, {"type": "click"}, "203.0.113.0")
-    assert invalid.status_code == 429  # the route (every error) keys on the same address as the fast path
+    assert invalid.status_code == 429  # errors are counted against the same address
     assert post_from(client, click(served), "203.0.113.5").status_code == 204
     assert stored_rows(app) == 5
-
-
-def flask_route_only(app):
-    """A test client for the Flask app behind the events fast path (for comparing the two)."""
-    from werkzeug.test import Client
-
-    from service.events_fastpath import EventsFastPath
-
-    wsgi = app.wsgi_app
-    while not isinstance(wsgi, EventsFastPath):
-        wsgi = wsgi.flask_wsgi
-    return Client(wsgi.flask_wsgi)
-
-
-def test_the_fast_path_answers_valid_events_as_the_route_does(events_app, served, log_lines) -> None:
-    fast = post(events_app.test_client(), impression(served), content_type="text/plain")
-    route = flask_route_only(events_app).post("/v1/events", data=json.dumps(impression(served)),
-                                              content_type="text/plain")
-    assert (fast.status_code, route.status_code) == (204, 204)
-    assert set(fast.headers.keys()) == set(route.headers.keys())
-    assert fast.headers["X-Model-Version"] == route.headers["X-Model-Version"] == served["model_version"]
-    requests = [line for line in log_lines() if line.get("event") == "request" and line["path"] == "/v1/events"]
-    assert [line["status"] for line in requests] == [204, 204]
-    assert stored_rows(events_app) == 10
-
-
-def test_the_fast_path_leaves_every_error_to_the_route(events_app, served) -> None:
-    client = events_app.test_client()
-    assert post(client, impression(served, items=[])).get_json()["error"]["code"] == "invalid_event"
-    assert post(client, b"{", "text/plain").get_json()["error"]["code"] == "invalid_json"
-    assert client.get("/v1/events").status_code == 405
-    assert stored_rows(events_app) == 0
 
 
 def test_an_event_naming_an_earlier_published_version_is_accepted(models_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The per-request line written straight to the JSON handler is the line `logging` writes (service/logs.py)."""
+"""The per-request line written straight to the JSON handler is the line `logging` writes (service/pipeline/logs.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.logs import JsonFormatter, JsonLineHandler, write_line
+from service.pipeline.logs import JsonFormatter, JsonLineHandler, write_line
 
 FIELDS = {"method": "GET", "path": "/v1/articles/a\nb\"c/related", "status": 200, "duration_ms": 0.042,
           "cache": "precomputed", "model_version": "v1", "request_id": "é-1"}

@@ -9,12 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+from publishing.train import train_and_publish
 from recommender import artifacts
 from service import create_app
 from service.config import Settings
-from service.model_store import ModelStore
+from service.models.store import ModelStore
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
-from training.jobs import train_and_publish
 
 
 def _broken_copy_of_current(models_dir: Path) -> str:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from publishing.train import train_and_publish
+from publishing.updates import update_published
 from recommender import artifacts
-from recommender.updates import update_published
 from service import create_app
 from service.config import Settings
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
 from tests.service.test_openapi import _validate
-from training.jobs import train_and_publish
 
 TOKEN = "editor-token-for-the-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Relatedly-Actor": "alice"}

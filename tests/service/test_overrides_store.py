@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from service.overrides import OverrideStore
+from service.models.overrides import OverrideStore
 from storage import Database
 from storage.overrides import announce_overrides, set_pins, write_revision_file
 

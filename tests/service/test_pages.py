@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from service import create_app
 from service.config import Settings
-from service.pages import WIDGET_JS, date_text, thumbnail_size
+from service.pages.fragment import WIDGET_JS, date_text, thumbnail_size
 from tests.conftest import SPACE_STATION_ID
 
 FRAGMENT = f"/v1/articles/{SPACE_STATION_ID}/related.html"

@@ -7,11 +7,11 @@ from urllib.parse import quote
 
 import pytest
 
+from publishing.train import train_and_publish
 from service import create_app
 from service.config import Settings
 from tests.conftest import SPACE_STATION_ID
 from tests.service.test_openapi import _validate
-from training.jobs import train_and_publish
 
 FIXTURES = Path(__file__).parents[1] / "recommender" / "fixtures" / "exports"
 STATION_URL = f"https://news.example.org/spaceflight/{SPACE_STATION_ID}"

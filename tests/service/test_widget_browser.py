@@ -26,8 +26,8 @@ from flask import Flask, Response
 
 from service import create_app
 from service.config import Settings
-from service.events import event_writer
-from service.pages import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
+from service.events.routes import event_writer
+from service.pages.fragment import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
 from storage.events import version_stats
 from tests.conftest import SPACE_STATION_ID
 from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers

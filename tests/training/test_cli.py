@@ -51,7 +51,10 @@ def test_train_publishes_and_prints_a_summary(tmp_path: Path, capsys: pytest.Cap
     assert "progress stage=neighbours" in out  # plain log lines: stderr is not a terminal
     stages = re.search(r"^stages: (.*)$", out, re.MULTILINE).group(1)
     assert [part.split()[0] for part in stages.split(", ")] == [*manifest["stage_seconds"], "publish"]
-    assert list(manifest["stage_seconds"]) == ["load", "count", "rows", "lsa", "neighbours", "check"]
+    assert list(manifest["stage_seconds"]) == ["load", "languages", "boilerplate", "count", "rows", "lsa", "neighbours",
+                                               "check"]
+    assert re.search(r"^languages: en \d+$", out, re.MULTILINE)  # the sample is English
+    assert re.search(r"^boilerplate: ", out, re.MULTILINE)
     assert "count_seconds=" in out and "neighbours_seconds=" in out  # and in the log line
     assert err == ""
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from publishing.train import train_and_publish
 from recommender import artifacts
 from tests.conftest import SAMPLE_CORPUS
 from training.cli import main
-from training.jobs import train_and_publish
 
 N_SAMPLE_ARTICLES = 156
 

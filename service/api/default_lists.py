@@ -1,0 +1,145 @@
+"""Default related lists: rendered by the service when a version loads, served for any article at once.
+
+The page renderer asks for every article view with no options, for any article of the archive. The
+model gives every article's default list as ids and scores (`recommender.default_lists.ArticleLists`);
+`render_defaults` turns them into the response documents off the request path, before the new version
+is swapped in, so that request costs a dictionary lookup right after a publish: nothing to warm.
+
+A rendered list can be replaced without a new model version (`DefaultResponses.replace`). Editorial
+rules work through the same seam: when the overrides' revision changes, the lists they touch (pins,
+blocks, lists holding an excluded story) are rendered again with the rules, on top of the base lists.
+
+`DefaultListPath` answers exactly those requests in front of Flask, through the same response code as
+every route (`service.pipeline`), and hands every other request to Flask unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from recommender.default_lists import ArticleLists
+from recommender.overrides import Overrides
+from service.api.routes import RELATED_RULE, dumps, list_document, render_with_rules, story_entry
+from service.extensions import Relatedly
+from service.pipeline.http import finish_get
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+_PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
+
+
+def render_defaults(version: str, lists: ArticleLists) -> DefaultResponses:
+    """Every article's default-list response, byte for byte what the route renders for it."""
+    model = lists.model
+    stories: dict[str, dict[str, Any]] = {}
+
+    def story(story_id: str, score: float) -> dict[str, Any]:
+        known = stories.get(story_id)
+        if known is None:
+            known = stories[story_id] = story_entry(model.article(story_id), 0.0, "model")
+        return {**known, "score": round(score, 6)}
+
+    bodies = {
+        article_id: dumps(list_document(article_id, version, lists.limit,
+                                        [story(s, score) for s, score in zip(ids, scores, strict=True)]))
+        for article_id, ids, scores in lists.all_lists()
+    }
+    return DefaultResponses(version, lists, bodies)
+
+
+@dataclass(frozen=True)
+class _Edited:
+    """The lists editorial rules change at one overrides revision, rendered with those rules."""
+
+    revision: int = -1
+    bodies: dict[str, bytes] = field(default_factory=dict)
+
+
+class DefaultResponses:
+    """Every article's rendered default list for one model version; lists may be replaced in place."""
+
+    def __init__(self, version: str, lists: ArticleLists, bodies: dict[str, bytes]) -> None:
+        self.version, self.lists = version, lists
+        self._bodies = bodies
+        self._edited = _Edited()
+        self._lock = threading.Lock()
+
+    @property
+    def limit(self) -> int:
+        return self.lists.limit
+
+    def body(self, article_id: str, overrides: Overrides) -> bytes | None:
+        """The article's default response under `overrides` (None for an unknown id).
+
+        The lists the rules change are rendered again once per overrides revision.
+        """
+        edited = self._edited
+        if edited.revision != overrides.revision:
+            edited = self._edit(overrides)
+        return edited.bodies.get(article_id) or self._bodies.get(article_id)
+
+    def replace(self, bodies: Mapping[str, bytes]) -> None:
+        """Replace some articles' base lists (the editorial rules still apply on top)."""
+        with self._lock:
+            self._bodies = {**self._bodies, **{k: v for k, v in bodies.items() if k in self._bodies}}
+            self._edited = _Edited()
+
+    def _edit(self, overrides: Overrides) -> _Edited:
+        with self._lock:
+            if self._edited.revision == overrides.revision:
+                return self._edited
+            touched = set(overrides.pins) | set(overrides.blocks)
+            if overrides.exclusions:
+                touched.update(self.lists.articles_listing(overrides.exclusions))
+            model, version, limit = self.lists.model, self.version, self.limit
+            edited = _Edited(overrides.revision, {a: render_with_rules(model, version, a, overrides, limit)
+                                                  for a in sorted(touched) if a in self._bodies})
+            self._edited = edited
+            return edited
+
+
+def register_default_list_path(app: Flask) -> None:
+    """Put the default-list path in front of the Flask app (after the extensions are bound)."""
+    app.wsgi_app = DefaultListPath(app.wsgi_app, app.extensions["relatedly"])  # type: ignore[method-assign]
+
+
+class DefaultListPath:
+    """WSGI layer: answer `GET /v1/articles/<id>/related` without options from the rendered lists."""
+
+    def __init__(self, flask_wsgi: WsgiApp, parts: Relatedly) -> None:
+        self.flask_wsgi, self.parts = flask_wsgi, parts
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        article_id = _plain_related_request(environ)
+        loaded = self.parts.store.current() if article_id is not None else None
+        defaults = loaded.defaults if loaded is not None else None
+        body = defaults.body(article_id, self.parts.overrides.current()) if defaults else None
+        if body is None:  # not that request, no model, or an unknown id: Flask answers
+            return self.flask_wsgi(environ, start_response)
+        status, headers, content = finish_get(
+            environ, body, settings=self.parts.settings, model_version=loaded.version, cache="precomputed",
+            endpoint=RELATED_RULE, started=started,
+        )
+        start_response(status, headers)
+        return content
+
+
+def _plain_related_request(environ: dict[str, Any]) -> str | None:
+    """The article id of `GET /v1/articles/<id>/related` without a query string, else None.
+
+    Only ASCII paths: others need WSGI's latin-1 → UTF-8 decoding, which Flask does for them.
+    """
+    if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+        return None
+    path = environ.get("PATH_INFO", "")
+    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX) and path.isascii()):
+        return None
+    article_id = path[len(_PREFIX) : -len(_SUFFIX)]
+    return article_id if article_id and not article_id.startswith("/") else None
