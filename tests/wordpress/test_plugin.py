@@ -281,6 +281,34 @@ def test_a_post_leaving_publish_is_gone_from_every_list_within_10_s(
                and not lists_holding(relatedly, str(post_id), SAMPLE_IDS), started)
 
 
+def test_changes_the_service_answers_202_to_are_delivered(
+        site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
+    """A publish that outlasts RELATEDLY_ADMIN_WAIT_SECONDS is answered 202 and runs on as a job: delivered."""
+    relatedly.stop()
+    relatedly.env["RELATEDLY_ADMIN_WAIT_SECONDS"] = "0"
+    relatedly.start()
+    try:
+        request = urllib.request.Request(
+            f"{relatedly.url}/v1/admin/articles", method="POST",
+            data=json.dumps({"articles": [{"id": "test-202", "title": "Zymurgy ledger", "body": ""}]}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {relatedly.env['RELATEDLY_ADMIN_TOKEN']}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+        started = time.monotonic()
+        post_id = publish(SPACE_FOLLOW_UP)
+        wait_until("publish answered 202: served", lambda: served(relatedly, post_id), started)
+        started = time.monotonic()
+        site.php(f"wp_trash_post({post_id}); return true;")
+        wait_until("trash answered 202: gone", lambda: related_ids(relatedly, str(post_id)) is None, started)
+        assert site.php("return Relatedly_Sync::queue();") == []
+    finally:
+        relatedly.stop()
+        del relatedly.env["RELATEDLY_ADMIN_WAIT_SECONDS"]
+        relatedly.start()
+        forget_outage(site)
+
+
 @pytest.mark.xfail(strict=True, reason="the admin API has no reversible withdrawal yet: DELETE /v1/admin/articles/<id>"
                                        " (the plugin sends ?withdraw=true) is a permanent takedown, and a later POST"
                                        " of the id is answered `refused` (recommender/updates.py, manifest takedowns)")

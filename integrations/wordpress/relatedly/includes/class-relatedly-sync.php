@@ -204,7 +204,7 @@ final class Relatedly_Sync {
 				continue;
 			}
 			$answer = Relatedly_Client::remove( Relatedly_Article::id( $id ) );
-			if ( 200 === $answer->status || 'article_not_found' === $answer->code ) { // Never had it: done too.
+			if ( self::accepted( $answer ) || 'article_not_found' === $answer->code ) { // Never had it: done too.
 				$result['done'][] = $id;
 			} else {
 				$result = self::failed( $result, array( $id ), $answer );
@@ -236,7 +236,7 @@ final class Relatedly_Sync {
 	private static function send_batch( array $batch, array $result ): array {
 		$answer = Relatedly_Client::upsert( $batch );
 		$ids    = array_keys( $batch );
-		if ( 200 === $answer->status ) {
+		if ( self::accepted( $answer ) ) {
 			$refused = (array) ( $answer->json()['refused'] ?? array() );
 			if ( $refused ) {
 				$result['errors'][] = 'refused (taken down earlier on the service): post ' . implode( ', ', $refused );
@@ -256,6 +256,16 @@ final class Relatedly_Sync {
 			return $result;
 		}
 		return self::failed( $result, $ids, $answer );
+	}
+
+	/**
+	 * Whether the service took the change: 200 when it published it within its wait, 202 when the
+	 * publish runs on as a job (it will publish it; `GET /v1/admin/jobs/<id>` follows it).
+	 *
+	 * @param Relatedly_Response $answer The answer.
+	 */
+	private static function accepted( Relatedly_Response $answer ): bool {
+		return 200 === $answer->status || 202 === $answer->status;
 	}
 
 	/**
