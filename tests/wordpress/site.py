@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -160,12 +161,13 @@ require_once ABSPATH . 'wp-settings.php';
                 time.sleep(0.1)
 
     def stop(self) -> None:
+        """Stops `php -S` and its workers (a process group of their own)."""
         if self._server is not None:
-            self._server.terminate()
+            os.killpg(self._server.pid, signal.SIGTERM)
             try:
                 self._server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._server.kill()
+                os.killpg(self._server.pid, signal.SIGKILL)
                 self._server.wait()
             self._server = None
 

@@ -25,6 +25,10 @@ final class Relatedly_Admin {
 		add_action( 'admin_menu', array( __CLASS__, 'add_page' ) );
 		add_action( 'admin_init', array( __CLASS__, 'register_settings' ) );
 		add_action( 'admin_post_relatedly_send_all', array( __CLASS__, 'send_all' ) );
+		foreach ( array( Relatedly_Settings::OPTION_URL, Relatedly_Settings::OPTION_TOKEN ) as $option ) {
+			add_action( "add_option_$option", array( 'Relatedly_Sync', 'schedule_if_waiting' ) );
+			add_action( "update_option_$option", array( 'Relatedly_Sync', 'schedule_if_waiting' ) );
+		}
 	}
 
 	/**

@@ -4,7 +4,7 @@
  * WXR export (recommender/sources/wxr.py) or a REST dump, so an imported archive and the posts this
  * plugin sends are one catalogue: the id is the post ID as a string, the body the raw post content
  * (the excerpt when the content is empty), the first category by name, every tag, the GMT date, the
- * permalink and the featured image.
+ * permalink, the featured image, the site's language and a post's Polylang language.
  *
  * @package Relatedly
  */
@@ -83,6 +83,10 @@ final class Relatedly_Article {
 		}
 		if ( count( $categories ) > 1 ) {
 			$fields['categories'] = $categories;
+		}
+		$site_language = (string) get_bloginfo( 'language' ); // An export's <language>, e.g. en-US.
+		if ( '' !== $site_language ) {
+			$fields['site_language'] = $site_language;
 		}
 		$language = taxonomy_exists( 'language' ) ? wp_get_object_terms( $post->ID, 'language', array( 'fields' => 'slugs' ) ) : array();
 		if ( is_array( $language ) && $language ) {

@@ -157,24 +157,25 @@ final class Relatedly_Render {
 	 * @param array  $query      Fragment options.
 	 */
 	private static function fragment( string $article_id, array $query ): ?string {
+		// One transient per post and options; a delivered change (a new generation) makes it stale.
 		$generation = (string) get_option( Relatedly_Sync::GENERATION_OPTION, '' );
-		$key        = 'relatedly_' . md5( $generation . '|' . $article_id . '|' . wp_json_encode( $query ) );
+		$key        = 'relatedly_' . md5( $article_id . '|' . wp_json_encode( $query ) );
 		$cached     = get_transient( $key );
-		if ( is_array( $cached ) && isset( $cached['html'] ) ) {
+		if ( is_array( $cached ) && isset( $cached['html'] ) && ( $cached['generation'] ?? null ) === $generation ) {
 			return (string) $cached['html'];
 		}
 		if ( get_transient( self::DOWN_TRANSIENT ) ) {
 			return null;
 		}
 		$answer = Relatedly_Client::fragment( $article_id, $query );
-		if ( 200 === $answer->status ) {
-			$html = wp_kses( $answer->body, self::allowed_html() );
-			set_transient( $key, array( 'html' => $html ), self::CACHE_SECONDS );
+		if ( 200 === $answer->status || 404 === $answer->status ) { // 404: the service does not know the post (yet).
+			$html  = 200 === $answer->status ? wp_kses( $answer->body, self::allowed_html() ) : '';
+			$cache = array(
+				'html'       => $html,
+				'generation' => $generation,
+			);
+			set_transient( $key, $cache, 200 === $answer->status ? self::CACHE_SECONDS : self::EMPTY_SECONDS );
 			return $html;
-		}
-		if ( 404 === $answer->status ) {
-			set_transient( $key, array( 'html' => '' ), self::EMPTY_SECONDS );
-			return '';
 		}
 		if ( 0 === $answer->status || $answer->status >= 500 ) {
 			set_transient( self::DOWN_TRANSIENT, 1, self::DOWN_SECONDS );

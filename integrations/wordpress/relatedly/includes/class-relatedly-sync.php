@@ -4,8 +4,10 @@
  * draft, pending, private, trash), password and delete is sent to the admin API in the request that
  * made it, at its end (`shutdown`), one batch for all the posts the request changed. What could not be
  * delivered waits in a queue (the `relatedly_queue` option) that the WP-Cron event
- * `relatedly_deliver_queue` delivers, with growing delays between attempts; one run of wp-cron.php
- * with the event due delivers the whole queue.
+ * `relatedly_deliver_queue` delivers. The event is due at once while anything waits, so every run of
+ * wp-cron.php tries again and one run after the service is back delivers the whole queue; WP-Cron
+ * paces the attempts (a page view spawns a run at most once a minute, a system cron as often as it
+ * runs), and a service that does not answer costs one timeout per attempt, not one per post.
  *
  * Only post IDs are recorded: what is sent is decided when it is sent, from the post as it is then
  * (servable → its record is added or replaced; unpublished or gone → it is taken down), so the last
@@ -27,11 +29,6 @@ final class Relatedly_Sync {
 	const STATUS_OPTION     = 'relatedly_last_delivery';
 	const GENERATION_OPTION = 'relatedly_generation';
 	const CRON_HOOK         = 'relatedly_deliver_queue';
-
-	/**
-	 * Seconds before the n-th retry (then the last one again): soon at first, an hour at most.
-	 */
-	const RETRY_DELAYS = array( 10, 60, 300, 900, 3600 );
 
 	/**
 	 * Articles in one POST; the byte cap keeps a batch under the service's 1 MB request limit.
@@ -154,8 +151,8 @@ final class Relatedly_Sync {
 		$outcome = self::deliver( $ids );
 		self::enqueue( $outcome['failed'], $outcome['error'] );
 		self::forget( $outcome['done'], null );
-		if ( $outcome['done'] && self::queue() ) {
-			self::schedule( time() ); // The service answers again: let the next cron run drain the queue.
+		if ( $outcome['done'] ) {
+			self::schedule_if_waiting(); // The service answers: the next cron run delivers what waits.
 		}
 	}
 
@@ -168,8 +165,7 @@ final class Relatedly_Sync {
 			return;
 		}
 		if ( ! Relatedly_Settings::can_push() ) {
-			self::enqueue( array_keys( $queue ), 'the service URL or admin token is not configured' );
-			return;
+			return; // Saving the settings schedules the event again.
 		}
 		$outcome = self::deliver( array_keys( $queue ) );
 		self::forget( $outcome['done'], $queue );
@@ -208,7 +204,7 @@ final class Relatedly_Sync {
 				continue;
 			}
 			$answer = Relatedly_Client::remove( Relatedly_Article::id( $id ) );
-			if ( 200 === $answer->status || 'article_not_found' === $answer->code ) { // Never had it: done too.
+			if ( self::accepted( $answer ) || 'article_not_found' === $answer->code ) { // Never had it: done too.
 				$result['done'][] = $id;
 			} else {
 				$result = self::failed( $result, array( $id ), $answer );
@@ -240,7 +236,7 @@ final class Relatedly_Sync {
 	private static function send_batch( array $batch, array $result ): array {
 		$answer = Relatedly_Client::upsert( $batch );
 		$ids    = array_keys( $batch );
-		if ( 200 === $answer->status ) {
+		if ( self::accepted( $answer ) ) {
 			$refused = (array) ( $answer->json()['refused'] ?? array() );
 			if ( $refused ) {
 				$result['errors'][] = 'refused (taken down earlier on the service): post ' . implode( ', ', $refused );
@@ -260,6 +256,16 @@ final class Relatedly_Sync {
 			return $result;
 		}
 		return self::failed( $result, $ids, $answer );
+	}
+
+	/**
+	 * Whether the service took the change: 200 when it published it within its wait, 202 when the
+	 * publish runs on as a job (it will publish it; `GET /v1/admin/jobs/<id>` follows it).
+	 *
+	 * @param Relatedly_Response $answer The answer.
+	 */
+	private static function accepted( Relatedly_Response $answer ): bool {
+		return 200 === $answer->status || 202 === $answer->status;
 	}
 
 	/**
@@ -331,13 +337,13 @@ final class Relatedly_Sync {
 		}
 		update_option( self::QUEUE_OPTION, $queue, false );
 		if ( $queue ) {
-			self::schedule( $now );
+			self::schedule();
 		}
 	}
 
 	/**
-	 * Puts posts in the queue (or counts one more failed attempt on their entry) and schedules the
-	 * next attempt after the delay their attempts call for (the least tried post sets it).
+	 * Puts posts in the queue (or counts one more failed attempt on their entry); the next cron run
+	 * tries again.
 	 *
 	 * @param int[]  $ids   Post IDs.
 	 * @param string $error Why they could not be delivered.
@@ -346,9 +352,8 @@ final class Relatedly_Sync {
 		if ( ! $ids ) {
 			return;
 		}
-		$queue    = self::queue();
-		$now      = time();
-		$attempts = PHP_INT_MAX;
+		$queue = self::queue();
+		$now   = time();
 		foreach ( $ids as $id ) {
 			$entry              = $queue[ (int) $id ] ?? array( 'attempts' => 0 );
 			$queue[ (int) $id ] = array(
@@ -356,10 +361,9 @@ final class Relatedly_Sync {
 				'attempts' => (int) $entry['attempts'] + 1,
 				'error'    => $error,
 			);
-			$attempts           = min( $attempts, $queue[ (int) $id ]['attempts'] );
 		}
 		update_option( self::QUEUE_OPTION, $queue, false );
-		self::schedule( $now + self::delay( $attempts ) );
+		self::schedule();
 		error_log( sprintf( 'relatedly: %d post(s) queued for a later delivery: %s', count( $ids ), $error ) ); // phpcs:ignore WordPress.PHP.DevelopmentFunctions
 	}
 
@@ -386,27 +390,20 @@ final class Relatedly_Sync {
 	}
 
 	/**
-	 * Schedules the delivery event at `$when`, or earlier if it is already due sooner.
-	 *
-	 * @param int $when Unix time.
+	 * Makes the delivery event due now (an event already scheduled is due already).
 	 */
-	private static function schedule( int $when ): void {
-		$next = wp_next_scheduled( self::CRON_HOOK );
-		if ( false !== $next && $next <= $when ) {
-			return;
+	private static function schedule(): void {
+		if ( false === wp_next_scheduled( self::CRON_HOOK ) ) {
+			wp_schedule_single_event( time(), self::CRON_HOOK );
 		}
-		if ( false !== $next ) {
-			wp_unschedule_event( $next, self::CRON_HOOK );
-		}
-		wp_schedule_single_event( $when, self::CRON_HOOK );
 	}
 
 	/**
-	 * Activation: a queue left from before (a deactivated plugin) gets its delivery event back.
+	 * A queue that waits without an event (the plugin was inactive or not configured) gets it back.
 	 */
 	public static function schedule_if_waiting(): void {
 		if ( self::queue() ) {
-			self::schedule( time() );
+			self::schedule();
 		}
 	}
 
@@ -415,15 +412,6 @@ final class Relatedly_Sync {
 	 */
 	public static function unschedule(): void {
 		wp_clear_scheduled_hook( self::CRON_HOOK );
-	}
-
-	/**
-	 * Seconds before attempt n (1-based).
-	 *
-	 * @param int $attempt Attempt number.
-	 */
-	private static function delay( int $attempt ): int {
-		return self::RETRY_DELAYS[ min( $attempt, count( self::RETRY_DELAYS ) ) - 1 ];
 	}
 
 	/**
