@@ -309,10 +309,6 @@ def test_changes_the_service_answers_202_to_are_delivered(
         forget_outage(site)
 
 
-@pytest.mark.xfail(strict=True, reason="the admin API has no reversible withdrawal yet: DELETE /v1/admin/articles/<id>"
-                                       " (the plugin sends ?withdraw=true) is a permanent takedown, and a later POST"
-                                       " of the id is answered `refused` (service/api/admin.py passes removals=,"
-                                       " not withdrawals=)")
 def test_a_post_unpublished_and_published_again_is_served_again(
         site: WordPressSite, relatedly: RelatedlyService, publish: Publish) -> None:
     post_id = publish(SPACE)
