@@ -2,7 +2,8 @@
 
 Order of the rules, each cheap on the ≤ K precomputed candidates:
 1. drop the query itself, excluded ids, candidates below `min_score` (raw similarity: relevance is
-   judged before any freshness boost), older than `max_age_days`, or of another category (`same`);
+   judged before any freshness boost), older than `max_age_days`, of another category (`same`) or of
+   an excluded one (`exclude_categories`);
 2. score = similarity × 0.5^(age / half_life) × category boost (`prefer`);
 3. pick greedily, best score first (or by MMR when `diversity` > 0), skipping near-copies of the
    query or of a story already picked.
@@ -35,6 +36,7 @@ class RankingOptions:
     half_life_days: float | None = None
     diversity: float = 0.0
     category: CategoryRule = "any"
+    exclude_categories: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,9 +99,12 @@ def rank(
     excluded: np.ndarray,
     pairwise: Callable[[np.ndarray], np.ndarray],
     near_duplicates: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    excluded_categories: np.ndarray | None = None,
 ) -> Ranked:
     """Apply the rules to candidates (row indices with their similarity to the query).
 
+    `excluded` are row indices never to pick, `excluded_categories` category codes (those of
+    `options.exclude_categories` the corpus has).
     `pairwise(rows)` gives the rows' similarity matrix (for diversity); `near_duplicates(rows, t)`, when
     given, a cheaper boolean matrix of pairs with similarity ≥ t (for de-duplication alone).
     """
@@ -120,6 +125,8 @@ def rank(
         keep &= ~(np.abs(age_days) > options.max_age_days)  # unknown dates pass
     if options.category == "same":
         keep &= (facts.category_codes[safe] == query.category_code) & (query.category_code >= 0)
+    if excluded_categories is not None and len(excluded_categories):
+        keep &= ~np.isin(facts.category_codes[safe], excluded_categories)
     cand, sims, ages = cand[keep], sims[keep], age_days[keep]
 
     scores = sims.astype(np.float64)

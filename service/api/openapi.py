@@ -58,6 +58,11 @@ _RANKING_PARAMETERS = [
      "description": "0 = by score … 1 = most varied (MMR re-ranking)"},
     {"name": "category", "in": "query", "schema": {"type": "string", "enum": ["any", "prefer", "same"]},
      "description": "prefer or require the article's own category"},
+    {"name": "exclude_category", "in": "query", "schema": {"type": "string"},
+     "description": "comma-separated categories whose stories to leave out"},
+    {"name": "fallback", "in": "query", "schema": {"type": "string", "enum": ["recent", "popular"]},
+     "description": "when nothing is related: the newest stories of the article's category (recent) or the most"
+                    " followed of the last 7 days (popular), marked with \"fallback\"; default: none"},
     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
      "description": "add the shared terms, tags and category behind each story"},
 ]
@@ -71,6 +76,8 @@ _RANKING_BODY_PROPERTIES = {  # null, like leaving an option out, means its defa
     "half_life_days": {**_DAYS, "type": ["number", "null"]},
     "diversity": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
     "category": {"enum": ["any", "prefer", "same", None]},
+    "exclude_category": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": MAX_EXCLUDE,
+                                                        "items": {"type": "string"}}, {"type": "null"}]},
     "explain": {"type": ["boolean", "null"]},
 }
 _ISO_DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}, {"type": "null"}],
@@ -146,6 +153,14 @@ SPEC: dict[str, Any] = {
                               "304": {"description": "not modified (If-None-Match)"}},
             }
         },
+        "/v1/widget.css": {
+            "get": {
+                "summary": "The block's shipped stylesheet (for the fragment; the script applies it itself)",
+                "responses": {"200": {"description": "the stylesheet",
+                                      "content": {"text/css": {"schema": {"type": "string"}}}},
+                              "304": {"description": "not modified (If-None-Match)"}},
+            }
+        },
         "/v1/articles/{article_id}/related.html": {
             "get": {
                 "summary": "The related block as server-rendered HTML (the widget's markup), for includes and ESI",
@@ -154,7 +169,15 @@ SPEC: dict[str, Any] = {
                     *[p for p in _RANKING_PARAMETERS if p["name"] != "explain"],
                     {"name": "heading", "in": "query",
                      "schema": {"type": "string", "pattern": r"\S", "maxLength": 200},
-                     "description": "the block's heading (default \"Related stories\")"},
+                     "description": "the block's heading (default \"Related stories\" in the block's language)"},
+                    {"name": "heading_level", "in": "query", "schema": {"enum": ["2", "3", "4", "5", "6"]},
+                     "description": "the heading's element, h2 (default) … h6"},
+                    {"name": "layout", "in": "query", "schema": {"enum": ["list", "grid"]},
+                     "description": "list (default) or grid of cards, for the shipped stylesheet"},
+                    {"name": "style", "in": "query", "schema": {"type": "string"},
+                     "description": "none: the shipped stylesheet leaves this block alone"},
+                    {"name": "lang", "in": "query", "schema": {"type": "string"},
+                     "description": "the page's language (dates, default heading); default en"},
                     {"name": "thumbnails", "in": "query",
                      "schema": {"anyOf": [{"enum": ["", "true", "1", "yes", "on", "false", "0", "no", "off"]},
                                           {"type": "string", "pattern": "^[0-9]{1,4}x[0-9]{1,4}$"}]},
@@ -164,7 +187,8 @@ SPEC: dict[str, Any] = {
                     "200": {"description": "the block (limit defaults to 5, as in the widget)",
                             "content": {"text/html": {"schema": {"type": "string"}}}},
                     "304": {"description": "not modified (If-None-Match)"},
-                    "400": _json(_ref("Error"), "an invalid value, or a parameter the fragment does not take"),
+                    "400": {"description": "an invalid value: an empty body (other parameters are ignored)",
+                            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "404": {"description": "unknown article: an empty body, so an include shows nothing",
                             "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "503": {"description": "no model loaded yet: an empty body",
@@ -273,8 +297,9 @@ SPEC: dict[str, Any] = {
                     "url": _NULLABLE_STRING,
                     "published_at": _NULLABLE_STRING,
                     "score": {"type": "number"},
-                    "source": {"enum": ["pinned", "model"],
-                               "description": "pinned: an editor put it there (shown first); model: ranked"},
+                    "source": {"enum": ["pinned", "model", "recent", "popular"],
+                               "description": "pinned: an editor put it there (shown first); model: ranked;"
+                                              " recent, popular: the fallback asked for"},
                     "explanation": _ref("Explanation"),
                 },
             },
@@ -287,6 +312,8 @@ SPEC: dict[str, Any] = {
                     "limit": {"type": "integer"},
                     "count": {"type": "integer"},
                     "related": {"type": "array", "items": _ref("RelatedStory")},
+                    "fallback": {"enum": ["recent", "popular"],
+                                 "description": "present when nothing was related and these are the fallback"},
                 },
             },
             "TextRelatedList": {
@@ -418,7 +445,8 @@ SPEC["paths"]["/v1/related.html"] = {"get": {
     "parameters": [SPEC["paths"]["/v1/related"]["get"]["parameters"][0],
                    *[p for p in _FRAGMENT["parameters"] if p["in"] == "query"]],
     "responses": {**_FRAGMENT["responses"],
-                  "400": _json(_ref("Error"), "no url, an invalid value, or a parameter the fragment does not take"),
+                  "400": {"description": "no url, or an invalid value: an empty body",
+                          "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                   "404": {"description": "no article has this URL: an empty body, so an include shows nothing",
                           "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}}},
 }}
