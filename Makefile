@@ -15,9 +15,10 @@ run: $(VENV)/.installed
 	RELATEDLY_HOST=$${RELATEDLY_HOST:-127.0.0.1} PORT=$(PORT) RELATEDLY_MODELS_DIR=$(MODELS_DIR) \
 		$(BIN)/relatedly serve
 
-# Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, gunicorn, Chromium).
+# Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, granian, Chromium).
 test: $(VENV)/.installed-test
 	bash .ci/system-deps
+	$(MAKE) node_modules/.installed
 	$(BIN)/ruff check recommender publishing training service storage tests benchmarks
 	$(BIN)/python -m pytest
 
@@ -34,5 +35,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# axe-core for the browser tests' accessibility audit (package.json; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache
+	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache node_modules
