@@ -499,6 +499,7 @@ SPEC["components"]["schemas"]["OverrideListing"] = {
                                                            "stories": {"type": "array", "items": _STORY}}}},
         "blocks": {"type": "array", "items": {"type": "object", "required": ["article_id", "story_id", "active"],
                                               "properties": {"article_id": {"type": "string"},
+                                                             "article_title": _NULLABLE_STRING,
                                                              "story_id": {"type": "string"},
                                                              "story_title": _NULLABLE_STRING,
                                                              "active": {"type": "boolean"}}}},
@@ -531,6 +532,7 @@ SPEC["paths"].update({
         "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
             "type": "object", "required": ["article_id", "story_id"], "properties": {
                 "article_id": _GIVEN_ID, "story_id": _GIVEN_ID, "both_ways": {"type": "boolean"},
+                "reason": {"type": "string", "maxLength": 500, "description": "recorded in the audit trail"},
                 "allow_inactive": _ALLOW_INACTIVE}}, responses={**_CHANGED, **_CHANGE_ERRORS, **_SELF_CONFLICT}),
         "delete": _change("Lift a block", parameters=[
             {"name": "article_id", "in": "query", "required": True, "schema": _GIVEN_ID},
@@ -554,6 +556,18 @@ SPEC["paths"].update({
             "type": "array", "items": {"type": "object", "required": [
                 "revision", "changed_at", "actor", "action", "article_id", "story_ids", "detail"]}}}}, "the changes"),
             "400": _json(_ref("Error"), "invalid limit"), **_OVERRIDE_ERRORS}}},
+    "/v1/admin/story-stats": {"get": {
+        "summary": "Readers' figures per story: impressions (showings in a list), clicks and CTR over the last days",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "ids", "in": "query", "required": True, "schema": {"type": "string", "pattern": r"\S"},
+                        "description": "comma-separated article ids, at most 100"},
+                       {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
+        "responses": {"200": _json({"type": "object", "required": ["days", "stories"], "properties": {
+            "days": {"type": "integer"}, "stories": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["impressions", "clicks", "ctr"], "properties": {
+                    "impressions": {"type": "integer"}, "clicks": {"type": "integer"}, "ctr": {"type": "number"}}}}}},
+            "the figures, zeros for a story never shown"),
+            "400": _json(_ref("Error"), "ids or days invalid"), **_OVERRIDE_ERRORS}}},
     "/v1/admin/search": {"get": {
         "summary": "Articles of the served model whose title holds every word of q (or whose id is q)",
         "security": _ADMIN_SECURITY,
