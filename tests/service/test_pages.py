@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from jsonschema import Draft202012Validator
 from service import create_app
 from service.config import Settings
 from service.pages.fragment import WIDGET_JS, date_text, thumbnail_size
+from storage.events import EventRow, append_events
 from tests.conftest import SPACE_STATION_ID
 
 FRAGMENT = f"/v1/articles/{SPACE_STATION_ID}/related.html"
@@ -220,3 +222,21 @@ def test_the_fragment_by_url_without_a_url_is_an_empty_html_400(client, query: s
 def test_an_id_with_a_line_break_is_an_empty_html_404_too(client) -> None:
     response = client.get("/v1/articles/no%0Asuch/related.html")
     assert (response.status_code, response.mimetype, response.data) == (404, "text/html", b"")
+
+
+def test_the_popular_fallback_is_the_most_clicked_stories_less_the_excluded(sample_models_dir: Path,
+                                                                            tmp_path: Path) -> None:
+    app = create_app(Settings(models_dir=str(sample_models_dir), admin_token="a-token-of-sixteen-chars",
+                              database_url=f"sqlite:///{tmp_path / 'events.db'}"), watch=False)
+    client = app.test_client()
+    listed = [s["id"] for s in client.get(f"/v1/articles/{SPACE_STATION_ID}/related?limit=4").get_json()["related"]]
+    now = datetime.now(UTC)
+    clicks = [listed[2]] * 3 + [listed[0]] * 2 + [SPACE_STATION_ID] * 5 + [listed[1]] + ["not-in-the-model"] * 9
+    append_events(app.extensions["relatedly"].database,
+                  [EventRow(now, "click", f"l{n}", "elsewhere", story, 1, "v") for n, story in enumerate(clicks)])
+    excluded = client.post("/v1/admin/overrides/exclusions", json={"story_id": listed[0]},
+                           headers={"Authorization": "Bearer a-token-of-sixteen-chars"})
+    assert excluded.status_code == 200
+    body = client.get(f"/v1/articles/{SPACE_STATION_ID}/related?min_score=1&fallback=popular&limit=3").get_json()
+    assert body["fallback"] == "popular"
+    assert [s["id"] for s in body["related"]] == [listed[2], listed[1]]  # not the article, an exclusion, an unknown
