@@ -239,7 +239,7 @@ def test_named_editors_confirm_exclusions_with_a_reason_and_the_log_says_who(bro
 
             _open(page, "space station", "Tiangong space station opens its doors")
             figures = page.locator("#related li .figures")
-            expect(figures.nth(1)).to_have_text("shown 2× · 1 clicks · CTR 50.0% (30 days)")
+            expect(figures.nth(1)).to_have_text("shown 2× · 1 click · CTR 50.0% (30 days)")
             expect(figures.nth(0)).to_have_text("shown 2× · 0 clicks · CTR 0.0% (30 days)")
             expect(figures.nth(4)).to_have_text("not shown in 30 days")
             assert "match" in page.inner_text("#related li:first-child .meta")

@@ -10,6 +10,7 @@ the test's tmp dir.
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import time
@@ -50,9 +51,9 @@ body { font: 16px/1.4 Georgia, serif; margin: 0 auto; max-width: 40rem; padding:
 TIMEOUT_SECONDS = 3  # the widget's
 
 
-def _png(width: int, height: int) -> bytes:
-    """A plain grey PNG of the given size (the thumbnails of the layout tests)."""
-    rows = b"".join(b"\x00" + b"\x99\xaa\xbb" * width for _ in range(height))
+def _png(width: int, height: int, rgb: bytes = b"\x99\xaa\xbb") -> bytes:
+    """A plain PNG of one colour (the thumbnails of the layout tests)."""
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -62,6 +63,15 @@ def _png(width: int, height: int) -> bytes:
 
 
 THUMBNAIL_PNG = _png(320, 180)
+_PALETTE = [_png(320, 180, bytes(rgb)) for rgb in ((0x3b, 0x6e, 0x8f), (0xc2, 0x7c, 0x4e), (0x5b, 0x8c, 0x5a),
+                                                    (0x8a, 0x5a, 0x8c), (0xb5, 0x9a, 0x3e), (0x4e, 0x7a, 0xa8))]
+WIDGET_SCREENSHOT = os.environ.get("RELATEDLY_WIDGET_SCREENSHOT")  # e.g. docs/widget.png, the README's picture
+
+
+def _thumbnail(route) -> None:
+    """Serve https://img.example.org/sN.png as a thumbnail of its own colour."""
+    digits = re.findall(r"\d+", route.request.url.rsplit("/", 1)[-1])
+    route.fulfill(body=_PALETTE[int(digits[0]) % len(_PALETTE)] if digits else THUMBNAIL_PNG, content_type="image/png")
 _LIST_ID = re.compile(r"relatedly-[0-9a-f]{16}-heading|data-relatedly-list=\"[0-9a-f]{16}\"")
 
 
@@ -489,8 +499,7 @@ def test_the_shipped_styles_lay_out_cards_without_overlap_at_every_width(site, b
                                                                          layout: str, thumbnails: bool) -> None:
     """No host CSS: the block looks right on the shipped stylesheet alone, from a phone to a desktop."""
     context = browser.new_context(viewport={"width": width, "height": 900})
-    context.route("https://img.example.org/**", lambda route: route.fulfill(body=THUMBNAIL_PNG,
-                                                                          content_type="image/png"))
+    context.route("https://img.example.org/**", _thumbnail)
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(str(error)))
@@ -501,6 +510,8 @@ def test_the_shipped_styles_lay_out_cards_without_overlap_at_every_width(site, b
     tab.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     boxes = tab.eval_on_selector("aside.relatedly", _BOXES)
     tab.screenshot(path=str(tmp_path / f"cards-{layout}-{width}.png"), full_page=True)
+    if WIDGET_SCREENSHOT and (layout, width, thumbnails) == ("grid", 768, True):
+        tab.screenshot(path=WIDGET_SCREENSHOT, full_page=True)
     context_width = tab.evaluate("() => document.documentElement.clientWidth")
     assert len(boxes) == len(_TITLES)
     assert tab.evaluate("() => document.documentElement.scrollWidth") <= context_width  # no sideways scrolling

@@ -101,7 +101,8 @@
     const { stories } = await api("GET", `/v1/admin/story-stats?days=${STATS_DAYS}&ids=${ids.map(enc).join(",")}`);
     for (const span of spans) {
       const f = stories[span.dataset.id];
-      span.textContent = f.impressions ? `shown ${count(f.impressions)}× · ${count(f.clicks)} clicks · `
+      span.textContent = f.impressions ? `shown ${count(f.impressions)}× · ${count(f.clicks)} click${
+        f.clicks === 1 ? "" : "s"} · `
         + `CTR ${(100 * f.ctr).toFixed(1)}% (${STATS_DAYS} days)` : `not shown in ${STATS_DAYS} days`;
     }
   }
