@@ -69,12 +69,10 @@ def sign_in() -> Any:
     editor's name, or of this address)."""
     settings = relatedly().settings
     name = request.form.get("name", "").strip() or ("" if settings.editor_tokens else "editor")
-    if not _NAME.match(name):
-        return _sign_in_form("Use up to 60 letters, digits, spaces or .@'- for your name.", 400)
     address = client_address(request.environ, settings.trusted_proxies)
     per_editor = SignInLimiter(relatedly().database)
     per_address = SignInLimiter(relatedly().database, max_failures=MAX_FAILURES_PER_ADDRESS)
-    keys = ((per_editor, f"editor:{name.casefold()}"), (per_address, f"address:{address}"))
+    keys = ((per_editor, f"editor:{name[:60].casefold()}"), (per_address, f"address:{address}"))
     wait = max(limiter.retry_after(key) for limiter, key in keys)
     if wait:
         response = _sign_in_form(f"Too many failed sign-ins: try again in {wait} s.", 429)
@@ -86,6 +84,8 @@ def sign_in() -> Any:
             limiter.failed(key)
         return _sign_in_form("That name and token do not match." if settings.editor_tokens
                              else "That token is not valid.", 401)
+    if not _NAME.match(signed_in):
+        return _sign_in_form("Use up to 60 letters, digits, spaces or .@'- for your name.", 400)
     response = redirect("/editor", code=303)
     set_session_cookie(response, request, new_session(signed_in), session_secret(settings))
     return response
