@@ -160,6 +160,7 @@ def _build_parser() -> argparse.ArgumentParser:
     related.add_argument("--half-life-days", type=float, help="halve a story's score per this many days of age")
     related.add_argument("--diversity", type=float, default=0.0, help="0 = by score … 1 = most varied (MMR)")
     related.add_argument("--category", choices=("any", "prefer", "same"), default="any")
+    related.add_argument("--exclude-category", default="", help="comma-separated categories to leave out")
     related.add_argument("--explain", action="store_true", help="show shared terms and tags behind each story")
     related.add_argument("--database-url", default=os.environ.get("RELATEDLY_DATABASE_URL") or None,
                          help="where the editorial overrides are (default: as the service)")
@@ -350,6 +351,7 @@ def _related(args: argparse.Namespace) -> int:
             half_life_days=args.half_life_days,
             diversity=args.diversity,
             category=args.category,
+            exclude_categories=frozenset(c.strip() for c in args.exclude_category.split(",") if c.strip()),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -309,6 +309,10 @@ def test_an_article_without_a_url_or_section_reads_cleanly(browser, serve_app, e
         context = browser.new_context(viewport={"width": 1100, "height": 1400})
         page = context.new_page()
         try:
+            page.goto(f"{base_url}/editor")
+            assert axe_audit(page) == []  # the sign-in page with the admin token
+            _sign_in(page, base_url, token="not-the-admin-token")
+            assert axe_audit(page) == []  # with its error
             _sign_in(page, base_url)
             _open(page, "crew returns", "Space station crew returns to Earth")
             assert page.inner_text("#article-meta") == "no-url-story · undated · no section"
