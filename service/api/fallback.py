@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
 from recommender.model import RelatedModel
@@ -41,11 +40,11 @@ def fallback_rows(kind: Fallback, model: RelatedModel, article_id: str, options:
     catalog = model.catalog_
     excluded_codes = catalog.category_codes_of(options.exclude_categories)
     if kind == "recent":
-        rows = catalog.newest_in_category(catalog.index_of(article_id), options.limit + len(never),
-                                          catalog.indices_of_known(sorted(never)))
-        if len(excluded_codes):
-            rows = rows[~np.isin(catalog.facts.category_codes[rows], excluded_codes)]
-        return [catalog.id_at(int(row)) for row in rows[:options.limit]]
+        idx = catalog.index_of(article_id)
+        if catalog.facts.category_codes[idx] in excluded_codes:  # its category is the one asked to leave out
+            return []
+        rows = catalog.newest_in_category(idx, options.limit, catalog.indices_of_known(sorted(never)))
+        return [catalog.id_at(int(row)) for row in rows]
     stories = []
     for story_id in popular_ids(database):
         if story_id in never or story_id not in model:

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,14 @@ def empty_include(status: int) -> Response:
     return Response(b"", status, mimetype="text/html")
 
 
+@dataclass(frozen=True)
 class BlockLook:
     """How the block is drawn: language (dates, default heading), heading level, layout, shipped styles."""
 
-    def __init__(self, lang: str = "en", level: int = 2, layout: str = "list", styled: bool = True) -> None:
-        self.lang, self.level, self.layout, self.styled = lang, level, layout, styled
+    lang: str = "en"
+    level: int = 2
+    layout: str = "list"
+    styled: bool = True
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> BlockLook:
