@@ -21,6 +21,7 @@ run: $(VENV)/.installed
 # Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, granian, Chromium).
 test: $(VENV)/.installed-test
 	bash .ci/system-deps
+	$(MAKE) node_modules/.installed
 	$(BIN)/ruff check recommender publishing training service storage tests benchmarks
 	$(BIN)/python -m pytest
 
@@ -51,5 +52,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# axe-core for the browser tests' accessibility audit (package.json; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache
+	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache node_modules

@@ -125,6 +125,22 @@ class ArticleCatalog:
             counts = Counter(lang for lang in self._columns["languages"] if lang is not None)
             self._main_language = counts.most_common(1)[0][0] if counts else None
         return self._main_language
+    def category_codes_of(self, categories: frozenset[str]) -> np.ndarray:
+        """The codes of the categories the corpus has (for `exclude_categories`); unknown names are ignored."""
+        codes = [self.category_code(c) for c in sorted(categories)]
+        return np.array([c for c in codes if c >= 0], dtype=np.int32)
+
+    def newest_in_category(self, idx: int, limit: int, leave_out: np.ndarray) -> np.ndarray:
+        """Row indices of the newest dated articles of row `idx`'s category, newest first (ties by row),
+        leaving out `idx` and the rows in `leave_out`; none when the article has no category."""
+        facts = self.facts
+        code = facts.category_codes[idx]
+        if code < 0:
+            return np.empty(0, dtype=np.int64)
+        rows = np.flatnonzero((facts.category_codes == code) & ~np.isnan(facts.published_days))
+        rows = rows[(rows != idx) & ~np.isin(rows, leave_out)]
+        order = np.lexsort((rows, -facts.published_days[rows]))
+        return rows[order[:limit]]
 
     def article_id_for_url(self, url: str) -> str | None:
         """The article whose canonical URL is `url`'s (see `recommender.urls`), None when there is none."""

@@ -273,6 +273,7 @@ class RelatedModel:
             excluded=self.catalog_.indices_of_known(sorted(options.exclude)),
             pairwise=self.space_.pairwise,
             near_duplicates=self._near_duplicates,
+            excluded_categories=self.catalog_.category_codes_of(options.exclude_categories),
         )
 
     def _near_duplicates(self, rows: np.ndarray, threshold: float) -> np.ndarray:

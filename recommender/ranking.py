@@ -2,8 +2,9 @@
 
 Order of the rules, each cheap on the ≤ K precomputed candidates:
 1. drop the query itself, excluded ids, candidates below `min_score` (raw similarity: relevance is
-   judged before any freshness boost), older than `max_age_days`, of another category (`same`), or in
-   another language than the query's (unless `lang="any"`; a story or query of unknown language passes);
+   judged before any freshness boost), older than `max_age_days`, of another category (`same`) or of
+   an excluded one (`exclude_categories`), or in another language than the query's (unless
+   `lang="any"`; a story or query of unknown language passes);
 2. score = similarity × 0.5^(age / half_life) × category boost (`prefer`);
 3. pick greedily, best score first (or by MMR when `diversity` > 0), skipping near-copies of the
    query or of a story already picked.
@@ -38,6 +39,7 @@ class RankingOptions:
     diversity: float = 0.0
     category: CategoryRule = "any"
     lang: LanguageRule = "same"  # "same": never a story in another language than the query's (when known)
+    exclude_categories: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,9 +106,12 @@ def rank(
     excluded: np.ndarray,
     pairwise: Callable[[np.ndarray], np.ndarray],
     near_duplicates: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    excluded_categories: np.ndarray | None = None,
 ) -> Ranked:
     """Apply the rules to candidates (row indices with their similarity to the query).
 
+    `excluded` are row indices never to pick, `excluded_categories` category codes (those of
+    `options.exclude_categories` the corpus has).
     `pairwise(rows)` gives the rows' similarity matrix (for diversity); `near_duplicates(rows, t)`, when
     given, a cheaper boolean matrix of pairs with similarity ≥ t (for de-duplication alone).
     """
@@ -130,6 +135,8 @@ def rank(
     if options.lang == "same" and query.language_code != -1:  # stories of unknown language pass
         codes = facts.language_codes[safe]
         keep &= (codes == query.language_code) | (codes < 0)
+    if excluded_categories is not None and len(excluded_categories):
+        keep &= ~np.isin(facts.category_codes[safe], excluded_categories)
     cand, sims, ages = cand[keep], sims[keep], age_days[keep]
 
     scores = sims.astype(np.float64)

@@ -8,6 +8,8 @@
 |                              |               | the models directory (events, editorial overrides)           |
 | RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
 | RELATEDLY_ADMIN_TOKEN        | (unset)       | enables /v1/admin/* with Authorization: Bearer <token>        |
+| RELATEDLY_EDITOR_TOKENS      | (unset)       | named editors of the editor page, "name:token,name:token"     |
+|                              |               | (each signs in with their own token; unset = the admin token) |
 | RELATEDLY_KEEP_VERSIONS      | 5             | versions kept on disk after an admin update                  |
 | RELATEDLY_ADMIN_WAIT_SECONDS | 5             | how long an admin write waits for its job before a 202       |
 | RELATEDLY_CACHE_EMPTY_TTL    | 30            | seconds an empty list is cached (it may fill up soon)        |
@@ -34,6 +36,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +55,7 @@ class Settings:
     database_url: str | None = None
     cache_ttl_seconds: int = 300
     admin_token: str | None = None
+    editor_tokens: tuple[tuple[str, str], ...] = ()  # (name, token) of each named editor
     keep_versions: int = 5
     admin_wait_seconds: float = 5.0
     cache_empty_ttl_seconds: int = 30
@@ -99,6 +103,7 @@ class Settings:
             )
             if not ok
         ]
+        problems += _editor_problems(self.editor_tokens, self.admin_token)
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             problems.append("redis_url must start with redis://, rediss:// or unix://")
         if self.database_url is not None and not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
@@ -121,6 +126,7 @@ class Settings:
             "database_url": ("RELATEDLY_DATABASE_URL", str),
             "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
             "admin_token": ("RELATEDLY_ADMIN_TOKEN", str),
+            "editor_tokens": ("RELATEDLY_EDITOR_TOKENS", _editor_tokens),
             "keep_versions": ("RELATEDLY_KEEP_VERSIONS", int),
             "admin_wait_seconds": ("RELATEDLY_ADMIN_WAIT_SECONDS", float),
             "cache_empty_ttl_seconds": ("RELATEDLY_CACHE_EMPTY_TTL", int),
@@ -153,7 +159,8 @@ class Settings:
             try:
                 values[name] = convert(raw.strip())
             except ValueError:
-                problems.append(f"{variable}={raw!r} is not a valid {getattr(convert, '__name__', 'value')}")
+                shown = "(hidden)" if variable in _SECRETS else repr(raw)  # never a token in a log line
+                problems.append(f"{variable}={shown} is not a valid {getattr(convert, '__name__', 'value')}")
         try:
             settings = cls(**values)
         except ConfigError as exc:
@@ -161,6 +168,41 @@ class Settings:
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return settings
+
+
+_SECRETS = ("RELATEDLY_ADMIN_TOKEN", "RELATEDLY_EDITOR_TOKENS")
+EDITOR_NAME = re.compile(r"^[\w .@'-]{1,60}$")
+
+
+def _editor_tokens(raw: str) -> tuple[tuple[str, str], ...]:
+    """ "alice:token,bob:token" → (("alice", "token"), ("bob", "token")); a part without ':' is an error."""
+    editors = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name, colon, token = part.partition(":")
+        if not colon:
+            raise ValueError(f"{part[:20]!r}… is not name:token")
+        editors.append((name.strip(), token.strip()))
+    return tuple(editors)
+
+
+_editor_tokens.__name__ = "list of name:token"
+
+
+def _editor_problems(editors: tuple[tuple[str, str], ...], admin_token: str | None) -> list[str]:
+    """Every named editor needs a plain name, their own token of at least 16 characters, and the admin token set
+    (the editor page and the admin API are off without it)."""
+    problems = []
+    names = [name.casefold() for name, _ in editors]
+    tokens = [token for _, token in editors]
+    if editors and not admin_token:
+        problems.append("editor_tokens need admin_token (the editor page is off without it)")
+    if any(not EDITOR_NAME.match(name) for name, _ in editors):
+        problems.append("editor_tokens names must be 1 to 60 letters, digits, spaces or .@'-")
+    if any(len(token) < 16 for token in tokens):
+        problems.append("editor_tokens tokens must be at least 16 characters")
+    if len(set(names)) != len(names) or len(set(tokens)) != len(tokens) or admin_token in tokens:
+        problems.append("editor_tokens must give every editor a name and a token of their own")
+    return problems
 
 
 def _origins(raw: str) -> tuple[str, ...]:

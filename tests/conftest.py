@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -216,6 +217,33 @@ def browser():
         )
         yield launched
         launched.close()
+
+
+AXE_JS = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_audit() -> Callable[[Any, str | None], list[dict[str, Any]]]:
+    """`axe_audit(page, include)`: the serious and critical violations axe-core finds on the page (or within the
+    `include` selector), each as {id, impact, help, targets}. axe-core comes from npm (`make node_modules/.installed`).
+
+    The script is evaluated through the DevTools protocol rather than added as a <script> tag: the pages under
+    test forbid inline scripts by their Content-Security-Policy, and the audit must not loosen it."""
+    if not AXE_JS.exists():
+        pytest.fail(f"no axe-core at {AXE_JS}: run `make node_modules/.installed` (npm ci)")
+    source = AXE_JS.read_text()
+
+    def audit(page: Any, include: str | None = None) -> list[dict[str, Any]]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(source)
+        results = page.evaluate("""async (include) => {
+            const result = await axe.run(include ? {include: [include]} : document, {resultTypes: ["violations"]});
+            return result.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({
+                id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" "))}));
+        }""", include)
+        return results
+
+    return audit
 
 
 @contextmanager

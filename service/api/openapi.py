@@ -68,6 +68,11 @@ _RANKING_PARAMETERS = [
      "description": "prefer or require the article's own category"},
     {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["same", "any"]},
      "description": "same (default): only stories in the article's language; any: every language"},
+    {"name": "exclude_category", "in": "query", "schema": {"type": "string"},
+     "description": "comma-separated categories whose stories to leave out"},
+    {"name": "fallback", "in": "query", "schema": {"type": "string", "enum": ["recent", "popular"]},
+     "description": "when nothing is related: the newest stories of the article's category (recent) or the most"
+                    " followed of the last 7 days (popular), marked with \"fallback\"; default: none"},
     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
      "description": "add the shared terms, tags and category behind each story"},
 ]
@@ -82,6 +87,8 @@ _RANKING_BODY_PROPERTIES = {  # null, like leaving an option out, means its defa
     "diversity": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
     "category": {"enum": ["any", "prefer", "same", None]},
     "lang": {"enum": ["same", "any", None]},
+    "exclude_category": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": MAX_EXCLUDE,
+                                                        "items": {"type": "string"}}, {"type": "null"}]},
     "explain": {"type": ["boolean", "null"]},
 }
 _ISO_DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}, {"type": "null"}],
@@ -175,6 +182,14 @@ SPEC: dict[str, Any] = {
                               "304": {"description": "not modified (If-None-Match)"}},
             }
         },
+        "/v1/widget.css": {
+            "get": {
+                "summary": "The block's shipped stylesheet (for the fragment; the script applies it itself)",
+                "responses": {"200": {"description": "the stylesheet",
+                                      "content": {"text/css": {"schema": {"type": "string"}}}},
+                              "304": {"description": "not modified (If-None-Match)"}},
+            }
+        },
         "/v1/articles/{article_id}/related.html": {
             "get": {
                 "summary": "The related block as server-rendered HTML (the widget's markup), for includes and ESI",
@@ -183,7 +198,15 @@ SPEC: dict[str, Any] = {
                     *[p for p in _RANKING_PARAMETERS if p["name"] != "explain"],
                     {"name": "heading", "in": "query",
                      "schema": {"type": "string", "pattern": r"\S", "maxLength": 200},
-                     "description": "the block's heading (default \"Related stories\")"},
+                     "description": "the block's heading (default \"Related stories\" in the block's language)"},
+                    {"name": "heading_level", "in": "query", "schema": {"enum": ["2", "3", "4", "5", "6"]},
+                     "description": "the heading's element, h2 (default) … h6"},
+                    {"name": "layout", "in": "query", "schema": {"enum": ["list", "grid"]},
+                     "description": "list (default) or grid of cards, for the shipped stylesheet"},
+                    {"name": "style", "in": "query", "schema": {"type": "string"},
+                     "description": "none: the shipped stylesheet leaves this block alone"},
+                    {"name": "locale", "in": "query", "schema": {"type": "string"},
+                     "description": "the page's language (dates, default heading); default en"},
                     {"name": "thumbnails", "in": "query",
                      "schema": {"anyOf": [{"enum": ["", "true", "1", "yes", "on", "false", "0", "no", "off"]},
                                           {"type": "string", "pattern": "^[0-9]{1,4}x[0-9]{1,4}$"}]},
@@ -193,7 +216,8 @@ SPEC: dict[str, Any] = {
                     "200": {"description": "the block (limit defaults to 5, as in the widget)",
                             "content": {"text/html": {"schema": {"type": "string"}}}},
                     "304": {"description": "not modified (If-None-Match)"},
-                    "400": _json(_ref("Error"), "an invalid value, or a parameter the fragment does not take"),
+                    "400": {"description": "an invalid value: an empty body (other parameters are ignored)",
+                            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "404": {"description": "unknown article: an empty body, so an include shows nothing",
                             "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "503": {"description": "no model loaded yet: an empty body",
@@ -323,8 +347,9 @@ SPEC: dict[str, Any] = {
                     "url": _NULLABLE_STRING,
                     "published_at": _NULLABLE_STRING,
                     "score": {"type": "number"},
-                    "source": {"enum": ["pinned", "model"],
-                               "description": "pinned: an editor put it there (shown first); model: ranked"},
+                    "source": {"enum": ["pinned", "model", "recent", "popular"],
+                               "description": "pinned: an editor put it there (shown first); model: ranked;"
+                                              " recent, popular: the fallback asked for"},
                     "explanation": _ref("Explanation"),
                 },
             },
@@ -337,6 +362,8 @@ SPEC: dict[str, Any] = {
                     "limit": {"type": "integer"},
                     "count": {"type": "integer"},
                     "related": {"type": "array", "items": _ref("RelatedStory")},
+                    "fallback": {"enum": ["recent", "popular"],
+                                 "description": "present when nothing was related and these are the fallback"},
                 },
             },
             "TextRelatedList": {
@@ -471,7 +498,8 @@ SPEC["paths"]["/v1/related.html"] = {"get": {
     "parameters": [SPEC["paths"]["/v1/related"]["get"]["parameters"][0],
                    *[p for p in _FRAGMENT["parameters"] if p["in"] == "query"]],
     "responses": {**_FRAGMENT["responses"],
-                  "400": _json(_ref("Error"), "no url, an invalid value, or a parameter the fragment does not take"),
+                  "400": {"description": "no url, or an invalid value: an empty body",
+                          "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                   "404": {"description": "no article has this URL: an empty body, so an include shows nothing",
                           "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}}},
 }}
@@ -524,6 +552,7 @@ SPEC["components"]["schemas"]["OverrideListing"] = {
                                                            "stories": {"type": "array", "items": _STORY}}}},
         "blocks": {"type": "array", "items": {"type": "object", "required": ["article_id", "story_id", "active"],
                                               "properties": {"article_id": {"type": "string"},
+                                                             "article_title": _NULLABLE_STRING,
                                                              "story_id": {"type": "string"},
                                                              "story_title": _NULLABLE_STRING,
                                                              "active": {"type": "boolean"}}}},
@@ -556,6 +585,7 @@ SPEC["paths"].update({
         "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
             "type": "object", "required": ["article_id", "story_id"], "properties": {
                 "article_id": _GIVEN_ID, "story_id": _GIVEN_ID, "both_ways": {"type": "boolean"},
+                "reason": {"type": "string", "maxLength": 500, "description": "recorded in the audit trail"},
                 "allow_inactive": _ALLOW_INACTIVE}}, responses={**_CHANGED, **_CHANGE_ERRORS, **_SELF_CONFLICT}),
         "delete": _change("Lift a block", parameters=[
             {"name": "article_id", "in": "query", "required": True, "schema": _GIVEN_ID},
@@ -579,6 +609,18 @@ SPEC["paths"].update({
             "type": "array", "items": {"type": "object", "required": [
                 "revision", "changed_at", "actor", "action", "article_id", "story_ids", "detail"]}}}}, "the changes"),
             "400": _json(_ref("Error"), "invalid limit"), **_OVERRIDE_ERRORS}}},
+    "/v1/admin/story-stats": {"get": {
+        "summary": "Readers' figures per story: impressions (showings in a list), clicks and CTR over the last days",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "ids", "in": "query", "required": True, "schema": {"type": "string", "pattern": r"\S"},
+                        "description": "comma-separated article ids, at most 100"},
+                       {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
+        "responses": {"200": _json({"type": "object", "required": ["days", "stories"], "properties": {
+            "days": {"type": "integer"}, "stories": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["impressions", "clicks", "ctr"], "properties": {
+                    "impressions": {"type": "integer"}, "clicks": {"type": "integer"}, "ctr": {"type": "number"}}}}}},
+            "the figures, zeros for a story never shown"),
+            "400": _json(_ref("Error"), "ids or days invalid"), **_OVERRIDE_ERRORS}}},
     "/v1/admin/search": {"get": {
         "summary": "Articles of the served model whose title holds every word of q (or whose id is q)",
         "security": _ADMIN_SECURITY,

@@ -4,8 +4,13 @@ The cookie holds the editor's name and a CSRF token, signed with a key derived f
 (rotating the token signs every editor out); it is HttpOnly, SameSite=Strict, and Secure when the
 request came over HTTPS (directly or through a proxy saying so). A state-changing request made with
 the cookie must repeat the CSRF token in `X-CSRF-Token` (or the form field `csrf_token`), which a
-page on another origin cannot read. Failed sign-ins are limited per client address, counted in the
-database so every worker and host shares the count.
+page on another origin cannot read. Failed sign-ins are limited per editor name and, more loosely, per
+client address (a newsroom behind one office address is not locked out by one person's typos), counted in
+the database so every worker and host shares the count.
+
+Named editors (`RELATEDLY_EDITOR_TOKENS`) each sign in with their own token, and the name the audit trail
+records is theirs; without them, the admin token and a name the editor types. Sessions are signed with
+every token, so changing any of them signs every editor out; a removed editor's session ends at once.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ from datetime import UTC, datetime
 from flask import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from service.config import Settings
 from storage import Database
 from storage.sign_ins import recent_failed_sign_ins, record_failed_sign_in
 
 COOKIE = "relatedly_editor"
 SESSION_SECONDS = 12 * 3600
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per editor name
+MAX_FAILURES_PER_ADDRESS = 30  # per client address: a whole newsroom may sit behind one
 FAILURE_WINDOW_SECONDS = 300.0
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -62,6 +69,31 @@ def read_session(request: Request, admin_token: str) -> EditorSession | None:
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not isinstance(data.get("csrf"), str):
         return None
     return EditorSession(data["name"], data["csrf"])
+
+
+def session_secret(settings: Settings) -> str:
+    """What sessions are signed with: the admin token and every named editor's token."""
+    return "\0".join([settings.admin_token or "", *(f"{name}:{token}" for name, token in settings.editor_tokens)])
+
+
+def current_session(request: Request, settings: Settings) -> EditorSession | None:
+    """The request's session, if its signature holds and (with named editors) its editor is still configured."""
+    session = read_session(request, session_secret(settings))
+    if session is not None and settings.editor_tokens and session.name not in dict(settings.editor_tokens):
+        return None
+    return session
+
+
+def editor_signing_in(settings: Settings, name: str, token: str) -> str | None:
+    """The name to sign in as when `token` is right for `name`, else None: a named editor's own token, or (with
+    no named editors) the admin token under any name. Every token is compared, in constant time."""
+    if not settings.editor_tokens:
+        return name if hmac.compare_digest(token.encode(), (settings.admin_token or "").encode()) else None
+    signed_in = None
+    for editor, editor_token in settings.editor_tokens:
+        if hmac.compare_digest(token.encode(), editor_token.encode()) and editor.casefold() == name.casefold():
+            signed_in = editor
+    return signed_in
 
 
 def csrf_ok(request: Request, session: EditorSession) -> bool:

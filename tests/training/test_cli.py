@@ -147,6 +147,12 @@ def test_related_prints_ranked_lines(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert SPACE_STATION_ID not in ids and len(set(ids)) == 3
     assert ids[0] == "shenzhou-crews-complete-handover-aboard-tiangong"
 
+    assert main(["related", SPACE_STATION_ID, "--limit", "3", "--models-dir", str(models_dir),
+                 "--exclude-category", "spaceflight", "--min-score", "0"]) == 0  # the article's own category
+    others = [m.group(3) for m in map(RANKED_LINE.match, capsys.readouterr().out.splitlines()) if m]
+    categories = {json.loads(line)["id"]: json.loads(line).get("category") for line in SAMPLE_CORPUS.open()}
+    assert others and "spaceflight" not in {categories[i] for i in others}
+
 
 def test_related_unknown_id_exits_2(sample_models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["related", "no-such-article", "--models-dir", str(sample_models_dir)]) == 2
