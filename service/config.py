@@ -20,6 +20,9 @@
 | RELATEDLY_RELOAD_SECONDS     | 1.0           | how often the `CURRENT` pointer is checked for a new model   |
 | RELATEDLY_DEFAULT_LIMIT      | 10            | related stories returned when `limit` is not given           |
 | RELATEDLY_EVENTS_PER_MINUTE | 60            | POST /v1/events per client address and minute (0 = no limit) |
+| RELATEDLY_EVENTS_SPOOL_DIR   | (unset)       | where acknowledged events wait while the database is down;  |
+|                              |               | unset = events-spool/ beside the models directory            |
+| RELATEDLY_EVENTS_SPOOL_MAX_BYTES | 268435456 | bound of the spool; rows beyond it are dropped and counted   |
 | RELATEDLY_TRUSTED_PROXIES    | 0             | reverse proxies in front whose X-Forwarded-For is believed    |
 |                              |               | (the client address of the rate limits)                      |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
@@ -27,13 +30,18 @@
 | RELATEDLY_HOST               | 127.0.0.1     | address `relatedly serve` binds on                           |
 | WEB_CONCURRENCY              | 2             | server (granian) worker processes                            |
 | RELATEDLY_THREADS            | 1             | Python threads per worker (service/server/config.py)        |
+
+The limits on hostile or oversized input (decompressed bytes, line and field length, nesting depth, items
+per request, the article id rule) are constants in `recommender/limits.py`, listed in the README.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from storage import default_database_url
@@ -62,6 +70,8 @@ class Settings:
     reload_seconds: float = 1.0
     default_limit: int = 10
     events_per_minute: int = 60
+    events_spool_dir: str | None = None
+    events_spool_max_bytes: int = 256 * 1024 * 1024
     trusted_proxies: int = 0
     log_level: str = "INFO"
     host: str = "127.0.0.1"
@@ -85,6 +95,7 @@ class Settings:
                 ("reload_seconds", self.reload_seconds > 0, "> 0"),
                 ("default_limit", self.default_limit >= 1, ">= 1"),
                 ("events_per_minute", self.events_per_minute >= 0, ">= 0"),
+                ("events_spool_max_bytes", self.events_spool_max_bytes >= 1024, ">= 1024"),
                 ("trusted_proxies", self.trusted_proxies >= 0, ">= 0"),
                 ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
@@ -104,6 +115,14 @@ class Settings:
     def resolved_database_url(self) -> str:
         """The configured database, else the SQLite file beside the models directory."""
         return self.database_url or default_database_url(self.models_dir)
+
+    @property
+    def resolved_events_spool_dir(self) -> str:
+        """The spool of this database's events: a directory per database (keyed by its URL), so events
+        spooled for one database are never replayed into another."""
+        root = Path(self.events_spool_dir) if self.events_spool_dir else Path(self.models_dir).resolve().parent / \
+            "events-spool"
+        return str(root / hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:16])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +146,8 @@ class Settings:
             "reload_seconds": ("RELATEDLY_RELOAD_SECONDS", float),
             "default_limit": ("RELATEDLY_DEFAULT_LIMIT", int),
             "events_per_minute": ("RELATEDLY_EVENTS_PER_MINUTE", int),
+            "events_spool_dir": ("RELATEDLY_EVENTS_SPOOL_DIR", str),
+            "events_spool_max_bytes": ("RELATEDLY_EVENTS_SPOOL_MAX_BYTES", int),
             "trusted_proxies": ("RELATEDLY_TRUSTED_PROXIES", int),
             "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
             "host": ("RELATEDLY_HOST", str),

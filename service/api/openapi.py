@@ -384,6 +384,13 @@ SPEC: dict[str, Any] = {
                     "n_articles": {"type": "integer"},
                     "top_k": {"type": "integer"},
                     "cache": {"type": "object", "required": ["backend", "state"]},
+                    "events": {"type": "object", "required": ["state", "queued_rows", "spooled_rows", "last_error"],
+                               "description": "the event store: degraded while database writes fail (events"
+                                              " are then spooled on local disk, then written once it is back)",
+                               "properties": {"state": {"enum": ["ok", "degraded"]},
+                                              "queued_rows": {"type": "integer"},
+                                              "spooled_rows": {"type": "integer"},
+                                              "last_error": _NULLABLE_STRING}},
                     "last_reload_error": _NULLABLE_STRING,
                     "retrain_recommended": {"type": "boolean"},
                     "added_since_fit": {"type": "integer"},

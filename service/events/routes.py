@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, make_response, reques
 
 from recommender import artifacts
 from service.api.routes import current_model
+from service.events.spool import EventSpool
 from service.events.writer import EventWriter
 from service.extensions import relatedly
 from service.models.store import LoadedModel
@@ -42,7 +43,10 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def register_events(app: Flask) -> None:
     """Give the app its event writer and rate limiter."""
     parts = app.extensions["relatedly"]
-    app.extensions["relatedly_events"] = (EventWriter(parts.database), RateLimiter(parts.settings.events_per_minute))
+    spool = EventSpool(parts.settings.resolved_events_spool_dir, max_bytes=parts.settings.events_spool_max_bytes)
+    writer = EventWriter(parts.database, spool)
+    writer.start_if_spooled()
+    app.extensions["relatedly_events"] = (writer, RateLimiter(parts.settings.events_per_minute))
 
 
 def event_writer(app: Flask | None = None) -> EventWriter:
