@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zxcvbn import zxcvbn
+
 from storage import default_database_url
 
 
@@ -85,7 +87,6 @@ class Settings:
             for name, ok, rule in (
                 ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
                 ("keep_versions", self.keep_versions >= 1, ">= 1"),
-                ("admin_token", self.admin_token is None or len(self.admin_token) >= 16, "at least 16 characters"),
                 ("cache_empty_ttl_seconds", self.cache_empty_ttl_seconds >= 1, ">= 1"),
                 ("http_max_age_seconds", self.http_max_age_seconds >= 0, ">= 0"),
                 ("max_body_bytes", self.max_body_bytes >= 1024, ">= 1024"),
@@ -104,6 +105,8 @@ class Settings:
             )
             if not ok
         ]
+        if self.admin_token is not None:
+            problems += admin_token_problems(self.admin_token)
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             problems.append("redis_url must start with redis://, rediss:// or unix://")
         if self.database_url is not None and not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
@@ -174,6 +177,24 @@ class Settings:
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
         return settings
+
+
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def admin_token_problems(token: str) -> list[str]:
+    """Why the admin token is too weak to guard the admin API and the editor, if it is: fewer than 16
+    characters, or guessable by zxcvbn's estimate (repeats, sequences, keyboard walks, common passwords and
+    words; its top score, 10^10 guesses or more, is required). A random token of 16+ characters passes."""
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        return [f"admin_token must be at least {MIN_ADMIN_TOKEN_CHARS} characters"]
+    estimate = zxcvbn(token[:72])  # zxcvbn's input limit; a longer token's first 72 characters say enough
+    if estimate["score"] >= 4:
+        return []
+    reasons = [estimate["feedback"]["warning"], *estimate["feedback"]["suggestions"]]
+    reason = " ".join(r for r in reasons if r) or "it is easy to guess"
+    return [f"admin_token is too weak (about 10^{estimate['guesses_log10']:.0f} guesses): {reason} Use a random"
+            " token, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"]
 
 
 def _origins(raw: str) -> tuple[str, ...]:

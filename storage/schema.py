@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -86,6 +86,12 @@ editor_sign_in_failures = Table(  # failed editor sign-ins, so every worker and 
     Column("client", String, nullable=False, index=True),
     Column("failed_at", DateTime(timezone=True), nullable=False),
 )
+revoked_editor_sessions = Table(  # editor sessions signed out before they expired: their cookies no longer work
+    "revoked_editor_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # SHA-256 of the session's secret, never the secret
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),  # then the cookie is dead anyway
+)
 
 # Reader events (issue 11): one row per story shown in a list (an impression) and per story followed (a click),
 # so click-through rate by position and model version is one GROUP BY. No client address is stored.
@@ -108,5 +114,9 @@ def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _add_revoked_editor_sessions(conn: Connection) -> None:
+    revoked_editor_sessions.create(conn, checkfirst=True)
+
+
 # version → the step that brings a database from version - 1 to it.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables, 2: _add_revoked_editor_sessions}

@@ -2,7 +2,10 @@
 
 Off unless `RELATEDLY_ADMIN_TOKEN` is set (the routes then answer 404 as if absent). Every call needs
 `Authorization: Bearer <token>`, compared in constant time: 401 without credentials, 403 with wrong
-ones. Responses are never cached. The work is the same pipeline as `relatedly update` / `remove`
+ones, and 429 (with Retry-After) once a client address has failed as often as the editor's sign-in
+allows: a wrong Bearer token and a wrong sign-in count against one shared limit, so guessing the token
+is as slow whichever way in is tried. Responses are never cached.
+The work is the same pipeline as `relatedly update` / `remove`
 (`publishing.updates`), serialised with them by a lock; this worker swaps the new model in at once,
 the others at their next `CURRENT` check (and at once where Redis announcements are configured).
 """
@@ -17,24 +20,34 @@ from flask import Blueprint, Response, jsonify, request
 from publishing.updates import UpdateResult, update_published
 from recommender.corpus import parse_article
 from recommender.errors import UnknownArticleError
+from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
 from service.extensions import relatedly
+from service.pages.editor_session import SignInLimiter
 from service.pipeline.errors import ApiError
+from service.pipeline.rate_limit import client_address
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
-MAX_ARTICLES = 1000
 
 
 @bp.before_request
 def authorise() -> None:
-    """404 while the admin API is off, 401 without a bearer token, 403 with a wrong one."""
+    """404 while the admin API is off, 401 without a bearer token, 403 with a wrong one, 429 after too many."""
     token = relatedly().settings.admin_token
     if not token:
         raise ApiError(404, "not_found", "The requested URL was not found on the server.")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>")
+    client = client_address(request.environ, relatedly().settings.trusted_proxies)
+    limiter = SignInLimiter(relatedly().database)
+    wait = limiter.retry_after(client)
+    if wait:
+        raise ApiError(429, "too_many_failures", f"too many failed attempts from this client; retry in {wait} s",
+                       headers={"Retry-After": str(wait)})
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        limiter.failed(client)
         raise ApiError(403, "forbidden", "the admin token is not valid")
+
 
 
 @bp.after_request
@@ -45,6 +58,7 @@ def never_cache(response: Response) -> Response:
     return response
 
 
+
 @bp.post("/articles")
 def upsert_articles() -> Any:
     """Add new articles and replace edited ones: `{"articles": [{"id", "title", "body", …}, …]}`."""
@@ -53,18 +67,18 @@ def upsert_articles() -> Any:
         raise ApiError(400, "invalid_json", 'send {"articles": [{"id", "title", "body", …}, …]}')
     if len(data["articles"]) > MAX_ARTICLES:
         raise ApiError(400, "invalid_parameter", f"articles may hold at most {MAX_ARTICLES} items")
-    articles, problems = [], []
+    articles, problems, notes = [], [], []
     for position, record in enumerate(data["articles"]):
         try:
             if not isinstance(record, dict):
                 raise ValueError("must be a JSON object")
-            articles.append(parse_article(record))
+            articles.append(parse_article(record, notes=notes))
         except ValueError as exc:
             problems.append(f"articles[{position}]: {exc}")
     if problems:
         raise ApiError(400, "invalid_article", "; ".join(problems[:20]))
     return _published(update_published(relatedly().settings.models_dir, articles,
-                                       keep_versions=relatedly().settings.keep_versions))
+                                       keep_versions=relatedly().settings.keep_versions), notes)
 
 
 @bp.delete("/articles/<path:article_id>")
@@ -78,7 +92,7 @@ def remove_article(article_id: str) -> Any:
     return _published(result)
 
 
-def _published(result: UpdateResult) -> Any:
+def _published(result: UpdateResult, notes: list[str] | None = None) -> Any:
     relatedly().store.refresh()
     s = result.summary
     return jsonify(
@@ -91,4 +105,5 @@ def _published(result: UpdateResult) -> Any:
         recomputed_lists=s.recomputed_lists,
         n_articles=result.n_articles,
         retrain_recommended=result.drift.get("retrain_recommended", False),
+        notes=notes or [],
     )

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from recommender.limits import MAX_ID_CHARS
 from recommender.overrides import build_overrides, pin_problems, pin_states
 from service.api import admin
 from service.api.routes import current_model
@@ -42,7 +43,6 @@ from storage.overrides import (
 
 log = logging.getLogger("relatedly.admin")
 bp = Blueprint("admin_overrides", __name__, url_prefix="/v1/admin")
-MAX_ID_CHARS = 512
 MAX_ACTOR_CHARS = 100
 
 
@@ -50,7 +50,7 @@ MAX_ACTOR_CHARS = 100
 def _authorise() -> None:
     token = relatedly().settings.admin_token
     if token and "Authorization" not in request.headers:
-        session = read_session(request, token)
+        session = read_session(request, token, relatedly().database)
         if session is not None:
             if not csrf_ok(request, session):
                 raise ApiError(403, "csrf_failed", "send the editor page's CSRF token in X-CSRF-Token")

@@ -12,10 +12,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from service.api.admin import MAX_ARTICLES
-from service.api.admin_overrides import MAX_ID_CHARS
+from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
+from recommender.limits import MAX_BATCH_IDS, MAX_ID_CHARS
 from service.api.params import MAX_DAYS, MAX_EXCLUDE
-from service.api.routes import MAX_BATCH_IDS
 from service.extensions import relatedly
 
 bp = Blueprint("openapi", __name__)
@@ -39,6 +38,7 @@ _ADMIN_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token"),
     "403": _json(_ref("Error"), "wrong token"),
     "404": _json(_ref("Error"), "admin API off, or unknown article"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
 }
 _DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
 _RANKING_PARAMETERS = [
@@ -220,6 +220,8 @@ SPEC: dict[str, Any] = {
                     "recomputed_lists": {"type": "integer"},
                     "n_articles": {"type": "integer"},
                     "retrain_recommended": {"type": "boolean"},
+                    "notes": {"type": "array", "items": {"type": "string"},
+                              "description": "values dropped at ingest (a url or image that is not http(s))"},
                 },
             },
             "Event": {
@@ -440,6 +442,7 @@ _OVERRIDE_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token and no editor session"),
     "403": _json(_ref("Error"), "wrong token, or an editor session without its CSRF token (X-CSRF-Token)"),
     "404": _json(_ref("Error"), "admin API off (no RELATEDLY_ADMIN_TOKEN), or an unknown article or override"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
     "503": _json(_ref("Error"), "no model loaded yet, or the overrides database cannot be reached"),
 }
 _CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),

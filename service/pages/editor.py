@@ -20,6 +20,7 @@ from service.pages.editor_session import (
     SignInLimiter,
     clear_session_cookie,
     csrf_ok,
+    end_session,
     new_session,
     read_session,
     set_session_cookie,
@@ -54,7 +55,7 @@ def _page_headers(response: Response) -> Response:
 def page() -> Any:
     """The sign-in form, or the editor once signed in."""
     token = relatedly().settings.admin_token
-    session = read_session(request, token)
+    session = read_session(request, token, relatedly().database)
     if session is None:
         return render_template("editor/sign_in.html", error=None)
     loaded = relatedly().store.current()
@@ -89,10 +90,13 @@ def sign_in() -> Any:
 
 @bp.post("/editor/sign-out")
 def sign_out() -> Any:
-    """End the session (the form carries the CSRF token, so another site cannot sign an editor out)."""
-    session = read_session(request, relatedly().settings.admin_token)
+    """End the session, on the server too (the form carries the CSRF token, so another site cannot sign an
+    editor out)."""
+    session = read_session(request, relatedly().settings.admin_token, relatedly().database)
     if session is not None and not csrf_ok(request, session):
         raise ApiError(403, "csrf_failed", "send the editor page's CSRF token")
+    if session is not None:
+        end_session(relatedly().database, session)
     response = redirect("/editor", code=303)
     clear_session_cookie(response, request)
     return response

@@ -5,7 +5,8 @@ The cookie holds the editor's name and a CSRF token, signed with a key derived f
 request came over HTTPS (directly or through a proxy saying so). A state-changing request made with
 the cookie must repeat the CSRF token in `X-CSRF-Token` (or the form field `csrf_token`), which a
 page on another origin cannot read. Failed sign-ins are limited per client address, counted in the
-database so every worker and host shares the count.
+database so every worker and host shares the count. Signing out ends the session on the server too: its
+hash is recorded as revoked (until it would have expired), so a copy of the cookie no longer works.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from storage import Database
-from storage.sign_ins import recent_failed_sign_ins, record_failed_sign_in
+from storage.sign_ins import recent_failed_sign_ins, record_failed_sign_in, revoke_session, session_revoked
 
 COOKIE = "relatedly_editor"
 SESSION_SECONDS = 12 * 3600
@@ -50,8 +51,8 @@ def new_session(name: str) -> EditorSession:
     return EditorSession(name=name, csrf=secrets.token_urlsafe(24))
 
 
-def read_session(request: Request, admin_token: str) -> EditorSession | None:
-    """The session the request's cookie proves, or None (absent, forged, expired, or token rotated)."""
+def read_session(request: Request, admin_token: str, database: Database) -> EditorSession | None:
+    """The session the request's cookie proves, or None (absent, forged, expired, signed out, or token rotated)."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
@@ -61,7 +62,19 @@ def read_session(request: Request, admin_token: str) -> EditorSession | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not isinstance(data.get("csrf"), str):
         return None
-    return EditorSession(data["name"], data["csrf"])
+    session = EditorSession(data["name"], data["csrf"])
+    return None if session_revoked(database, _session_hash(session)) else session
+
+
+def end_session(database: Database, session: EditorSession) -> None:
+    """Sign out on the server: the session's cookie stops working everywhere, even where a copy was kept."""
+    expires_at = datetime.now(UTC) + timedelta(seconds=SESSION_SECONDS)
+    revoke_session(database, _session_hash(session), expires_at=expires_at)
+
+
+def _session_hash(session: EditorSession) -> str:
+    """The session's id in the database: a hash of its CSRF secret (random per sign-in), never the secret."""
+    return hashlib.sha256(session.csrf.encode()).hexdigest()
 
 
 def csrf_ok(request: Request, session: EditorSession) -> bool:
