@@ -16,7 +16,8 @@ from typing import Any
 # --- files (corpus exports) ---
 MAX_DECOMPRESSED_BYTES = 8 * 1024**3  # one corpus file, after gunzip: a gzip bomb stops here
 MAX_LINE_BYTES = 32 * 1024**2  # one JSON Lines line or CSV row
-MAX_ITEM_BYTES = 32 * 1024**2  # one XML item (WXR, RSS, Atom), with whatever precedes it since the last item
+MAX_ITEM_BYTES = 8 * 1024**2  # one XML item (WXR, RSS, Atom), with whatever precedes it since the last item
+MAX_ITEM_TAGS = 500_000  # `<` in one XML item: bounds its elements (a parsed element costs ~450 bytes)
 MAX_JSON_DOCUMENT_BYTES = 256 * 1024**2  # a whole-document JSON export (a WordPress REST page, a Ghost export)
 MAX_JSON_DEPTH = 64  # nesting of arrays and objects in any JSON value (a corpus row, a request body)
 

@@ -54,6 +54,42 @@ def make_xml_bomb(directory: Path) -> Path:
                      b"</item></channel></rss>\n")
 
 
+def make_csv_line_bomb(directory: Path) -> Path:
+    """A CSV row whose quoted body runs to 1.5 GB without a line break."""
+    return gzip_bomb(directory / "line-bomb.csv.gz", b'id,title,body\n1,t,"', b"a", 3 * GIB // 2, b'"\n')
+
+
+def make_ghost_whitespace_bomb(directory: Path) -> Path:
+    """A Ghost export: `{"db": `, 1.5 GB of whitespace, then the rest."""
+    return gzip_bomb(directory / "ghost.json.gz", b'{"db": ', b" \n", 3 * GIB // 2, b"[]}")
+
+
+def make_rss_bomb(directory: Path) -> Path:
+    """An RSS feed whose first item never ends."""
+    return gzip_bomb(directory / "feed.xml.gz", b'<?xml version="1.0"?>\n<rss version="2.0"><channel><item>',
+                     b"<category>c</category>\n", 3 * GIB // 2, b"</item></channel></rss>\n")
+
+
+def make_atom_bomb(directory: Path) -> Path:
+    """An Atom feed with 1.5 GB of elements before its first entry."""
+    return gzip_bomb(directory / "atom.xml.gz", b'<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom">',
+                     b"<link href='x'/>\n", 3 * GIB // 2, b"</feed>\n")
+
+
+def make_rest_with(directory: Path, name: str, post: str) -> Path:
+    """A REST dump page: one good post, then `post` (a JSON text) on line 3."""
+    good = json.dumps({"id": 1, "type": "post", "status": "publish", "title": {"rendered": "A title"},
+                       "content": {"rendered": "<p>Some words.</p>"}, "link": "https://example.com/1"})
+    path = directory / name
+    path.write_text(f"[\n{good},\n{post}\n]\n", encoding="utf-8")
+    return path
+
+
+REST_SURROGATE = ('{"id": 2, "type": "post", "status": "publish", "title": {"rendered": "bad \\ud800"},'
+                  ' "content": {"rendered": "b"}}')
+REST_DEEP = '{"id": 3, "meta": ' + "[" * DEEP + "]" * DEEP + "}"
+
+
 def make_xml_deep(directory: Path) -> Path:
     path = directory / "deep.xml"
     path.write_bytes(WXR_HEAD + b"<item>" + b"<a>" * DEEP + b"</a>" * DEEP + b"</item></channel></rss>\n")

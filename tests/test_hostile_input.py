@@ -41,6 +41,10 @@ BOMBS: list[tuple[Callable[[Path], Path], str]] = [
     (hostile.make_json_whitespace_bomb, r"whitespace\.json\.gz:1: refused: a JSON export file may hold at most"),
     (hostile.make_jsonl_newline_bomb, r"newlines\.jsonl\.gz: no valid articles"),
     (hostile.make_xml_bomb, r"bomb\.xml\.gz:\d+: refused: an item runs over"),
+    (hostile.make_csv_line_bomb, r"line-bomb\.csv\.gz:2: refused: the line is longer than"),
+    (hostile.make_ghost_whitespace_bomb, r"ghost\.json\.gz:1: refused: a JSON export file may hold at most"),
+    (hostile.make_rss_bomb, r"feed\.xml\.gz:\d+: refused: an item runs over"),
+    (hostile.make_atom_bomb, r"atom\.xml\.gz:\d+: refused: an item runs over"),
     (hostile.make_xml_deep, r"deep\.xml:\d+: malformed XML: .*[Dd]epth"),
     (hostile.make_surrogate, r"surrogate\.jsonl:41: field 'title' holds a lone surrogate \(U\+D800\)"),
     (hostile.make_deep_row, r"deep\.jsonl:41: refused: JSON nested deeper than 64 levels"),
@@ -65,6 +69,15 @@ def test_a_row_with_a_lone_surrogate_or_deep_nesting_is_skippable(tmp_path: Path
     assert code == 0, message
     loaded = load_corpus(corpus, skip_invalid=True)
     assert [p.line for p in loaded.problems] == [41, 42] and len(loaded.articles) == 40
+
+
+def test_rest_dumps_report_surrogates_and_deep_nesting_by_line(tmp_path: Path) -> None:
+    loaded = load_corpus(hostile.make_rest_with(tmp_path, "surrogate.json", hostile.REST_SURROGATE),
+                         skip_invalid=True)
+    assert [(p.line, "lone surrogate" in p.reason) for p in loaded.problems] == [(3, True)]
+    assert [a.id for a in loaded.articles] == ["1"]
+    with pytest.raises(CorpusError, match=r"deep\.json:3: refused: JSON nested deeper"):
+        load_corpus(hostile.make_rest_with(tmp_path, "deep.json", hostile.REST_DEEP))
 
 
 def test_one_id_rule_at_ingest(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 Every reader gets its bytes through `open_source`, which counts them: past `MAX_DECOMPRESSED_BYTES` (a gzip
 bomb), or past `MAX_ITEM_BYTES` since the reader last called `item_done()` (one giant XML item), reading
 stops with a `CorpusError` naming the file and the line reached, so no export costs unbounded time or memory.
+An item's `<` are counted too (past `MAX_ITEM_TAGS`, refused): many tiny elements cost far more memory parsed
+than their bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from recommender.errors import CorpusError
-from recommender.limits import MAX_DECOMPRESSED_BYTES
+from recommender.limits import MAX_DECOMPRESSED_BYTES, MAX_ITEM_TAGS
 
 FORMATS = ("jsonl", "csv", "wxr", "rss", "atom", "wp_rest", "ghost")
 SNIFF_BYTES = 64 * 1024
@@ -32,7 +34,7 @@ class _CountedBytes(io.RawIOBase):
 
     def __init__(self, inner: BinaryIO, name: str, max_bytes: int, max_item_bytes: int | None) -> None:
         self.inner, self.name_, self.max_bytes, self.max_item_bytes = inner, name, max_bytes, max_item_bytes
-        self.read_bytes = self.item_start = self.lines_before = 0
+        self.read_bytes = self.item_start = self.lines_before = self.item_tags = 0
 
     def readable(self) -> bool:
         return True
@@ -48,9 +50,12 @@ class _CountedBytes(io.RawIOBase):
         if self.read_bytes > self.max_bytes:
             raise CorpusError.at(self.name_, self.lines_before + 1, f"refused: the file holds more than"
                                  f" {self.max_bytes:,} bytes (decompressed), the limit for one corpus file")
-        if self.max_item_bytes is not None and self.read_bytes - self.item_start > self.max_item_bytes:
-            raise CorpusError.at(self.name_, self.lines_before + 1, f"refused: an item runs over"
-                                 f" {self.max_item_bytes:,} bytes, the limit for one item")
+        if self.max_item_bytes is not None:
+            self.item_tags += data.count(b"<")
+            if self.read_bytes - self.item_start > self.max_item_bytes or self.item_tags > MAX_ITEM_TAGS:
+                raise CorpusError.at(self.name_, self.lines_before + 1, f"refused: an item runs over"
+                                     f" {self.max_item_bytes:,} bytes or {MAX_ITEM_TAGS:,} tags, the limits for"
+                                     " one item")
         self.lines_before += data.count(b"\n")
         return n
 
@@ -65,7 +70,7 @@ class Source(io.BufferedReader):
     def item_done(self) -> None:
         """The reader finished an item: the per-item limit counts from here (what is read ahead included)."""
         counted: _CountedBytes = self.raw  # type: ignore[assignment]
-        counted.item_start = counted.read_bytes
+        counted.item_start, counted.item_tags = counted.read_bytes, 0
 
 
 def open_source(path: str | Path, *, max_bytes: int = MAX_DECOMPRESSED_BYTES,

@@ -80,7 +80,12 @@ _TEXT = {"type": "string", "pattern": r"\S"}  # some text that is not white spac
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Relatedly", "version": "1", "description": "Related stories for news and science articles."},
+    "info": {"title": "Relatedly", "version": "1", "description": (
+        "Related stories for news and science articles. Titles, bodies, tags and categories are plain text, never"
+        " markup: HTML in an export is cleaned to text at ingest and entities are decoded, so a client must"
+        " insert them as text (textContent), never as HTML. url and image are absolute http(s) URLs or absent."
+        " Article ids follow one rule at ingest (1-512 characters, no control characters, no leading '/', no"
+        " '.'/'..' segment, no last segment 'related') and are compared in Unicode NFC.")},
     "paths": {
         "/v1/articles/{article_id}/related": {
             "get": {

@@ -31,15 +31,18 @@ def admin_app(models_dir: Path):
     return create_app(Settings(models_dir=str(models_dir), admin_token=TOKEN, events_per_minute=0), watch=False)
 
 
-@pytest.mark.parametrize(("path", "content_type", "wrap"), [
-    ("/v1/events", "text/plain", False),
-    ("/v1/related", "application/json", True),
-    ("/v1/related:batch", "application/json", True),
-    ("/v1/admin/articles", "application/json", True),
+@pytest.mark.parametrize(("method", "path", "content_type", "wrap"), [
+    ("POST", "/v1/events", "text/plain", False),
+    ("POST", "/v1/related", "application/json", True),
+    ("POST", "/v1/related:batch", "application/json", True),
+    ("POST", "/v1/admin/articles", "application/json", True),
+    ("PUT", f"/v1/admin/overrides/pins/{SPACE_STATION_ID}", "application/json", True),
 ])
-def test_deep_json_is_invalid_json_with_one_short_log_line(admin_app, log_lines, path, content_type, wrap) -> None:
+def test_deep_json_is_invalid_json_with_one_short_log_line(admin_app, log_lines, method, path, content_type,
+                                                           wrap) -> None:
     body = '{"articles": ' + DEEP_BODY + "}" if wrap else DEEP_BODY
-    response = admin_app.test_client().post(path, data=body, content_type=content_type, headers=AUTH)
+    response = admin_app.test_client().open(path, method=method, data=body, content_type=content_type,
+                                            headers=AUTH)
     assert response.status_code == 400, response.data[:300]
     assert response.get_json()["error"]["code"] == "invalid_json"
     lines = log_lines()
