@@ -44,8 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zxcvbn import zxcvbn
-
 from storage import default_database_url
 
 
@@ -188,6 +186,8 @@ def admin_token_problems(token: str) -> list[str]:
     words; its top score, 10^10 guesses or more, is required). A random token of 16+ characters passes."""
     if len(token) < MIN_ADMIN_TOKEN_CHARS:
         return [f"admin_token must be at least {MIN_ADMIN_TOKEN_CHARS} characters"]
+    from zxcvbn import zxcvbn  # its word lists take a quarter of a second to load: only when a token is set
+
     estimate = zxcvbn(token[:72])  # zxcvbn's input limit; a longer token's first 72 characters say enough
     if estimate["score"] >= 4:
         return []
