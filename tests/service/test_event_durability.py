@@ -213,7 +213,7 @@ def test_no_acknowledged_event_is_lost_across_a_database_outage_and_a_graceful_r
 
 def test_the_sigkill_window_is_one_flush_interval(models_dir: Path, tmp_path: Path) -> None:
     """SIGKILL (no exit hooks) loses only what is queued in memory: at most about one 50 ms batch interval
-    of events. Measured here; the figure printed is the one docs/operations.md quotes."""
+    of events. Measured here; the figure printed is the one the README quotes."""
     database = tmp_path / "events.db"
     env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_DATABASE_URL": f"sqlite:///{database}",
            "RELATEDLY_EVENTS_SPOOL_DIR": str(tmp_path / "spool")}

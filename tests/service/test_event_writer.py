@@ -158,3 +158,22 @@ def test_the_rate_limiter_forgets_the_least_recent_clients() -> None:
 def test_the_client_address_believes_only_trusted_proxies(forwarded_for, trusted_proxies, expected) -> None:
     environ = {"REMOTE_ADDR": "10.0.0.1"} | ({"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for else {})
     assert client_address(environ, trusted_proxies) == expected
+
+
+def test_a_replay_that_fails_half_way_keeps_only_the_rows_not_written(tmp_path: Path) -> None:
+    spool = spool_in(tmp_path)
+    assert spool.append([row(position) for position in range(1, 6)]) == 5
+    written: list[int] = []
+
+    def write_two_then_fail(rows: list[EventRow]) -> None:
+        if written:
+            raise OSError("the database went away again")
+        written.extend(r.position for r in rows)
+
+    with pytest.raises(OSError):
+        spool.replay(write_two_then_fail, batch_rows=2)
+    assert written == [1, 2] and spool.rows == 3
+    spool.close()  # as at exit: the next process takes the file over
+    later = spool_in(tmp_path)
+    assert later.replay(lambda rows: written.extend(r.position for r in rows), batch_rows=2) == 3
+    assert written == [1, 2, 3, 4, 5] and not list((tmp_path / "spool").glob("*.jsonl"))
