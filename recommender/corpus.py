@@ -361,7 +361,7 @@ def _row_records(path: Path, fmt: str) -> SourceStream:
 
 
 def _jsonl_rows(raw: BinaryIO, name: str) -> Iterator[Row]:
-    for line_no, line in _lines(raw):
+    for line_no, line in _lines(raw, name):
         if line is None:
             yield line_no, CorpusProblem(name, line_no, f"refused: the line is longer than {MAX_LINE_BYTES:,} bytes")
             continue
@@ -384,15 +384,19 @@ def _jsonl_rows(raw: BinaryIO, name: str) -> Iterator[Row]:
         yield line_no, record
 
 
-def _lines(raw: BinaryIO, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes | None]]:
+def _lines(raw: BinaryIO, name: str, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes | None]]:
     """`(line number, line)` of each line that is not blank, read in blocks: a line longer than
-    `MAX_LINE_BYTES` is `None` (never held whole), and a block of nothing but whitespace is skipped at once
-    (a file padded with gigabytes of newlines is read in seconds)."""
-    line_no, pending, pending_bytes, too_long = 1, [], 0, False
+    `MAX_LINE_BYTES` is `None` (never held whole); a block of nothing but whitespace is skipped at once, and
+    more than `MAX_LINE_BYTES` of them in a row (a file padded with gigabytes of newlines) is refused."""
+    line_no, pending, pending_bytes, too_long, blank_bytes = 1, [], 0, False, 0
     for block in iter(lambda: raw.read(block_bytes), b""):
         if not pending and not too_long and not block.strip():
             line_no += block.count(b"\n")
+            blank_bytes += len(block)
+            if blank_bytes > MAX_LINE_BYTES:
+                raise CorpusError.at(name, line_no, f"refused: more than {MAX_LINE_BYTES:,} bytes of blank lines")
             continue
+        blank_bytes = 0
         parts = block.split(b"\n")
         for part in parts[:-1]:
             if too_long or pending_bytes + len(part) > MAX_LINE_BYTES:
