@@ -5,6 +5,7 @@ Stored as plain JSON columns (no pickle), so a model directory can be inspected 
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,17 +84,26 @@ class ArticleCatalog:
         return len(self._columns["ids"])
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._index
+        return self._row(article_id) is not None
 
     def index_of(self, article_id: str) -> int:
-        try:
-            return self._index[article_id]
-        except KeyError:
-            raise UnknownArticleError(article_id) from None
+        row = self._row(article_id)
+        if row is None:
+            raise UnknownArticleError(article_id)
+        return row
 
     def indices_of_known(self, article_ids: Sequence[str]) -> np.ndarray:
         """Row indices of the ids the catalog knows; unknown ids are ignored (used for exclusions)."""
-        return np.array([self._index[a] for a in article_ids if a in self._index], dtype=np.int64)
+        rows = (self._row(a) for a in article_ids)
+        return np.array([row for row in rows if row is not None], dtype=np.int64)
+
+    def _row(self, article_id: object) -> int | None:
+        """The id's row; an id given in another Unicode normal form (NFD `café`) finds its NFC spelling,
+        the form ids are stored in (`recommender.limits.check_article_id`)."""
+        row = self._index.get(article_id)  # type: ignore[call-overload]
+        if row is None and isinstance(article_id, str) and not article_id.isascii():
+            row = self._index.get(unicodedata.normalize("NFC", article_id))
+        return row
 
     def category_code(self, category: str | None) -> int:
         """The code `facts.category_codes` uses for a category name; -1 when unknown."""

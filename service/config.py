@@ -23,6 +23,9 @@
 | RELATEDLY_RELOAD_SECONDS     | 1.0           | how often the `CURRENT` pointer is checked for a new model   |
 | RELATEDLY_DEFAULT_LIMIT      | 10            | related stories returned when `limit` is not given           |
 | RELATEDLY_EVENTS_PER_MINUTE | 60            | POST /v1/events per client address and minute (0 = no limit) |
+| RELATEDLY_EVENTS_SPOOL_DIR   | (unset)       | where acknowledged events wait while the database is down;  |
+|                              |               | unset = events-spool/ beside the models directory            |
+| RELATEDLY_EVENTS_SPOOL_MAX_BYTES | 268435456 | bound of the spool; rows beyond it are dropped and counted   |
 | RELATEDLY_TRUSTED_PROXIES    | 0             | reverse proxies in front whose X-Forwarded-For is believed    |
 |                              |               | (the client address of the rate limits)                      |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
@@ -31,14 +34,19 @@
 | WEB_CONCURRENCY              | 2             | server (granian) worker processes                            |
 | RELATEDLY_THREADS            | 4             | threads per worker for requests other than GET (writes)      |
 | RELATEDLY_BODY_TIMEOUT       | 10            | seconds a client has to send a request body (then 408)       |
+
+The limits on hostile or oversized input (decompressed bytes, line and field length, nesting depth, items
+per request, the article id rule) are constants in `recommender/limits.py`, listed in the README.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from storage import default_database_url
@@ -69,6 +77,8 @@ class Settings:
     reload_seconds: float = 1.0
     default_limit: int = 10
     events_per_minute: int = 60
+    events_spool_dir: str | None = None
+    events_spool_max_bytes: int = 256 * 1024 * 1024
     trusted_proxies: int = 0
     log_level: str = "INFO"
     host: str = "127.0.0.1"
@@ -84,7 +94,6 @@ class Settings:
                 ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
                 ("keep_versions", self.keep_versions >= 1, ">= 1"),
                 ("admin_wait_seconds", self.admin_wait_seconds >= 0, ">= 0"),
-                ("admin_token", self.admin_token is None or len(self.admin_token) >= 16, "at least 16 characters"),
                 ("cache_empty_ttl_seconds", self.cache_empty_ttl_seconds >= 1, ">= 1"),
                 ("http_max_age_seconds", self.http_max_age_seconds >= 0, ">= 0"),
                 ("max_body_bytes", self.max_body_bytes >= 1024, ">= 1024"),
@@ -94,6 +103,7 @@ class Settings:
                 ("reload_seconds", self.reload_seconds > 0, "> 0"),
                 ("default_limit", self.default_limit >= 1, ">= 1"),
                 ("events_per_minute", self.events_per_minute >= 0, ">= 0"),
+                ("events_spool_max_bytes", self.events_spool_max_bytes >= 1024, ">= 1024"),
                 ("trusted_proxies", self.trusted_proxies >= 0, ">= 0"),
                 ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
@@ -104,6 +114,8 @@ class Settings:
             if not ok
         ]
         problems += _editor_problems(self.editor_tokens, self.admin_token)
+        if self.admin_token is not None:
+            problems += admin_token_problems(self.admin_token)
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             problems.append("redis_url must start with redis://, rediss:// or unix://")
         if self.database_url is not None and not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
@@ -115,6 +127,14 @@ class Settings:
     def resolved_database_url(self) -> str:
         """The configured database, else the SQLite file beside the models directory."""
         return self.database_url or default_database_url(self.models_dir)
+
+    @property
+    def resolved_events_spool_dir(self) -> str:
+        """The spool of this database's events: a directory per database (keyed by its URL), so events
+        spooled for one database are never replayed into another."""
+        root = Path(self.events_spool_dir) if self.events_spool_dir else Path(self.models_dir).resolve().parent / \
+            "events-spool"
+        return str(root / hashlib.sha256(self.resolved_database_url.encode()).hexdigest()[:16])
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +160,8 @@ class Settings:
             "reload_seconds": ("RELATEDLY_RELOAD_SECONDS", float),
             "default_limit": ("RELATEDLY_DEFAULT_LIMIT", int),
             "events_per_minute": ("RELATEDLY_EVENTS_PER_MINUTE", int),
+            "events_spool_dir": ("RELATEDLY_EVENTS_SPOOL_DIR", str),
+            "events_spool_max_bytes": ("RELATEDLY_EVENTS_SPOOL_MAX_BYTES", int),
             "trusted_proxies": ("RELATEDLY_TRUSTED_PROXIES", int),
             "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
             "host": ("RELATEDLY_HOST", str),
@@ -203,6 +225,26 @@ def _editor_problems(editors: tuple[tuple[str, str], ...], admin_token: str | No
     if len(set(names)) != len(names) or len(set(tokens)) != len(tokens) or admin_token in tokens:
         problems.append("editor_tokens must give every editor a name and a token of their own")
     return problems
+
+
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+def admin_token_problems(token: str) -> list[str]:
+    """Why the admin token is too weak to guard the admin API and the editor, if it is: fewer than 16
+    characters, or guessable by zxcvbn's estimate (repeats, sequences, keyboard walks, common passwords and
+    words; its top score, 10^10 guesses or more, is required). A random token of 16+ characters passes."""
+    if len(token) < MIN_ADMIN_TOKEN_CHARS:
+        return [f"admin_token must be at least {MIN_ADMIN_TOKEN_CHARS} characters"]
+    from zxcvbn import zxcvbn  # its word lists take a quarter of a second to load: only when a token is set
+
+    estimate = zxcvbn(token[:72])  # zxcvbn's input limit; a longer token's first 72 characters say enough
+    if estimate["score"] >= 4:
+        return []
+    reasons = [estimate["feedback"]["warning"], *estimate["feedback"]["suggestions"]]
+    reason = " ".join(r for r in reasons if r) or "it is easy to guess"
+    return [f"admin_token is too weak (about 10^{estimate['guesses_log10']:.0f} guesses): {reason} Use a random"
+            " token, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"]
 
 
 def _origins(raw: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from recommender.limits import MAX_ID_CHARS
 from recommender.overrides import build_overrides, pin_problems, pin_states
 from service.api import admin
 from service.api.routes import current_model
@@ -43,7 +44,6 @@ from storage.overrides import (
 
 log = logging.getLogger("relatedly.admin")
 bp = Blueprint("admin_overrides", __name__, url_prefix="/v1/admin")
-MAX_ID_CHARS = 512
 MAX_ACTOR_CHARS = 100
 MAX_REASON_CHARS = 500
 STATS_DAYS = 30
@@ -54,7 +54,7 @@ MAX_STATS_IDS = 100
 def _authorise() -> None:
     settings = relatedly().settings
     if settings.admin_token and "Authorization" not in request.headers:
-        session = current_session(request, settings)
+        session = current_session(request, settings, relatedly().database)
         if session is not None:
             if not csrf_ok(request, session):
                 raise ApiError(403, "csrf_failed", "send the editor page's CSRF token in X-CSRF-Token")

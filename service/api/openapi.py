@@ -12,10 +12,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from service.api.admin import MAX_ARTICLES
-from service.api.admin_overrides import MAX_ID_CHARS
+from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
+from recommender.limits import MAX_BATCH_IDS, MAX_ID_CHARS
 from service.api.params import MAX_DAYS, MAX_EXCLUDE
-from service.api.routes import MAX_BATCH_IDS
 from service.extensions import relatedly
 
 bp = Blueprint("openapi", __name__)
@@ -39,6 +38,7 @@ _ADMIN_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token"),
     "403": _json(_ref("Error"), "wrong token"),
     "404": _json(_ref("Error"), "admin API off, or unknown article"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
 }
 _DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
@@ -99,7 +99,12 @@ _TEXT = {"type": "string", "pattern": r"\S"}  # some text that is not white spac
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Relatedly", "version": "1", "description": "Related stories for news and science articles."},
+    "info": {"title": "Relatedly", "version": "1", "description": (
+        "Related stories for news and science articles. Titles, bodies, tags and categories are plain text, never"
+        " markup: HTML in an export is cleaned to text at ingest and entities are decoded, so a client must"
+        " insert them as text (textContent), never as HTML. url and image are absolute http(s) URLs or absent."
+        " Article ids follow one rule at ingest (1-512 characters, no control characters, no leading '/', no"
+        " '.'/'..' segment, no last segment 'related') and are compared in Unicode NFC.")},
     "paths": {
         "/v1/articles/{article_id}/related": {
             "get": {
@@ -294,6 +299,8 @@ SPEC: dict[str, Any] = {
                     "recomputed_lists": {"type": "integer"},
                     "n_articles": {"type": "integer"},
                     "retrain_recommended": {"type": "boolean"},
+                    "notes": {"type": "array", "items": {"type": "string"},
+                              "description": "values dropped at ingest (a url or image that is not http(s))"},
                 },
             },
             "Event": {
@@ -464,6 +471,13 @@ SPEC: dict[str, Any] = {
                     "n_articles": {"type": "integer"},
                     "top_k": {"type": "integer"},
                     "cache": {"type": "object", "required": ["backend", "state"]},
+                    "events": {"type": "object", "required": ["state", "queued_rows", "spooled_rows", "last_error"],
+                               "description": "the event store: degraded while database writes fail (events"
+                                              " are then spooled on local disk, then written once it is back)",
+                               "properties": {"state": {"enum": ["ok", "degraded"]},
+                                              "queued_rows": {"type": "integer"},
+                                              "spooled_rows": {"type": "integer"},
+                                              "last_error": _NULLABLE_STRING}},
                     "last_reload_error": _NULLABLE_STRING,
                     "retrain_recommended": {"type": "boolean"},
                     "added_since_fit": {"type": "integer"},
@@ -514,6 +528,7 @@ _OVERRIDE_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token and no editor session"),
     "403": _json(_ref("Error"), "wrong token, or an editor session without its CSRF token (X-CSRF-Token)"),
     "404": _json(_ref("Error"), "admin API off (no RELATEDLY_ADMIN_TOKEN), or an unknown article or override"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
     "503": _json(_ref("Error"), "no model loaded yet, or the overrides database cannot be reached"),
 }
 _CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),

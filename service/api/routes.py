@@ -17,6 +17,7 @@ from flask import Blueprint, Response, g, request
 
 from recommender.catalog import ArticleInfo
 from recommender.languages import language_tag
+from recommender.limits import MAX_BATCH_IDS
 from recommender.model import RelatedItem, RelatedModel
 from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
@@ -30,7 +31,6 @@ from service.pipeline.errors import ApiError
 from service.pipeline.http import client_has, etag_of, public_cache_control
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-MAX_BATCH_IDS = 100
 RELATED_RULE = "/v1/articles/<path:article_id>/related"  # also the endpoint label in metrics and logs
 
 

@@ -19,10 +19,13 @@ from service.extensions import relatedly
 from service.pages.editor_session import (
     MAX_FAILURES_PER_ADDRESS,
     SignInLimiter,
+    address_key,
     clear_session_cookie,
     csrf_ok,
     current_session,
+    editor_key,
     editor_signing_in,
+    end_session,
     new_session,
     session_secret,
     set_session_cookie,
@@ -55,7 +58,7 @@ def _page_headers(response: Response) -> Response:
 @bp.get("/editor")
 def page() -> Any:
     """The sign-in form, or the editor once signed in."""
-    session = current_session(request, relatedly().settings)
+    session = current_session(request, relatedly().settings, relatedly().database)
     if session is None:
         return _sign_in_form(None)
     loaded = relatedly().store.current()
@@ -72,7 +75,7 @@ def sign_in() -> Any:
     address = client_address(request.environ, settings.trusted_proxies)
     per_editor = SignInLimiter(relatedly().database)
     per_address = SignInLimiter(relatedly().database, max_failures=MAX_FAILURES_PER_ADDRESS)
-    keys = ((per_editor, f"editor:{name[:60].casefold()}"), (per_address, f"address:{address}"))
+    keys = ((per_editor, editor_key(name)), (per_address, address_key(address)))
     wait = max(limiter.retry_after(key) for limiter, key in keys)
     if wait:
         response = _sign_in_form(f"Too many failed sign-ins: try again in {wait} s.", 429)
@@ -98,10 +101,13 @@ def _sign_in_form(error: str | None, status: int = 200) -> Response:
 
 @bp.post("/editor/sign-out")
 def sign_out() -> Any:
-    """End the session (the form carries the CSRF token, so another site cannot sign an editor out)."""
-    session = current_session(request, relatedly().settings)
+    """End the session, on the server too (the form carries the CSRF token, so another site cannot sign an
+    editor out)."""
+    session = current_session(request, relatedly().settings, relatedly().database)
     if session is not None and not csrf_ok(request, session):
         raise ApiError(403, "csrf_failed", "send the editor page's CSRF token")
+    if session is not None:
+        end_session(relatedly().database, session)
     response = redirect("/editor", code=303)
     clear_session_cookie(response, request)
     return response
