@@ -17,9 +17,10 @@ COPY pyproject.toml ./
 RUN python3 -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' \
         > requirements.txt \
     && /venv/bin/pip install -r requirements.txt
-# Every package pyproject.toml lists (.dockerignore leaves out tests, docs and local state).
+# Relatedly itself as a wheel of every package pyproject.toml lists (.dockerignore leaves out tests, docs and
+# local state); /venv stays as the dependencies left it, so the final stage's copy of it stays cached.
 COPY . .
-RUN /venv/bin/pip install --no-deps .
+RUN /venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 FROM ${BASE}
 # The user's group is root (gid 0), like the state it writes: a container run with another --user (whose group
@@ -27,6 +28,8 @@ FROM ${BASE}
 RUN useradd --system --uid 10001 --gid 0 --create-home --home-dir /home/relatedly relatedly \
     && install -d -o relatedly -g 0 -m 775 /models /var/cache/relatedly/numba
 COPY --from=build /venv /venv
+COPY --from=build /wheels /tmp/wheels
+RUN /venv/bin/pip install --no-index --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
 COPY --from=build /src/data/sample/articles.jsonl /usr/share/relatedly/sample/articles.jsonl
 ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -27,6 +27,7 @@ test: $(VENV)/.installed-test
 
 # The image on a stand-in base built from Debian's packages (kept between runs), then its tests in containers.
 test-image: $(VENV)/.installed-test
+	bash .ci/system-deps
 	bash docker/engine
 	bash docker/make-base-image $(BASE_IMAGE)
 	docker build --build-arg BASE=$(BASE_IMAGE) --label relatedly-test --tag $(TEST_IMAGE) .

@@ -92,14 +92,24 @@ class Docker:
         """`docker run --rm` of a command in a fresh container; the result whatever its exit code."""
         return self("run", "--rm", *_mount_args(mounts), IMAGE, *command, check=False)
 
-    def start(self, mounts: Mapping[str, str] | None = None) -> Container:
-        """A detached container running the image's own command (`relatedly serve`)."""
+    def start(self, mounts: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+              host_port: int | None = None) -> Container:
+        """A detached container running the image's own command (`relatedly serve`): its port published on
+        127.0.0.1, or, given `host_port`, on the host's network (to reach the machine's servers), listening
+        on 127.0.0.1:`host_port`."""
         name = f"{self.prefix}-{len(self.containers)}"
         self.containers.append(name)
-        self("run", "--detach", "--name", name, "--publish", f"127.0.0.1::{CONTAINER_PORT}",
-             *_mount_args(mounts), IMAGE)
-        host_port = self("port", name, str(CONTAINER_PORT)).stdout.splitlines()[0].rsplit(":", 1)[1]
-        return Container(self, name, int(host_port))
+        environment = dict(env or {})
+        if host_port is None:
+            network = ["--publish", f"127.0.0.1::{CONTAINER_PORT}"]
+        else:
+            network = ["--network", "host"]
+            environment.update(RELATEDLY_HOST="127.0.0.1", PORT=str(host_port))
+        env_args = [arg for item in environment.items() for arg in ("--env", "=".join(item))]
+        self("run", "--detach", "--name", name, *network, *env_args, *_mount_args(mounts), IMAGE)
+        if host_port is None:
+            host_port = int(self("port", name, str(CONTAINER_PORT)).stdout.splitlines()[0].rsplit(":", 1)[1])
+        return Container(self, name, host_port)
 
     def remove_all(self) -> None:
         for name in self.containers:

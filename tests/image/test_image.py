@@ -1,9 +1,10 @@
 """The Docker image, for real (`make test-image`): a non-root container serving the baked sample model, healthy
 by its HEALTHCHECK; a host corpus trained in a fresh container without compiling; versions, pins and events kept
-on the named volume across containers."""
+on the named volume across containers; PostgreSQL and Redis as compose.yaml wires them."""
 
 from __future__ import annotations
 
+import getpass
 import re
 import shutil
 import time
@@ -11,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from sqlalchemy.engine import make_url
 
-from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
+from storage import Database
+from storage.overrides import pins_of
+from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID, free_port
 from tests.image.conftest import Container, Docker, wait_until
 
 pytestmark = pytest.mark.image
@@ -30,7 +35,7 @@ def test_the_image_declares_its_user_port_volume_and_healthcheck(image: dict[str
 def test_a_container_serves_the_sample_as_a_non_root_user_ready_then_healthy(docker: Docker) -> None:
     started = time.monotonic()
     container = docker.start()
-    wait_until(container.ready, 30, "/readyz 200 after docker run")
+    wait_until(container.ready, 30 - (time.monotonic() - started), "/readyz 200 after docker run")
     ready_seconds = time.monotonic() - started
     assert container.exec("id", "-u").strip() != "0"
     assert _uid(container, pid=1) != "0"  # the server itself, not only a shell beside it
@@ -85,6 +90,27 @@ def test_versions_pins_and_events_survive_a_new_container_on_the_same_volume(doc
     status, body = second.get(f"/v1/articles/{SPACE_STATION_ID}/related?limit=10")
     assert (body["related"][0]["id"], body["related"][0]["source"]) == (pinned, "pinned")
     assert _impressions_and_clicks(second, version) == (3, 1)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_pins_go_to_postgresql_and_lists_to_redis_when_configured(
+    docker: Docker, database_url: str, redis_url: str, cache_prefix: str
+) -> None:
+    url = make_url(database_url)
+    in_container_url = url.set(username=url.username or getpass.getuser()).render_as_string(hide_password=False)
+    container = docker.start(env={"RELATEDLY_DATABASE_URL": in_container_url, "RELATEDLY_REDIS_URL": redis_url,
+                                  "RELATEDLY_CACHE_PREFIX": cache_prefix}, host_port=free_port())
+    wait_until(container.ready, 30, "container ready")
+    assert container.get("/readyz")[1]["cache"] == {"backend": "redis", "state": "ok", "error": None}
+    pinned = _related_ids(container)[-1]
+    container.exec("relatedly", "pin", SPACE_STATION_ID, pinned)
+    database = Database.from_url(database_url)
+    try:
+        assert pins_of(database, SPACE_STATION_ID) == [pinned]
+    finally:
+        database.dispose()
+    wait_until(lambda: _related_ids(container)[0] == pinned, 10, "the pin served")
+    assert any(redis.Redis.from_url(redis_url).scan_iter(f"{cache_prefix}:*"))
 
 
 def _uid(container: Container, pid: int) -> str:
