@@ -189,19 +189,20 @@ def _poll(site: Site, database: Database, state: SourceState,
         fetched += _reconcile(site, plan, catalogue, options)
         lap("listing")
 
-    previous, version, retrain, refused = current, None, state.retrain_recommended, []
+    previous, version, refused = current, None, []
     if plan.upserts or plan.withdrawals:
         result = update_published(options.models_dir, list(plan.upserts.values()),
                                   withdrawals=sorted(plan.withdrawals), keep_versions=options.keep_versions)
         announce_publish(options.redis_url, result.version)
-        version, retrain, refused = result.version, bool(result.drift.get("retrain_recommended")), \
-            result.summary.refused
+        version, refused = result.version, result.summary.refused
         for article_id in refused:  # an editor's permanent takedown wins over the site
             plan.mark(article_id, PostState(WITHHELD, plan.changed[article_id].content_sha256,
                                             plan.changed[article_id].changed_at))
         current = result.version
         lap("publish")
     upserted = [a for a in plan.upserts if a not in set(refused)]
+    # the served model's own record (a `relatedly train` since the last poll clears it)
+    retrain = bool(artifacts.read_manifest(options.models_dir, current).get("drift", {}).get("retrain_recommended"))
     new_state = _advanced(state, changes).replace(
         polls=state.polls + 1, consecutive_failures=0, last_success_at=datetime.now(UTC), last_error=None,
         posts_upserted=state.posts_upserted + len(upserted),
