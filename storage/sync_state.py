@@ -8,7 +8,6 @@ poll does the same work again (updates are idempotent: a post applied twice is r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -107,17 +106,6 @@ def record_failure(database: Database, state: SourceState, error: str) -> Source
 def listed_ids(posts: dict[str, PostState]) -> set[str]:
     """The ids the site lists publicly, as far as the job knows."""
     return {article_id for article_id, post in posts.items() if post.state in LISTED_STATES}
-
-
-def served_ids(posts: dict[str, PostState]) -> Iterable[str]:
-    return (article_id for article_id, post in posts.items() if post.state == SERVED)
-
-
-def list_sources(database: Database) -> Sequence[SourceState]:
-    """Every followed site's row, for reports and metrics."""
-    with database.engine.connect() as conn:
-        rows = conn.execute(select(sync_sources.c.source)).scalars().all()
-    return [load_source(database, source) for source in rows]
 
 
 def _write_source(conn: Connection, state: SourceState) -> None:

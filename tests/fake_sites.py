@@ -48,6 +48,7 @@ class FakeSite:
     def __init__(self) -> None:
         self.posts: dict[int, FakePost] = {}
         self.fail: str | None = None  # None | "500" | "garbage" | "huge" | "slow"
+        self.pretty_permalinks = True  # False: the REST API is at `/index.php?rest_route=/`, as on a fresh install
         self.requests: list[str] = []
         self.lock = threading.Lock()
         self._clock = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -75,13 +76,19 @@ class FakeSite:
         path = environ.get("PATH_INFO", "/")
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
         base = f"http://{environ['HTTP_HOST']}"
+        if not self.pretty_permalinks:  # only `?rest_route=` reaches the API
+            if path.startswith("/wp-json"):
+                return _answer(start_response, "404 Not Found", b"not found", [("Content-Type", "text/plain")])
+            if path in ("/", "/index.php") and "rest_route" in query:
+                path = "/wp-json" + query.pop("rest_route")
         self.requests.append(f"{path}?{environ.get('QUERY_STRING', '')}")
         if self.fail is not None and path != "/":
             return self._broken(start_response)
         with self.lock:
             if path == "/":
+                api = f"{base}/wp-json/" if self.pretty_permalinks else f"{base}/index.php?rest_route=/"
                 return _answer(start_response, "200 OK", b"<!doctype html><title>A site</title>",
-                               [("Content-Type", "text/html"), ("Link", f'<{base}/wp-json/>; rel="https://api.w.org/"')])
+                               [("Content-Type", "text/html"), ("Link", f'<{api}>; rel="https://api.w.org/"')])
             if path == "/wp-json/wp/v2/posts":
                 return self._wordpress(query, base, start_response)
             if path == "/ghost/api/content/posts/":

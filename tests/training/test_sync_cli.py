@@ -103,6 +103,19 @@ def test_wordpress_posts_are_served_edited_withdrawn_and_served_again(
     assert "102" not in manifest["takedowns"]
 
 
+def test_a_site_without_pretty_permalinks_is_followed_through_rest_route(
+    site: tuple[FakeSite, str], models_dir: Path
+) -> None:
+    fake, base = site
+    fake.pretty_permalinks = False  # WordPress names `/index.php?rest_route=/` in its Link header
+    assert sync(base, models_dir) == 0
+    assert {"101", "102", "103"} <= served_ids(models_dir)
+    assert all("rest_route=/wp/v2/posts" in request for request in fake.requests if "posts" in request)
+    fake.edit(102, status="trash")
+    assert sync(base, models_dir) == 0
+    assert "102" not in served_ids(models_dir)
+
+
 @pytest.mark.parametrize("status", ["private", "trash", "deleted"])
 def test_a_post_leaving_publish_without_a_new_modification_time_is_withdrawn(
     site: tuple[FakeSite, str], models_dir: Path, status: str

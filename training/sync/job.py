@@ -180,28 +180,30 @@ def _poll(site: Site, database: Database, state: SourceState,
         nonlocal mark
         stages[stage], mark = time.perf_counter() - mark, time.perf_counter()
 
-    changes = site.changes(state, options.max_posts)
-    lap("fetch")
-    _take(site, plan, changes, options)
-    lap("read")
-    fetched = len(changes.entries) if changes.entries is not None else len(plan.upserts) + plan.unchanged
-    if site.lists_ids and changes.complete:
-        fetched += _reconcile(site, plan, catalogue, options)
-        lap("listing")
+    with tempfile.TemporaryDirectory(prefix="relatedly-sync-") as spool:  # the responses, for the readers
+        changes = site.changes(state, options.max_posts, Path(spool))
+        lap("fetch")
+        _take(site, plan, changes, options)
+        lap("read")
+        fetched = len(changes.entries) if changes.entries is not None else len(plan.upserts) + plan.unchanged
+        if site.lists_ids and changes.complete:
+            fetched += _reconcile(site, plan, catalogue, options, Path(spool))
+            lap("listing")
 
-    previous, version, retrain, refused = current, None, state.retrain_recommended, []
+    previous, version, refused = current, None, []
     if plan.upserts or plan.withdrawals:
         result = update_published(options.models_dir, list(plan.upserts.values()),
                                   withdrawals=sorted(plan.withdrawals), keep_versions=options.keep_versions)
         announce_publish(options.redis_url, result.version)
-        version, retrain, refused = result.version, bool(result.drift.get("retrain_recommended")), \
-            result.summary.refused
+        version, refused = result.version, result.summary.refused
         for article_id in refused:  # an editor's permanent takedown wins over the site
             plan.mark(article_id, PostState(WITHHELD, plan.changed[article_id].content_sha256,
                                             plan.changed[article_id].changed_at))
         current = result.version
         lap("publish")
     upserted = [a for a in plan.upserts if a not in set(refused)]
+    # the served model's own record (a `relatedly train` since the last poll clears it)
+    retrain = bool(artifacts.read_manifest(options.models_dir, current).get("drift", {}).get("retrain_recommended"))
     new_state = _advanced(state, changes).replace(
         polls=state.polls + 1, consecutive_failures=0, last_success_at=datetime.now(UTC), last_error=None,
         posts_upserted=state.posts_upserted + len(upserted),
@@ -220,7 +222,7 @@ def _take(site: Site, plan: _Plan, changes: Changes, options: SyncOptions) -> No
     plan.take(entries, articles)
 
 
-def _reconcile(site: Site, plan: _Plan, catalogue: set[str], options: SyncOptions) -> int:
+def _reconcile(site: Site, plan: _Plan, catalogue: set[str], options: SyncOptions, spool: Path) -> int:
     """Compare what the site lists with what the state says it lists: withdraw what left, add what came.
 
     One request when the counts agree and the model holds every post served; else the full id listing.
@@ -248,39 +250,30 @@ def _reconcile(site: Site, plan: _Plan, catalogue: set[str], options: SyncOption
              len(published), len(listed), len(gone), len(appeared), len(missing))
     if not missing:
         return 0
-    changes = site.fetch(missing)
+    changes = site.fetch(missing, spool)
     _take(site, plan, changes, options)
     return len(changes.entries or ())
 
 
 def _read_pages(site: Site, changes: Changes, options: SyncOptions) -> list[Article]:
     """The pages' articles, read by `relatedly import`'s readers from the saved responses."""
-    if not changes.pages:
+    if not changes.files:
         return []
-    with tempfile.TemporaryDirectory(prefix="relatedly-sync-") as spool:
-        files = []
-        for number, body in enumerate(changes.pages, start=1):
-            path = Path(spool) / f"page-{number:05d}{site.page_suffix}"
-            path.write_bytes(body)
-            files.append(path)
-        try:
-            corpus = load_corpus(files, skip_invalid=True, options=site.reader_options(), jobs=options.jobs,
-                                 allow_empty=True)
-        except CorpusError as exc:
-            raise FetchError(f"{_page_url(str(exc), files, changes)}: cannot be read: {exc}") from None
-    duplicates = 0
+    try:
+        corpus = load_corpus(changes.files, skip_invalid=True, options=site.reader_options(), jobs=options.jobs,
+                             allow_empty=True)
+    except CorpusError as exc:
+        raise FetchError(f"{_page_url(str(exc), changes)}: cannot be read: {exc}") from None
     for problem in corpus.problems:
-        if "duplicate id" in problem.reason:
-            duplicates += 1  # a listing paged while the site changed: the first (newest) is kept
-        else:
+        if "duplicate id" not in problem.reason:  # a repeat is a listing paged while the site changed
             log.warning("sync_item_skipped source=%s page=%s reason=%r", site.source,
-                        _page_url(problem.path, files, changes), problem.reason)
+                        _page_url(problem.path, changes), problem.reason)
     return corpus.articles
 
 
-def _page_url(text: str, files: list[Path], changes: Changes) -> str:
-    """The URL of the page a file name in `text` stands for (messages name URLs, not spool files)."""
-    for path, url in zip(files, changes.urls, strict=True):
+def _page_url(text: str, changes: Changes) -> str:
+    """The URL of the page a spool file named in `text` holds (messages name URLs, not spool files)."""
+    for path, url in zip(changes.files, changes.urls, strict=True):
         if str(path) in text:
             return url
     return changes.urls[0]

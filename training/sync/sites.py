@@ -1,8 +1,9 @@
 """The sites `relatedly sync` follows: WordPress's REST API, Ghost's Content API, RSS/Atom feeds.
 
-Each site hands back raw response bodies (`Changes.pages`) for the same readers `relatedly import` runs on
-saved responses (a REST page is a REST dump, a Content API page a Ghost file, a feed a feed), so ids and
-text are the import's; plus, from the listing itself, each post's id and modification time (`Entry`).
+Each site saves the raw response bodies (`Changes.files`, in the poll's spool directory: a poll of 50,000
+posts holds one page in memory) for the readers `relatedly import` runs on saved responses (a REST page
+is a REST dump, a Content API page a Ghost file, a feed a feed), so ids and text are the import's; plus,
+from the listing itself, each post's id and modification time (`Entry`).
 A response that is not the listing it should be (an HTML error page, a JSON object instead of a list, a
 post without an id) is a `FetchError` for the whole poll: nothing of it is applied.
 
@@ -21,6 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,27 +51,31 @@ class Entry:
 
 @dataclass
 class Changes:
-    """What one request series brought: the bodies for the readers, the entries, and whether it is all."""
+    """What one request series brought: the bodies saved for the readers, the entries, and whether it is all."""
 
-    pages: list[bytes] = field(default_factory=list)
+    spool: Path  # where the bodies are saved, as `<name>-00001<suffix>`, …
+    name: str
+    suffix: str = ".json"
+    files: list[Path] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     entries: list[Entry] | None = field(default_factory=list)  # None: a feed, whose entries are its articles
     complete: bool = True  # False: stopped at --max-posts, older changes remain
     etag: str | None = None
     last_modified: str | None = None
 
-    def add(self, response: Response, entries: Iterable[Entry]) -> None:
-        self.pages.append(response.body)
+    def add(self, response: Response, entries: Iterable[Entry] = ()) -> None:
+        path = self.spool / f"{self.name}-{len(self.files) + 1:05d}{self.suffix}"
+        path.write_bytes(response.body)
+        self.files.append(path)
         self.urls.append(response.url)
-        assert self.entries is not None
-        self.entries.extend(entries)
+        if self.entries is not None:
+            self.entries.extend(entries)
 
 
 class Site:
     """A followed site; `source` is its key in the state tables."""
 
     kind = ""
-    page_suffix = ".json"
     lists_ids = True
 
     def __init__(self, url: str, fetcher: Fetcher) -> None:
@@ -83,8 +89,8 @@ class Site:
     def reader_options(self) -> ReaderOptions:
         return ReaderOptions()
 
-    def changes(self, state: SourceState, max_posts: int) -> Changes:
-        """Posts changed in the state's window, newest first, up to `max_posts`."""
+    def changes(self, state: SourceState, max_posts: int, spool: Path) -> Changes:
+        """Posts changed in the state's window, newest first, up to `max_posts`; bodies saved in `spool`."""
         raise NotImplementedError
 
     def listed_count(self) -> int:
@@ -99,7 +105,7 @@ class Site:
         """Those of `ids` the site lists publicly."""
         raise NotImplementedError
 
-    def fetch(self, ids: Sequence[str]) -> Changes:
+    def fetch(self, ids: Sequence[str], spool: Path) -> Changes:
         """The posts of `ids` (those still listed), as `changes` would give them."""
         raise NotImplementedError
 
@@ -126,14 +132,14 @@ class WordPressSite(Site):
         query += [(name, str(value)) for name, value in params.items()]
         return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query, safe="/:,"), ""))
 
-    def changes(self, state: SourceState, max_posts: int) -> Changes:
+    def changes(self, state: SourceState, max_posts: int, spool: Path) -> Changes:
         after, before = change_window(state)
         params: dict[str, Any] = {"orderby": "modified", "order": "desc", "per_page": PAGE_SIZE, "_embed": WP_EMBED}
         if after:
             params["modified_after"] = f"{after}Z"
         if before:
             params["modified_before"] = f"{before}Z"
-        return self._pages(params, max_posts)
+        return self._pages(params, max_posts, Changes(spool, "changes"))
 
     def listed_count(self) -> int:
         response = self.fetcher.get(self.route_url("/wp/v2/posts", {"per_page": 1, "_fields": "id"}))
@@ -158,8 +164,8 @@ class WordPressSite(Site):
             found.update(str(post["id"]) for post in self._posts(self.fetcher.get(url)))
         return found
 
-    def fetch(self, ids: Sequence[str]) -> Changes:
-        changes = Changes()
+    def fetch(self, ids: Sequence[str], spool: Path) -> Changes:
+        changes = Changes(spool, "fetch")
         for chunk in _chunks([i for i in ids if i.isdigit()]):
             url = self.route_url("/wp/v2/posts", {"include": ",".join(chunk), "per_page": PAGE_SIZE,
                                                   "_embed": WP_EMBED})
@@ -167,8 +173,7 @@ class WordPressSite(Site):
             changes.add(response, map(self._entry, self._posts(response, dated=True)))
         return changes
 
-    def _pages(self, params: dict[str, Any], max_posts: int) -> Changes:
-        changes = Changes()
+    def _pages(self, params: dict[str, Any], max_posts: int, changes: Changes) -> Changes:
         for page in range(1, max_posts // PAGE_SIZE + 2):
             response = self.fetcher.get(self.route_url("/wp/v2/posts", {**params, "page": page}))
             posts = self._posts(response, dated=True)
@@ -216,7 +221,7 @@ class GhostSite(Site):
         base = self.url.rstrip("/") + "/ghost/api/content/posts/"
         return f"{base}?{urlencode({'key': self.key, **params}, safe=':,')}"
 
-    def changes(self, state: SourceState, max_posts: int) -> Changes:
+    def changes(self, state: SourceState, max_posts: int, spool: Path) -> Changes:
         after, before = change_window(state)
         conditions = [f"updated_at:>'{after.replace('T', ' ')}'"] if after else []
         if before:
@@ -225,7 +230,7 @@ class GhostSite(Site):
                                   "limit": PAGE_SIZE}
         if conditions:
             params["filter"] = "+".join(conditions)
-        changes = Changes()
+        changes = Changes(spool, "changes")
         for page in range(1, max_posts // PAGE_SIZE + 2):
             response = self.fetcher.get(self.posts_url({**params, "page": page}))
             posts, pages, _ = self._listing(response, dated=True)
@@ -257,8 +262,8 @@ class GhostSite(Site):
             found.update(post["id"] for post in self._listing(self.fetcher.get(url))[0])
         return found
 
-    def fetch(self, ids: Sequence[str]) -> Changes:
-        changes = Changes()
+    def fetch(self, ids: Sequence[str], spool: Path) -> Changes:
+        changes = Changes(spool, "fetch")
         for chunk in _chunks(list(ids)):
             response = self.fetcher.get(self.posts_url({"include": "tags", "formats": "html", "limit": PAGE_SIZE,
                                                         "filter": _id_filter(chunk)}))
@@ -288,24 +293,22 @@ class FeedSite(Site):
     """An RSS 2.0 or Atom feed, fetched whole with a conditional GET; its items are its entries."""
 
     kind = "feed"
-    page_suffix = ".xml"
     lists_ids = False
 
-    def changes(self, state: SourceState, max_posts: int) -> Changes:
+    def changes(self, state: SourceState, max_posts: int, spool: Path) -> Changes:
         headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.1"}
         if state.etag:
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
         response = self.fetcher.get(self.url, headers)
-        changes = Changes(entries=None, etag=response.headers.get("ETag") or state.etag,
+        changes = Changes(spool, "feed", ".xml", entries=None, etag=response.headers.get("ETag") or state.etag,
                           last_modified=response.headers.get("Last-Modified") or state.last_modified)
         if response.status == 304:
             return changes
         if not _looks_like_xml(response.body):
             raise FetchError(f"{response.url}: not an RSS or Atom feed (the answer is not XML)")
-        changes.pages.append(response.body)
-        changes.urls.append(response.url)
+        changes.add(response)
         return changes
 
 
