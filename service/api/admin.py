@@ -27,6 +27,7 @@ from publishing.updates import UpdateResult, update_published
 from recommender.corpus import parse_article
 from recommender.errors import RelatedlyError
 from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
+from service.api.params import flag
 from service.extensions import Relatedly, relatedly
 from service.pages.editor_session import MAX_FAILURES_PER_ADDRESS, SignInLimiter, address_key
 from service.pipeline.errors import ApiError
@@ -95,7 +96,7 @@ def remove_article(article_id: str) -> Any:
     """Take an article down from every list and from the API: a takedown later updates keep, or with
     `?withdraw=true` a withdrawal (the CMS unpublished it) that a later add of the same id reverses."""
     parts = relatedly()
-    withdraw = request.args.get("withdraw", "false").lower() in ("true", "1")
+    withdraw = flag(request.args, "withdraw")
     loaded = parts.store.current()
     if loaded is None or article_id not in loaded.model:
         raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in the current model")

@@ -43,10 +43,10 @@ _ADMIN_ERRORS = {
 _DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
 # The one id rule (recommender/limits.py `check_article_id`), and text that holds no lone surrogate.
-_SURROGATE = {"pattern": "[\\ud800-\\udfff]"}
+_PLAIN = {"type": "string", "pattern": "^[^\\ud800-\\udfff]*$"}
 _ARTICLE_ID = {
     "type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS,
-    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff\\ud800-\\udfff]+$",
+    "pattern": "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff]+$",
     "not": {"pattern": "^\\s|\\s$|^/|(^|/)\\.\\.?(/|$)|/related$"},
     "description": "no control characters, line separators or byte-order marks; no leading '/', no '.' or '..' "
                    "segment, no last segment 'related'; stored in Unicode NFC",
@@ -398,14 +398,12 @@ SPEC: dict[str, Any] = {
                 "required": ["id", "title", "body"],
                 "properties": {
                     "id": {"anyOf": [_ARTICLE_ID, {"type": "integer"}]},
-                    "title": {**_TEXT, "not": _SURROGATE},
-                    "body": {"type": "string", "not": _SURROGATE},
+                    "title": {"allOf": [_TEXT, _PLAIN]},
+                    "body": _PLAIN,
                     "url": _NULLABLE_STRING,
-                    "category": {"anyOf": [{"type": "string", "not": _SURROGATE}, {"type": "null"}]},
+                    "category": {"anyOf": [_PLAIN, {"type": "null"}]},
                     "published_at": _ISO_DATE,
-                    "tags": {"anyOf": [{"type": "string", "not": _SURROGATE},
-                                       {"type": "array", "items": {"type": "string", "not": _SURROGATE}},
-                                       {"type": "null"}]},
+                    "tags": {"anyOf": [_PLAIN, {"type": "array", "items": _PLAIN}, {"type": "null"}]},
                 },
             },
             "TextQuery": {

@@ -43,7 +43,12 @@ def fallback_choice(params: Mapping[str, Any]) -> Fallback | None:
 
 
 def explain_flag(params: Mapping[str, Any]) -> bool:
-    return _bool(params, "explain", default=False)
+    return flag(params, "explain")
+
+
+def flag(params: Mapping[str, Any], name: str) -> bool:
+    """An optional true/false parameter (false when absent); 400 for any other value."""
+    return _bool(params, name, default=False)
 
 
 def canonical(options: RankingOptions, *, explain: bool) -> dict[str, Any]:
