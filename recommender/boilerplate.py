@@ -3,12 +3,13 @@
 Image credits, share and newsletter boxes, author bios and "Read more:" lines survive HTML cleaning
 as text, and every story that carries one shares its terms with every other: unrelated stories meet.
 Terms in more than half the corpus are cut by the vectorizer's `max_df`, but a block that recurs in 5
-to 40 % of articles is not. So at train time the bodies are cut into units — a line, or a sentence
-of a line — compared in a normalised form (lower case, runs of white space as one space), and a
-unit found in at least `min_articles` articles and `min_share` of the corpus is a block. A topic
-phrase ("climate change") written inside different sentences is never a block: only a whole unit
-repeated verbatim is. The learned blocks are kept with the model (an update leaves the same ones
-out of new articles); the stored articles keep their text.
+to 40 % of articles is not. So at train time the bodies are cut into units — each sentence of a line
+of at most `MAX_SPLIT_CHARS` (a longer line is a prose paragraph), of at most `MAX_BLOCK_CHARS` —
+compared in a normalised form (lower case, runs of white space as one space), and a unit found in at
+least `min_articles` articles and `min_share` of the corpus is a block. A topic phrase ("climate
+change") written inside different sentences is never a block: only a whole unit repeated verbatim
+is. The learned blocks are kept with the model (an update leaves the same ones out of new
+articles); the stored articles keep their text.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 
 MIN_ARTICLES = 5  # a sentence quoted by a few stories on one event is a real signal of relatedness
 MIN_SHARE = 0.005  # and so is one repeated by a handful of articles in a large archive
+MAX_BLOCK_CHARS = 400  # longer units are prose, never compared (normalising every paragraph costs seconds at 100k)
+MAX_SPLIT_CHARS = 1000  # longer lines are prose paragraphs, not cut into sentences (a block is its own line there)
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+")
-_SPACES = re.compile(r"\s+")
 
 
 def units(line: str) -> list[str]:
@@ -29,8 +31,15 @@ def units(line: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(line) if s.strip()]
 
 
+def _candidates(body: str) -> dict[int, str]:
+    """The body's units short enough to be blocks, by the hash of their normalised form."""
+    return {hash(normalised(u)): u for line in body.splitlines() if len(line) <= MAX_SPLIT_CHARS
+            for u in units(line) if len(u) <= MAX_BLOCK_CHARS}
+
+
 def normalised(unit: str) -> str:
-    return _SPACES.sub(" ", unit).strip().lower()
+    """Lower case, runs of white space as one space, none at the ends."""
+    return " ".join(unit.lower().split())
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class Boilerplate:
         counts: Counter[int] = Counter()
         texts: dict[int, str] = {}
         for body in bodies:
-            seen = {hash(normalised(u)): u for line in body.splitlines() for u in units(line)}
+            seen = _candidates(body)
             counts.update(seen.keys())
             for key, unit in seen.items():
                 if key not in texts and counts[key] == 2:
@@ -64,8 +73,11 @@ class Boilerplate:
             return body
         kept_lines = []
         for line in body.splitlines():
+            if len(line) > MAX_SPLIT_CHARS:
+                kept_lines.append(line)
+                continue
             parts = units(line)
-            kept = [u for u in parts if normalised(u) not in self.blocks]
+            kept = [u for u in parts if len(u) > MAX_BLOCK_CHARS or normalised(u) not in self.blocks]
             if len(kept) == len(parts):
                 kept_lines.append(line)
             elif kept:
