@@ -124,7 +124,7 @@ class ArticleVectorizer:
             min_share=p.boilerplate_min_share)
         clock.stage("boilerplate")
         chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts,
-                         prepare=self._prepared, languages=languages)
+                         prepare=self.prepared, languages=languages)
         counts = count_corpus(chunks, analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
@@ -159,12 +159,12 @@ class ArticleVectorizer:
         """Vectors for texts (in `languages`, None: English) with the fitted boilerplate, vocabulary
         and projection; never refits."""
         self._check_fitted()
-        prepared = [self._prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
+        prepared = [self.prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
                     zip(titles, tags, bodies, languages or [None] * len(titles), strict=True)]
         tfidf = self._weighted_tfidf(prepared)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
+    def prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
         """An article's fields (title, tags, body) as the analyser is given them: the body without
         the site's boilerplate, each field analysed for its language."""
         body = getattr(self, "boilerplate_", NO_BOILERPLATE).strip(body)  # versions before it had none
