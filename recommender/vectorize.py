@@ -5,6 +5,8 @@ multiplied before the L2 normalisation (a BM25F-style field boost). The vocabula
 whole articles, so a title word still matches the same word in another article's body.
 The LSA part (randomized truncated SVD, capped components, fixed seed) maps the TF-IDF rows to a
 dense low-rank space where stories on one subject meet even without shared words.
+Before any of it, an article's body loses the site's boilerplate sentences and each field is
+analysed for the article's language (`prepared`: `recommender.boilerplate`, `recommender.languages`).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ class VectorizerParams:
     lsa_iterations: int = 5
     lsa_oversamples: int = 10
     lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
-    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none).
-    # (Versions saved before these existed read the class defaults.)
+    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none;
+    # `recommender.boilerplate`). A version saved before them reads these defaults but holds no blocks.
     boilerplate_min_articles: int = MIN_ARTICLES
     boilerplate_min_share: float | None = MIN_SHARE
 
