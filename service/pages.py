@@ -32,7 +32,7 @@ DEFAULT_HEADING = "Related stories"
 DEFAULT_THUMBNAIL = ("160", "90")
 MAX_HEADING_CHARS = 200
 RANKING_PARAMETERS = ("limit", "exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity",
-                      "category")
+                      "category", "lang")
 FRAGMENT_PARAMETERS = (*RANKING_PARAMETERS, "heading", "thumbnails")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
