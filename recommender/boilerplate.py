@@ -51,7 +51,7 @@ class Boilerplate:
                 if key not in texts and counts[key] == 2:
                     texts[key] = normalised(line)
         floor = max(min_articles, min_share * n_articles)
-        blocks = {texts[key]: count for key, count in counts.items() if count >= floor and count >= 2}
+        blocks = {texts[key]: count for key, count in counts.items() if count >= floor and count >= 2 and texts[key]}
         return cls(dict(sorted(blocks.items(), key=lambda item: (-item[1], item[0]))))
 
     def strip(self, body: str) -> str:
