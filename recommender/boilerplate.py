@@ -8,8 +8,8 @@ So at train time the bodies' lines of at most `MAX_BLOCK_CHARS` (longer ones are
 are compared in a normalised form (lower case, runs of white space as one space), and a line found
 in at least `min_articles` articles and `min_share` of the corpus is a block. A topic phrase
 ("climate change") written inside different sentences is never a block: only a whole line repeated
-verbatim is. Lines, not sentences: cutting every line into sentences doubled the rule's cost (3 s
-more on 20 Newsgroups) for blocks that are lines already. The learned blocks are kept with the model
+verbatim is. Lines, not sentences: cutting every line into sentences made the rule two to three
+times as costly (20 Newsgroups) for blocks that are lines already. The learned blocks are kept with the model
 (an update leaves the same ones out of new articles); the stored articles keep their text.
 """
 
