@@ -1,4 +1,4 @@
-"""Site boilerplate: whole sentences repeated verbatim across many articles, left out of the vectors.
+"""Site boilerplate: whole lines repeated verbatim across many articles, left out of the vectors.
 
 Image credits, share and newsletter boxes, author bios and "Read more:" lines survive HTML cleaning
 as text (each block its own line: the cleaner breaks lines at block elements), and every story that
@@ -9,8 +9,8 @@ are compared in a normalised form (lower case, runs of white space as one space)
 in at least `min_articles` articles and `min_share` of the corpus is a block. A topic phrase
 ("climate change") written inside different sentences is never a block: only a whole line repeated
 verbatim is. Lines, not sentences: cutting every line into sentences made the rule two to three
-times as costly (20 Newsgroups) for blocks that are lines already. The learned blocks are kept with the model
-(an update leaves the same ones out of new articles); the stored articles keep their text.
+times as costly (20 Newsgroups) for blocks that are lines already. The learned blocks are kept with
+the model (an update leaves the same ones out of new articles); the stored articles keep their text.
 """
 
 from __future__ import annotations
