@@ -103,7 +103,7 @@ def apply_changes(
                         dtype=np.int64)
     table, recomputed = _updated_neighbours(model.neighbors_, updated, old_to_new, changed_new, gone_old)
     updated.neighbors_ = table
-    tokens, unknown_tokens = _vocabulary_coverage(model, changes)
+    tokens, unknown_tokens = _vocabulary_coverage(model, changes, languages)
     return updated, ChangeSummary(
         added=[changes[j].id for j in added],
         replaced=[changes[j].id for j in replaced_at.values()],
@@ -163,16 +163,19 @@ def _updated_neighbours(
     return NeighborTable(indices, scores), int(len(dirty_rows))
 
 
-def _vocabulary_coverage(model: RelatedModel, articles: Sequence[Article]) -> tuple[int, int]:
-    """How many words the new text has, and how many of them the fitted vocabulary does not know.
+def _vocabulary_coverage(
+    model: RelatedModel, articles: Sequence[Article], languages: Sequence[str | None]
+) -> tuple[int, int]:
+    """How many words the new text has (as analysed for its language, without the boilerplate), and
+    how many of them the fitted vocabulary does not know.
 
     Single words only: most word pairs of any new text are unseen, which says nothing about drift.
     """
     analyze = model.vectorizer_.tfidf_.build_analyzer()
     vocabulary = model.vectorizer_.tfidf_.vocabulary_
     tokens = unknown = 0
-    for article in articles:
-        text = f"{article.title}\n{' '.join(article.tags)}\n{article.body}"
+    for article, language in zip(articles, languages, strict=True):
+        text = "\n".join(model.vectorizer_.prepared(article.title, " ".join(article.tags), article.body, language))
         terms = [term for term in analyze(text) if " " not in term]
         tokens += len(terms)
         unknown += int((vocabulary.columns(terms) < 0).sum())

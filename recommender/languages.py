@@ -63,8 +63,12 @@ def detect_language(title: str, body: str) -> tuple[str, float]:
     """fastText's best language for the text's start, with its probability.
 
     The text is lower-cased (headlines in capitals read as another language) and put on one line
-    (fastText predicts line by line)."""
-    text = f"{title} {body}"[:DETECT_CHARS].lower().replace("\n", " ").replace("\r", " ")
+    (fastText predicts line by line). Text that is mostly digits is no language ("und", 0): fastText
+    is confident about nonsense such as product codes."""
+    text = f"{title} {body[:DETECT_CHARS]}"[:DETECT_CHARS].lower().replace("\n", " ").replace("\r", " ")
+    digits = sum(map(text.count, "0123456789"))
+    if 2 * digits > len(text) - text.count(" "):  # mostly digits (codes, tables): no language
+        return "und", 0.0
     labels, probabilities = _model().predict(text, k=1)
     if not labels:
         return "und", 0.0

@@ -5,6 +5,8 @@ multiplied before the L2 normalisation (a BM25F-style field boost). The vocabula
 whole articles, so a title word still matches the same word in another article's body.
 The LSA part (randomized truncated SVD, capped components, fixed seed) maps the TF-IDF rows to a
 dense low-rank space where stories on one subject meet even without shared words.
+Before any of it, an article's body loses the site's boilerplate sentences and each field is
+analysed for the article's language (`prepared`: `recommender.boilerplate`, `recommender.languages`).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ class VectorizerParams:
     lsa_iterations: int = 5
     lsa_oversamples: int = 10
     lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
-    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none).
-    # (Versions saved before these existed read the class defaults.)
+    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none;
+    # `recommender.boilerplate`). A version saved before them reads these defaults but holds no blocks.
     boilerplate_min_articles: int = MIN_ARTICLES
     boilerplate_min_share: float | None = MIN_SHARE
 
@@ -124,7 +126,7 @@ class ArticleVectorizer:
             min_share=p.boilerplate_min_share)
         clock.stage("boilerplate")
         chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts,
-                         prepare=self._prepared, languages=languages)
+                         prepare=self.prepared, languages=languages)
         counts = count_corpus(chunks, analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
@@ -159,12 +161,12 @@ class ArticleVectorizer:
         """Vectors for texts (in `languages`, None: English) with the fitted boilerplate, vocabulary
         and projection; never refits."""
         self._check_fitted()
-        prepared = [self._prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
+        prepared = [self.prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
                     zip(titles, tags, bodies, languages or [None] * len(titles), strict=True)]
         tfidf = self._weighted_tfidf(prepared)
         return Vectors(tfidf, self._project(tfidf))
 
-    def _prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
+    def prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
         """An article's fields (title, tags, body) as the analyser is given them: the body without
         the site's boilerplate, each field analysed for its language."""
         body = getattr(self, "boilerplate_", NO_BOILERPLATE).strip(body)  # versions before it had none

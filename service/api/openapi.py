@@ -53,25 +53,21 @@ _ARTICLE_ID = {
 }
 
 
-def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
-    """A number option given empty (`?diversity=`) is left at its default, as the widget's empty attributes are."""
-    return {"anyOf": [schema, {"const": ""}]}
-
 
 _RANKING_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
      "description": "stories to return, 1…K (the model's top_k); default 10"},
     {"name": "exclude", "in": "query", "schema": {"type": "string"},
      "description": f"comma-separated ids to leave out (already on the page, already read), at most {MAX_EXCLUDE}"},
-    {"name": "min_score", "in": "query", "schema": _or_empty(_UNIT),
+    {"name": "min_score", "in": "query", "schema": _UNIT,
      "description": "similarity floor; a list is never padded with weaker stories (default 0.1)"},
     {"name": "dedup", "in": "query", "schema": {"type": "boolean"},
      "description": "drop near-copies of the article and of each other (default true)"},
-    {"name": "max_age_days", "in": "query", "schema": _or_empty(_DAYS),
+    {"name": "max_age_days", "in": "query", "schema": _DAYS,
      "description": "drop stories further than this many days from the article's date"},
-    {"name": "half_life_days", "in": "query", "schema": _or_empty(_DAYS),
+    {"name": "half_life_days", "in": "query", "schema": _DAYS,
      "description": "halve a story's score for every this many days it is older than the article"},
-    {"name": "diversity", "in": "query", "schema": _or_empty(_UNIT),
+    {"name": "diversity", "in": "query", "schema": _UNIT,
      "description": "0 = by score … 1 = most varied (MMR re-ranking)"},
     {"name": "category", "in": "query", "schema": {"type": "string", "enum": ["any", "prefer", "same"]},
      "description": "prefer or require the article's own category"},

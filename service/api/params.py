@@ -109,7 +109,7 @@ def _float(
     params: Mapping[str, Any], name: str, *, default: float | None, low: float, high: float, open_low: bool = False
 ) -> float | None:
     raw = params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise invalid(name, f"must be a number, got {raw!r}")

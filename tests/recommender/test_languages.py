@@ -173,3 +173,20 @@ def test_an_update_resolves_new_articles_languages(mixed_model: RelatedModel) ->
     assert updated.catalog_.to_columns()["languages"][-1] == "de"
     assert {i.article.id for i in updated.related("de-tesla-2", RankingOptions(limit=5))} <= {
         "de-tesla-0", "de-tesla-1"}
+
+
+def test_exports_declare_languages(tmp_path: Path) -> None:
+    exports = Path(__file__).parent / "fixtures" / "exports"
+    wxr = {a.id: a for a in load_corpus([exports / "wxr-part1.xml", exports / "wxr-part2.xml"],
+                                        skip_invalid=True).articles}
+    assert wxr["101"].lang == "en"  # its Polylang term
+    rss = tmp_path / "feed.rss"
+    rss.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><language>de-DE</language>'
+                   "<item><guid>a</guid><title>Vulkan</title><description>Lava fließt.</description></item>"
+                   "</channel></rss>", encoding="utf-8")
+    atom = tmp_path / "feed.atom"
+    atom.write_text('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="fr"><title>T</title>'
+                    "<entry><id>b</id><title>Volcan</title><content>La lave coule.</content></entry></feed>",
+                    encoding="utf-8")
+    assert [(a.lang, a.site_lang) for a in load_corpus(rss).articles] == [(None, "de")]
+    assert [(a.lang, a.site_lang) for a in load_corpus(atom).articles] == [(None, "fr")]
