@@ -28,10 +28,13 @@ HEADER_READ_TIMEOUT_MS = 10_000
 GRACEFUL_TIMEOUT_SECONDS = 20
 
 
-def build_server(settings: Settings) -> Granian:
-    """The granian server for `settings`; `.serve()` runs it until SIGTERM/SIGINT."""
+def build_server(settings: Settings, target: str = APP_TARGET) -> Granian:
+    """The granian server for `settings`; `.serve()` runs it until SIGTERM/SIGINT.
+
+    `target` is the app's `module:attribute`; benchmarks/bare_wsgi.py serves its ceiling with the same settings.
+    """
     return Granian(
-        APP_TARGET,
+        target,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.WSGI,
