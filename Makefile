@@ -1,13 +1,16 @@
 # The two commands of a fresh machine: `make run` and `make test`. Each makes its own virtualenv.
+# `make test-image` builds the Docker image and tests it in real containers (Debian's docker.io, installed if missing).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 MODELS_DIR ?= models
 CORPUS ?= data/sample/articles.jsonl
+BASE_IMAGE ?= relatedly-base:bookworm
+TEST_IMAGE ?= relatedly:test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test train lint clean
+.PHONY: run test test-image train lint clean
 
 # Train on the bundled sample corpus, then serve it on localhost:$(PORT).
 run: $(VENV)/.installed
@@ -20,6 +23,14 @@ test: $(VENV)/.installed-test
 	bash .ci/system-deps
 	$(BIN)/ruff check recommender publishing training service storage tests benchmarks
 	$(BIN)/python -m pytest
+
+# The image on a stand-in base built from Debian's packages (kept between runs), then its tests in containers.
+test-image: $(VENV)/.installed-test
+	bash docker/engine
+	bash docker/make-base-image $(BASE_IMAGE)
+	docker build --build-arg BASE=$(BASE_IMAGE) --label relatedly-test --tag $(TEST_IMAGE) .
+	docker image prune --force --filter label=relatedly-test  # the test images this build replaced
+	RELATEDLY_TEST_IMAGE=$(TEST_IMAGE) $(BIN)/python -m pytest -m image -rA tests/image
 
 train: $(VENV)/.installed
 	$(BIN)/relatedly train --corpus $(CORPUS) --models-dir $(MODELS_DIR)

@@ -75,9 +75,11 @@ def load_corpus(
     body_format: BodyFormat = "auto",
     options: ReaderOptions | None = None,
     jobs: int = 1,
+    allow_empty: bool = False,
 ) -> Corpus:
     """Read and validate one export (several files of one export read as one); raise `CorpusError`
-    listing the problems unless `skip_invalid`.
+    listing the problems unless `skip_invalid`, and when no article is valid unless `allow_empty`
+    (`relatedly sync`: a page of changes may hold only posts that are not published).
 
     Each file's format comes from its content (see `recommender.sources.files.detect_format`); a
     malformed XML or JSON file is always an error, whatever `skip_invalid` says. HTML is cleaned on
@@ -116,7 +118,7 @@ def load_corpus(
 
     if problems and not skip_invalid:
         raise CorpusError(problems)
-    if not articles:
+    if not articles and not allow_empty:
         reasons = f" ({describe_excluded(excluded)} left out)" if excluded else ""
         raise CorpusError(problems, f"{', '.join(names)}: no valid articles in the corpus{reasons}")
     return Corpus(", ".join(names), articles, problems, _checksum(files), dict(excluded), notes, tuple(names))

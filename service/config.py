@@ -9,6 +9,7 @@
 | RELATEDLY_CACHE_TTL          | 300           | seconds a cached response lives                              |
 | RELATEDLY_ADMIN_TOKEN        | (unset)       | enables /v1/admin/* with Authorization: Bearer <token>        |
 | RELATEDLY_KEEP_VERSIONS      | 5             | versions kept on disk after an admin update                  |
+| RELATEDLY_ADMIN_WAIT_SECONDS | 5             | how long an admin write waits for its job before a 202       |
 | RELATEDLY_CACHE_EMPTY_TTL    | 30            | seconds an empty list is cached (it may fill up soon)        |
 | RELATEDLY_HTTP_MAX_AGE       | 300           | Cache-Control max-age of successful GETs (for CDNs)          |
 | RELATEDLY_MAX_BODY_BYTES     | 1048576       | larger request bodies get 413                                |
@@ -26,7 +27,8 @@
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
 | RELATEDLY_HOST               | 127.0.0.1     | address `relatedly serve` binds on                           |
 | WEB_CONCURRENCY              | 2             | server (granian) worker processes                            |
-| RELATEDLY_THREADS            | 1             | Python threads per worker (service/server/config.py)        |
+| RELATEDLY_THREADS            | 4             | threads per worker for requests other than GET (writes)      |
+| RELATEDLY_BODY_TIMEOUT       | 10            | seconds a client has to send a request body (then 408)       |
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Settings:
     cache_ttl_seconds: int = 300
     admin_token: str | None = None
     keep_versions: int = 5
+    admin_wait_seconds: float = 5.0
     cache_empty_ttl_seconds: int = 30
     http_max_age_seconds: int = 300
     max_body_bytes: int = 1_048_576
@@ -67,7 +70,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
-    threads: int = 1
+    threads: int = 4
+    body_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         problems = [
@@ -75,6 +79,7 @@ class Settings:
             for name, ok, rule in (
                 ("cache_ttl_seconds", self.cache_ttl_seconds >= 1, ">= 1"),
                 ("keep_versions", self.keep_versions >= 1, ">= 1"),
+                ("admin_wait_seconds", self.admin_wait_seconds >= 0, ">= 0"),
                 ("admin_token", self.admin_token is None or len(self.admin_token) >= 16, "at least 16 characters"),
                 ("cache_empty_ttl_seconds", self.cache_empty_ttl_seconds >= 1, ">= 1"),
                 ("http_max_age_seconds", self.http_max_age_seconds >= 0, ">= 0"),
@@ -90,6 +95,7 @@ class Settings:
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
                 ("workers", self.workers >= 1, ">= 1"),
                 ("threads", self.threads >= 1, ">= 1"),
+                ("body_timeout_seconds", self.body_timeout_seconds > 0, "> 0"),
             )
             if not ok
         ]
@@ -116,6 +122,7 @@ class Settings:
             "cache_ttl_seconds": ("RELATEDLY_CACHE_TTL", int),
             "admin_token": ("RELATEDLY_ADMIN_TOKEN", str),
             "keep_versions": ("RELATEDLY_KEEP_VERSIONS", int),
+            "admin_wait_seconds": ("RELATEDLY_ADMIN_WAIT_SECONDS", float),
             "cache_empty_ttl_seconds": ("RELATEDLY_CACHE_EMPTY_TTL", int),
             "http_max_age_seconds": ("RELATEDLY_HTTP_MAX_AGE", int),
             "max_body_bytes": ("RELATEDLY_MAX_BODY_BYTES", int),
@@ -133,6 +140,7 @@ class Settings:
             "port": ("PORT", int),
             "workers": ("WEB_CONCURRENCY", int),
             "threads": ("RELATEDLY_THREADS", int),
+            "body_timeout_seconds": ("RELATEDLY_BODY_TIMEOUT", float),
         }
         values: dict[str, Any] = {}
         problems: list[str] = []

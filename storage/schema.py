@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -104,9 +104,63 @@ events = Table(
 )
 
 
+# Admin writes run as jobs (service/api/admin.py): any worker answers for a job any other one runs.
+admin_jobs = Table(
+    "admin_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),  # "upsert" | "remove"
+    Column("state", String(16), nullable=False),  # "running" | "done" | "failed"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("outcome", Text),  # JSON: the publish summary, or the error
+)
+
+# `relatedly sync` (issue 24): per followed site, how far its changes were read and the job's counters; per post,
+# what the site last showed and what the job did with it, so a post the site takes down can come back.
+sync_sources = Table(
+    "sync_sources",
+    metadata,
+    Column("source", String(512), primary_key=True),  # "wordpress http://host/": the kind and the URL followed
+    Column("cursor", String(32), nullable=True),  # the newest change applied (the site's UTC time), None = never
+    Column("backlog_before", String(32), nullable=True),  # a run that hit --max-posts: older changes still to read
+    Column("backlog_top", String(32), nullable=True),  # … and the cursor once they are read
+    Column("etag", Text, nullable=True),  # feeds: the conditional GET's validators
+    Column("last_modified", Text, nullable=True),
+    Column("polls", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("posts_upserted", Integer, nullable=False),
+    Column("posts_withdrawn", Integer, nullable=False),
+    Column("last_success_at", DateTime(timezone=True), nullable=True),
+    Column("last_failure_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_version", String(128), nullable=True),
+    Column("retrain_recommended", Integer, nullable=False),
+)
+sync_posts = Table(
+    "sync_posts",
+    metadata,
+    Column("source", String(512), primary_key=True),
+    Column("article_id", String(512), primary_key=True),
+    Column("state", String(16), nullable=False),  # served | withheld (listed, not servable) | withdrawn (unlisted)
+    Column("content_sha256", String(64), nullable=True),  # of the article as read: an unchanged post is skipped
+    Column("changed_at", String(32), nullable=True),  # the site's modification time of that version
+)
+SYNC_TABLES = (sync_sources, sync_posts)
+
+
 def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _create_sync_tables(conn: Connection) -> None:
+    metadata.create_all(conn, tables=list(SYNC_TABLES), checkfirst=True)
+
+
 # version → the step that brings a database from version - 1 to it.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _create_tables}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _create_tables,
+    2: _create_sync_tables,
+    3: lambda conn: admin_jobs.create(conn, checkfirst=True),
+}

@@ -1,4 +1,4 @@
-"""`relatedly` command line: train, update, remove, models, evaluate, related, serve, db, report.
+"""`relatedly` command line: train, update, remove, sync, models, evaluate, related, serve, db, report.
 
 Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
 1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
@@ -23,12 +23,14 @@ from recommender.model import DEFAULT_TOP_K
 from recommender.overrides import NO_RULES
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
 from storage import StorageError
+from training.arguments import positive_int as _positive_int
 from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
 from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
+from training.sync.cli import add_sync_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULT_MODELS_DIR = "models"
@@ -143,6 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     related.set_defaults(handler=_related)
 
     add_import_command(commands)
+    add_sync_command(commands, models_dir, redis_url, DEFAULT_KEEP_VERSIONS)
 
     serve = commands.add_parser("serve", help="serve the HTTP API (granian)")
     serve.add_argument("--port", type=_positive_int, help="default: $PORT or 8000")
@@ -153,16 +156,6 @@ def _build_parser() -> argparse.ArgumentParser:
     add_override_commands(commands, models_dir)
     add_event_commands(commands, db_actions, models_dir)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
 
 
 RULE_TYPES = {"min_score": float, "max_age_days": float, "half_life_days": float, "diversity": float, "category": str}

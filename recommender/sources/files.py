@@ -15,7 +15,7 @@ SNIFF_BYTES = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ROOT_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 _WXR_NAMESPACE = re.compile(rb"""xmlns:wp\s*=\s*["']http://wordpress\.org/export/""")
-_GHOST_HEAD = re.compile(rb'^\{\s*"(?:db|meta|data)"\s*:')
+_GHOST_HEAD = re.compile(rb'^\{\s*"(?:db|meta|data|posts)"\s*:')  # an export, or a Content API response
 
 
 def open_source(path: str | Path) -> BinaryIO:

@@ -1,4 +1,6 @@
-"""Ghost JSON exports (Settings › Labs › Export): `db[0].data.posts`, tags through `posts_tags`.
+"""Ghost JSON exports (Settings › Labs › Export): `db[0].data.posts`, tags through `posts_tags`; and
+Content API responses (`/ghost/api/content/posts/?include=tags`: `posts`, each with its `tags`), which
+list only published posts and name each post's `url`. The ids are the same in both.
 
 Only `status: published` items of `type: post` by default (Ghost's `published`/`scheduled` are
 WordPress's `publish`/`future`, so `--statuses` speaks one language); internal `#tags` are dropped;
@@ -25,16 +27,11 @@ def read_ghost(path: str | Path, options: ReaderOptions) -> SourceStream:
     """Records of the published posts of one Ghost export file."""
     name = str(path)
     text, document = load_document(path)
-    data = _data(document)
+    content_api = isinstance(document, dict) and isinstance(document.get("posts"), list) and "db" not in document
+    data = document if content_api else _data(document)
     if data is None or not isinstance(data.get("posts"), list):
         raise CorpusError.at(name, 1, "not a Ghost export: no db[0].data.posts list")
-    tag_names = {t.get("id"): t for t in data.get("tags") or [] if isinstance(t, dict)}
-    post_tags: dict[Any, list[tuple[int, str]]] = {}
-    for link in data.get("posts_tags") or []:
-        tag = tag_names.get(link.get("tag_id")) if isinstance(link, dict) else None
-        tag_name = tag.get("name") if tag else None
-        if isinstance(tag_name, str) and not tag_name.startswith("#") and tag.get("visibility") != "internal":
-            post_tags.setdefault(link.get("post_id"), []).append((int(link.get("sort_order") or 0), tag_name))
+    post_tags = _embedded_tags(data["posts"]) if content_api else _linked_tags(data)
     site = options.site_url.rstrip("/") if options.site_url else None
     search_from = max(text.find('"posts"'), 0)
     line = text.count("\n", 0, search_from) + 1
@@ -44,13 +41,42 @@ def read_ghost(path: str | Path, options: ReaderOptions) -> SourceStream:
             continue
         line, search_from = _line_of(text, post.get("id"), search_from, line)
         post_type = "page" if post.get("page") is True else str(post.get("type") or "post")
-        status = str(post.get("status") or "")
+        status = str(post.get("status") or ("published" if content_api else ""))
         reason = selection_reason(post_type, STATUS_NAMES.get(status, status), False, options)
         if reason is not None:
             yield Skipped(reason)
             continue
         tags = [tag for _, tag in sorted(post_tags.get(post.get("id"), []))]
         yield SourceRecord(name, line, _post_fields(post, tags, site))
+
+
+def _public_tag(tag: Any) -> str | None:
+    """The tag's name unless it is internal (`#name`, visibility internal)."""
+    name = tag.get("name") if isinstance(tag, dict) else None
+    if isinstance(name, str) and not name.startswith("#") and tag.get("visibility") != "internal":
+        return name
+    return None
+
+
+def _linked_tags(data: Mapping[str, Any]) -> dict[Any, list[tuple[int, str]]]:
+    """An export's public tags by post id, through its `posts_tags` links."""
+    tags = {t.get("id"): t for t in data.get("tags") or [] if isinstance(t, dict)}
+    post_tags: dict[Any, list[tuple[int, str]]] = {}
+    for link in data.get("posts_tags") or []:
+        tag_name = _public_tag(tags.get(link.get("tag_id"))) if isinstance(link, dict) else None
+        if tag_name is not None:
+            post_tags.setdefault(link.get("post_id"), []).append((int(link.get("sort_order") or 0), tag_name))
+    return post_tags
+
+
+def _embedded_tags(posts: list[Any]) -> dict[Any, list[tuple[int, str]]]:
+    """A Content API response's public tags by post id, in the order the post lists them."""
+    post_tags: dict[Any, list[tuple[int, str]]] = {}
+    for post in posts:
+        if isinstance(post, dict) and isinstance(post.get("tags"), list):
+            names = [name for name in map(_public_tag, post["tags"]) if name is not None]
+            post_tags[post.get("id")] = list(enumerate(names))
+    return post_tags
 
 
 def _data(document: Any) -> Mapping[str, Any] | None:
@@ -62,7 +88,7 @@ def _data(document: Any) -> Mapping[str, Any] | None:
 
 def _post_fields(post: Mapping[str, Any], tags: list[str], site: str | None) -> dict[str, Any]:
     body = post.get("html") or post.get("plaintext") or post.get("custom_excerpt") or ""
-    url = _site_url(post.get("canonical_url"), site)
+    url = _site_url(post.get("canonical_url") or post.get("url"), site)
     if url is None and site and isinstance(post.get("slug"), str):
         url = f"{site}/{post['slug']}/"
     fields: dict[str, Any] = {

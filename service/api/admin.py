@@ -5,20 +5,33 @@ Off unless `RELATEDLY_ADMIN_TOKEN` is set (the routes then answer 404 as if abse
 ones. Responses are never cached. The work is the same pipeline as `relatedly update` / `remove`
 (`publishing.updates`), serialised with them by a lock; this worker swaps the new model in at once,
 the others at their next `CURRENT` check (and at once where Redis announcements are configured).
+
+A publish takes seconds on a large model, so each write runs as a job on this worker's job thread,
+recorded in the database: the request waits up to `RELATEDLY_ADMIN_WAIT_SECONDS` and answers 200 with
+the result, or else 202 with the job's address (`GET /v1/admin/jobs/<id>`, answered by any worker).
+Input is checked before a job starts, so a bad request is still a 400 at once.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimeout
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from publishing.updates import UpdateResult, update_published
 from recommender.corpus import parse_article
-from recommender.errors import UnknownArticleError
-from service.extensions import relatedly
+from recommender.errors import RelatedlyError
+from service.extensions import Relatedly, relatedly
 from service.pipeline.errors import ApiError
+from service.server.exit import at_exit
+from storage.jobs import finish_job, read_job, start_job
+
+log = logging.getLogger("relatedly.admin")
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
 MAX_ARTICLES = 1000
@@ -63,32 +76,82 @@ def upsert_articles() -> Any:
             problems.append(f"articles[{position}]: {exc}")
     if problems:
         raise ApiError(400, "invalid_article", "; ".join(problems[:20]))
-    return _published(update_published(relatedly().settings.models_dir, articles,
-                                       keep_versions=relatedly().settings.keep_versions))
+    parts = relatedly()
+    return _run_job(parts, "upsert", lambda: update_published(parts.settings.models_dir, articles,
+                                                              keep_versions=parts.settings.keep_versions))
 
 
 @bp.delete("/articles/<path:article_id>")
 def remove_article(article_id: str) -> Any:
     """Take an article down from every list and from the API (a takedown later updates keep)."""
+    parts = relatedly()
+    loaded = parts.store.current()
+    if loaded is None or article_id not in loaded.model:
+        raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in the current model")
+    return _run_job(parts, "remove", lambda: update_published(parts.settings.models_dir, removals=[article_id],
+                                                              keep_versions=parts.settings.keep_versions))
+
+
+@bp.get("/jobs/<string:job_id>")
+def job_status(job_id: str) -> Any:
+    """A job's state (`running`, `done`, `failed`) and, once ended, its result or error."""
+    job = read_job(relatedly().database, job_id) if job_id.isalnum() and len(job_id) <= 32 else None
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no admin job {job_id!r}")
+    return jsonify(job)
+
+
+def _run_job(parts: Relatedly, kind: str, publish: Callable[[], UpdateResult]) -> Any:
+    """Run `publish` as a job; its result when it ends within the wait, else 202 and where to ask."""
+    job_id = start_job(parts.database, kind)
+    future = _job_thread().submit(_job, parts, job_id, publish)
     try:
-        result = update_published(relatedly().settings.models_dir, removals=[article_id],
-                                  keep_versions=relatedly().settings.keep_versions)
-    except UnknownArticleError:
-        raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in the current model") from None
-    return _published(result)
+        return jsonify(job_id=job_id, **future.result(timeout=parts.settings.admin_wait_seconds))
+    except WaitTimeout:
+        response = jsonify(job_id=job_id, state="running", status_url=f"/v1/admin/jobs/{job_id}")
+        response.status_code = 202
+        response.headers["Location"] = f"/v1/admin/jobs/{job_id}"
+        return response
+    except RelatedlyError as exc:
+        raise ApiError(409, "publish_failed", str(exc)) from None
 
 
-def _published(result: UpdateResult) -> Any:
-    relatedly().store.refresh()
+def _job(parts: Relatedly, job_id: str, publish: Callable[[], UpdateResult]) -> dict[str, Any]:
+    try:
+        result = publish()
+    except Exception as exc:
+        log.warning("admin_job_failed", extra={"fields": {"job_id": job_id, "error": type(exc).__name__}})
+        finish_job(parts.database, job_id, {"code": "publish_failed", "message": str(exc)}, failed=True)
+        raise
+    parts.store.refresh()
+    summary = _summary(result)
+    finish_job(parts.database, job_id, summary)
+    return summary
+
+
+def _summary(result: UpdateResult) -> dict[str, Any]:
     s = result.summary
-    return jsonify(
-        model_version=result.version,
-        previous_version=result.previous,
-        added=s.added,
-        replaced=s.replaced,
-        removed=s.removed,
-        refused=s.refused,
-        recomputed_lists=s.recomputed_lists,
-        n_articles=result.n_articles,
-        retrain_recommended=result.drift.get("retrain_recommended", False),
-    )
+    return {
+        "model_version": result.version,
+        "previous_version": result.previous,
+        "added": s.added,
+        "replaced": s.replaced,
+        "removed": s.removed,
+        "refused": s.refused,
+        "recomputed_lists": s.recomputed_lists,
+        "n_articles": result.n_articles,
+        "retrain_recommended": result.drift.get("retrain_recommended", False),
+    }
+
+
+_JOBS: list[ThreadPoolExecutor] = []
+
+
+def _job_thread() -> ThreadPoolExecutor:
+    """This process's job thread (publishes are serialised by their lock anyway); started on first use,
+    and finished before the process exits."""
+    if not _JOBS:
+        executor = ThreadPoolExecutor(1, thread_name_prefix="relatedly-admin-job")
+        _JOBS.append(executor)
+        at_exit(lambda: executor.shutdown(wait=True))
+    return _JOBS[0]

@@ -127,7 +127,9 @@ SPEC: dict[str, Any] = {
                     "type": "object", "required": ["articles"],
                     "properties": {"articles": {"type": "array", "minItems": 1, "maxItems": MAX_ARTICLES,
                                                 "items": _ref("ArticleInput")}}}}}},
-                "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
+                "responses": {"200": _json(_ref("AdminResult"), "published (the job ended within the wait)"),
+                              "202": _json(_ref("AdminJobStarted"), "still publishing: ask status_url"),
+                              "409": _json(_ref("Error"), "the publish failed"), **_ADMIN_ERRORS},
             }
         },
         "/v1/admin/articles/{article_id}": {
@@ -135,7 +137,19 @@ SPEC: dict[str, Any] = {
                 "summary": "Take an article down from every list (needs RELATEDLY_ADMIN_TOKEN)",
                 "security": [{"bearer": []}],
                 "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json(_ref("AdminResult"), "published"), **_ADMIN_ERRORS},
+                "responses": {"200": _json(_ref("AdminResult"), "published (the job ended within the wait)"),
+                              "202": _json(_ref("AdminJobStarted"), "still publishing: ask status_url"),
+                              "409": _json(_ref("Error"), "the publish failed"), **_ADMIN_ERRORS},
+            }
+        },
+        "/v1/admin/jobs/{job_id}": {
+            "get": {
+                "summary": "An admin write's job: running, done (with its result) or failed (with its error)",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_ref("AdminJob"), "the job"),
+                              "404": _json(_ref("Error"), "admin API off, or unknown job"),
+                              **{k: v for k, v in _ADMIN_ERRORS.items() if k in ("401", "403")}},
             }
         },
         "/v1/widget.js": {
@@ -207,10 +221,31 @@ SPEC: dict[str, Any] = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
+            "AdminJobStarted": {
+                "type": "object",
+                "required": ["job_id", "state", "status_url"],
+                "properties": {"job_id": {"type": "string"}, "state": {"const": "running"},
+                               "status_url": {"type": "string"}},
+            },
+            "AdminJob": {
+                "type": "object",
+                "required": ["id", "kind", "state", "created_at", "finished_at"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["upsert", "remove"]},
+                    "state": {"type": "string", "enum": ["running", "done", "failed"]},
+                    "created_at": {"type": "string"},
+                    "finished_at": {"type": ["string", "null"]},
+                    "result": _ref("AdminResult"),
+                    "error": {"type": "object", "required": ["code", "message"],
+                              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+                },
+            },
             "AdminResult": {
                 "type": "object",
                 "required": ["model_version", "previous_version", "added", "replaced", "removed", "refused"],
                 "properties": {
+                    "job_id": {"type": "string"},
                     "model_version": {"type": "string"},
                     "previous_version": {"type": "string"},
                     "added": {"type": "array", "items": {"type": "string"}},

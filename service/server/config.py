@@ -1,9 +1,10 @@
-"""The HTTP server `relatedly serve` runs: granian (Rust, WSGI interface), configured here and nowhere else.
+"""The HTTP server `relatedly serve` runs: granian (Rust), configured here and nowhere else.
 
 Everything comes from the same settings as the app (`service.config.Settings`, the environment), so an
-invalid configuration stops the command before any worker starts. granian parses HTTP, reads request
-bodies and holds slow connections in its async Rust runtime: a Python thread only runs for a request
-whose headers and body have fully arrived, so clients that trickle bytes cannot occupy the workers.
+invalid configuration stops the command before any worker starts. granian parses HTTP and holds slow
+connections in its async Rust runtime; the app runs behind its RSGI interface (service/server/rsgi.py),
+which reads each body on the event loop, so a request reaches Python only once its headers and body
+have fully arrived: clients that trickle bytes cannot occupy the workers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from granian.log import LogLevels
 
 from service.config import Settings
 
-APP_TARGET = "service.server.wsgi:app"
+APP_TARGET = "service.server.wsgi:rsgi_app"
 
 # A client has this long to send its request line and headers; then granian closes the connection.
 HEADER_READ_TIMEOUT_MS = 10_000
@@ -37,13 +38,10 @@ def build_server(settings: Settings, target: str = APP_TARGET) -> Granian:
         target,
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
         # Worker processes (WEB_CONCURRENCY): one per core suits this CPU-bound, read-only workload; each
         # loads the model itself before it serves and runs its own reload watcher.
         workers=settings.workers,
-        # Python threads per worker (RELATEDLY_THREADS): the GIL runs one at a time, and granian holds every
-        # waiting connection without a thread, so one is the fastest (docs/performance.md).
-        blocking_threads=settings.threads,
         # One Rust I/O thread per worker, on the worker's own event loop: the cores go to the workers.
         runtime_mode=RuntimeModes.st,
         http=HTTPModes.http1,

@@ -328,6 +328,21 @@ def test_a_takedown_is_not_undone_by_an_update_only_by_a_full_training(
     assert back.summary.replaced == [SPACE_STATION_ID] and back.summary.refused == []
 
 
+def test_a_withdrawal_leaves_every_list_but_an_update_brings_it_back(
+    models_dir: Path, sample_articles: list[Article]
+) -> None:
+    story = next(a for a in sample_articles if a.id == SPACE_STATION_ID)
+    withdrawal = update_published(models_dir, withdrawals=[SPACE_STATION_ID, "never-served"])
+
+    model, manifest = artifacts.load_version(models_dir, withdrawal.version)
+    assert SPACE_STATION_ID not in model and "never-served" not in model  # an unknown id: already not served
+    assert_table_is_exact(model)
+    assert manifest["takedowns"] == [] and manifest["changes"]["withdrawn"] == [SPACE_STATION_ID]
+
+    back = update_published(models_dir, upserts=[story])
+    assert back.summary.added == [SPACE_STATION_ID] and back.summary.refused == []
+
+
 def test_updates_record_lineage_and_accumulate_drift(models_dir: Path) -> None:
     fit_version = artifacts.read_current(models_dir)
     fit_manifest = artifacts.read_manifest(models_dir, fit_version)
@@ -342,7 +357,7 @@ def test_updates_record_lineage_and_accumulate_drift(models_dir: Path) -> None:
     assert m2["lineage"] == {"kind": "update", "base_version": first.version, "fit_version": fit_version}
     assert (first.previous, second.previous) == (fit_version, first.version)
     assert m1["n_articles"] == fit_manifest["n_articles"] + 1 and m2["n_articles"] == fit_manifest["n_articles"] + 2
-    assert m2["changes"] == {"added": 1, "replaced": 1, "removed": [], "refused": [],
+    assert m2["changes"] == {"added": 1, "replaced": 1, "removed": [], "withdrawn": [], "refused": [],
                              "recomputed_lists": second.summary.recomputed_lists}
     assert m1["drift"]["fit_articles"] == m2["drift"]["fit_articles"] == fit_manifest["n_articles"]
     assert (m1["drift"]["added_since_fit"], m2["drift"]["added_since_fit"]) == (1, 2)  # a replacement adds nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import shutil
@@ -211,6 +212,26 @@ def test_ghost_export() -> None:
     coral = sited.articles[0]
     assert coral.url == "https://reefnotes.example/coral-reefs/"
     assert coral.image == "https://reefnotes.example/content/images/2024/03/reef.jpg"
+
+
+def test_a_ghost_content_api_response_reads_as_the_export_does(tmp_path: Path) -> None:
+    exported = load_corpus(FIXTURES / "ghost-export.json",
+                           options=ReaderOptions(site_url="https://reefnotes.example/")).articles[0]
+    post = json.loads((FIXTURES / "ghost-export.json").read_text())["db"][0]["data"]["posts"][0]
+    post = {**post, "html": post["html"].replace("__GHOST_URL__", "https://reefnotes.example"),
+            "feature_image": "https://reefnotes.example/content/images/2024/03/reef.jpg",
+            "url": "https://reefnotes.example/coral-reefs/", "tags": [
+                {"id": "t1", "name": "Oceans", "visibility": "public"}, {"id": "t2", "name": "coral"},
+                {"id": "t3", "name": "#internal", "visibility": "internal"}]}
+    for key in ("type", "status"):  # the Content API lists published posts only and says neither
+        del post[key]
+    path = tmp_path / "content-api.json"
+    path.write_text(json.dumps({"posts": [post], "meta": {"pagination": {"page": 1, "pages": 1, "total": 1}}}))
+    assert detect_format(path) == "ghost"
+    (article,) = load_corpus(path).articles
+    assert article == dataclasses.replace(exported, extra=article.extra)
+    assert (article.id, article.tags, article.category, article.url) == (
+        "65e5a0f1c2b3a40001a1b101", ("Oceans", "coral"), "Oceans", "https://reefnotes.example/coral-reefs/")
 
 
 def test_ghost_bad_item_is_reported_on_its_line(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,31 @@ def test_bad_admin_requests_are_400_and_publish_nothing(admin_client) -> None:
     missing = admin_client.delete("/v1/admin/articles/no-such-article", headers=AUTH)
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "article_not_found"
     assert admin_client.get("/readyz").get_json()["model_version"] == version
+
+
+def test_a_write_that_outlasts_the_wait_is_a_job_any_worker_reports_on(models_dir: Path) -> None:
+    settings = Settings(models_dir=str(models_dir), admin_token=TOKEN, admin_wait_seconds=0)
+    writer = create_app(settings, watch=False).test_client()
+    other_worker = create_app(settings, watch=False).test_client()
+    accepted = writer.post("/v1/admin/articles", json={"articles": [NEW_STORY]}, headers=AUTH)
+    assert accepted.status_code == 202
+    status_url = accepted.get_json()["status_url"]
+    assert accepted.headers["Location"] == status_url and accepted.headers["Cache-Control"] == "no-store"
+    deadline = time.monotonic() + 60
+    while (job := other_worker.get(status_url, headers=AUTH).get_json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job["state"] == "done" and job["kind"] == "upsert" and job["finished_at"]
+    assert job["result"]["added"] == [NEW_STORY["id"]]
+    other_worker.application.extensions["relatedly"].store.refresh()
+    assert NEW_STORY["id"] in _related_ids(other_worker, SPACE_STATION_ID)
+    assert writer.get(status_url).status_code == 401  # the job's record needs the token too
+    assert other_worker.get("/v1/admin/jobs/unknownjob", headers=AUTH).get_json()["error"]["code"] == "job_not_found"
+
+
+def test_a_write_within_the_wait_answers_with_its_job_and_result(admin_client) -> None:
+    done = admin_client.post("/v1/admin/articles", json={"articles": [NEW_STORY]}, headers=AUTH)
+    assert done.status_code == 200
+    job = admin_client.get(f"/v1/admin/jobs/{done.get_json()['job_id']}", headers=AUTH).get_json()
+    assert job["state"] == "done"
+    assert job["result"] == {k: v for k, v in done.get_json().items() if k != "job_id"}
