@@ -1,16 +1,16 @@
 """HTTP benchmark: `relatedly serve` (granian) on loopback, driven by wrk, against a bare WSGI app under the
-same server with the same settings.
+same server with the same settings (granian's WSGI interface).
 
     python benchmarks/http_bench.py [--corpus ../shared/data/20newsgroups/articles.jsonl]
                                     [--duration 10] [--concurrency 16 64] [--workers 2] [--redis-url URL]
 
 Trains a model on the corpus (about 19k articles for 20 Newsgroups; --models-dir reuses one). Every
 figure is printed with its ratio to the ceiling measured in the same run: `bare_wsgi.py`, a WSGI callable
-returning a fixed list-shaped JSON body, served by `service.server.config.build_server` (the product's
-granian settings, only the app differs). gunicorn sync workers serving the same bare app are the second
-reference, when gunicorn is installed (it is not a project dependency: `pip install gunicorn`). The
-service logs its JSON line per request as in production (to /dev/null here). Redis is --redis-url, or a
-throwaway redis-server on a free port.
+returning a fixed list-shaped JSON body, under granian's WSGI interface with the product's server settings
+(service/server/config.py; the product itself runs behind granian's RSGI interface, service/server/rsgi.py).
+gunicorn sync workers serving the same bare app are the second reference, when gunicorn is installed (it
+is not a project dependency: `pip install gunicorn`). The service logs its JSON line per request as in
+production (to /dev/null here). Redis is --redis-url, or a throwaway redis-server on a free port.
 
 Unless --no-uniform (issue 22's targets): GET related with default options, ids drawn uniformly (with
 replacement) from the whole catalogue, right after the served version changes, with the in-process cache
@@ -283,7 +283,7 @@ def _server(work: Path, kind: str, workers: int, env: dict[str, str]) -> Iterato
                    "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
     if kind == APP:
         command = [str(BIN / "relatedly"), "serve"]
-    elif kind == BARE:  # the product's granian settings (service/server/config.py), the bare app as target
+    elif kind == BARE:  # granian's WSGI interface, the product's server settings (bare_wsgi.bare_server)
         command = [sys.executable, str(BARE_APP)]
     else:
         command = [str(_gunicorn()), "--workers", str(workers), "--worker-class", "sync",

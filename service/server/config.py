@@ -29,13 +29,10 @@ HEADER_READ_TIMEOUT_MS = 10_000
 GRACEFUL_TIMEOUT_SECONDS = 20
 
 
-def build_server(settings: Settings, target: str = APP_TARGET) -> Granian:
-    """The granian server for `settings`; `.serve()` runs it until SIGTERM/SIGINT.
-
-    `target` is the app's `module:attribute`; benchmarks/bare_wsgi.py serves its ceiling with the same settings.
-    """
+def build_server(settings: Settings) -> Granian:
+    """The granian server for `settings`; `.serve()` runs it until SIGTERM/SIGINT."""
     return Granian(
-        target,
+        APP_TARGET,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.RSGI,
