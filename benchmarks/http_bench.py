@@ -222,7 +222,7 @@ end
         f"&half_life_days=365&category=prefer&diversity=0.3" for i in shuffled[:5000]
     ]
     drafts = [json.dumps({"title": a["title"], "body": " ".join(a["body"].split()[:120])})
-              for a in rng.sample(articles, 2000)]
+              for a in rng.sample(articles, min(2000, len(articles)))]
     text_template = """
 local bodies = __ITEMS__
 local n = 0
