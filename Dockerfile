@@ -1,6 +1,7 @@
 # Relatedly: the HTTP service (`relatedly serve`) with the sample model baked in.
-# All state lives on the /models volume: model versions, CURRENT and the SQLite database of pins, blocks and
-# reader events (point RELATEDLY_DATABASE_URL at PostgreSQL to keep them there instead).
+# All state lives on the /models volume: model versions, CURRENT, the SQLite database of pins, blocks and reader
+# events (point RELATEDLY_DATABASE_URL at PostgreSQL to keep them there instead), and the spool of events
+# waiting for an unreachable database.
 #
 # BASE is any Debian-based Python 3.11 image whose pip configuration reaches a package index; no index is
 # named here. Where no registry can be reached, `make test-image` builds a stand-in from Debian's packages
@@ -31,6 +32,7 @@ ENV PATH=/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     RELATEDLY_MODELS_DIR=/models \
     RELATEDLY_DATABASE_URL=sqlite:////models/relatedly.db \
+    RELATEDLY_EVENTS_SPOOL_DIR=/models/events-spool \
     RELATEDLY_HOST=0.0.0.0 \
     PORT=8000 \
     NUMBA_CACHE_DIR=/var/cache/relatedly/numba

@@ -10,7 +10,7 @@ BASE_IMAGE ?= relatedly-base:bookworm
 TEST_IMAGE ?= relatedly:test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-image train lint clean
+.PHONY: run test test-image test-wordpress train lint clean
 
 # Train on the bundled sample corpus, then serve it on localhost:$(PORT).
 run: $(VENV)/.installed
@@ -18,9 +18,10 @@ run: $(VENV)/.installed
 	RELATEDLY_HOST=$${RELATEDLY_HOST:-127.0.0.1} PORT=$(PORT) RELATEDLY_MODELS_DIR=$(MODELS_DIR) \
 		$(BIN)/relatedly serve
 
-# Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, gunicorn, Chromium).
+# Install the test dependencies, lint, and run the whole suite (real Redis, PostgreSQL, granian, Chromium).
 test: $(VENV)/.installed-test
 	bash .ci/system-deps
+	$(MAKE) node_modules/.installed
 	$(BIN)/ruff check recommender publishing training service storage tests benchmarks
 	$(BIN)/python -m pytest
 
@@ -31,6 +32,12 @@ test-image: $(VENV)/.installed-test
 	docker build --build-arg BASE=$(BASE_IMAGE) --label relatedly-test --tag $(TEST_IMAGE) .
 	docker image prune --force --filter label=relatedly-test  # the test images this build replaced
 	RELATEDLY_TEST_IMAGE=$(TEST_IMAGE) $(BIN)/python -m pytest -m image -rA tests/image
+
+# The WordPress plugin (integrations/wordpress/) against a real WordPress, MariaDB and `relatedly serve`;
+# installs Debian's wordpress, php-cli, php-mysql and mariadb-server when missing and starts MariaDB.
+test-wordpress: $(VENV)/.installed-test
+	bash .ci/wordpress-deps
+	$(BIN)/python -m pytest -m wordpress tests/wordpress
 
 train: $(VENV)/.installed
 	$(BIN)/relatedly train --corpus $(CORPUS) --models-dir $(MODELS_DIR)
@@ -45,5 +52,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# axe-core for the browser tests' accessibility audit (package.json; nothing of it is served).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache
+	rm -rf $(VENV) $(MODELS_DIR) .pytest_cache node_modules

@@ -59,6 +59,7 @@ class TrainSummary:
     stage_seconds: dict[str, float]  # load, count, rows, lsa, neighbours, check, publish: where the time went
     excluded: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    analysis: list[str] = field(default_factory=list)  # languages found, boilerplate left out
 
     def stages_text(self) -> str:
         """`load 1.2 s, count 3.4 s, …` for the CLI's summary."""
@@ -117,6 +118,9 @@ def train_and_publish(
     fit_seconds = time.perf_counter() - started
     log.info("model_fitted articles=%d vocabulary=%d seconds=%.2f %s", model.n_articles,
              model.vectorizer_.vocabulary_size, fit_seconds, _stage_pairs(stages))
+    analysis = model.analysis_notes()
+    for line in analysis:
+        log.info("model_analysis %s", line)
     checked = time.perf_counter()
     _check_model(model)
     stages["check"] = time.perf_counter() - checked
@@ -155,6 +159,7 @@ def train_and_publish(
         excluded=corpus.excluded,
         notes=corpus.notes,
         stage_seconds=stages,
+        analysis=analysis,
     )
 
 

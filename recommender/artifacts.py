@@ -1,7 +1,8 @@
 """The only module that knows the on-disk layout of published models.
 
     MODELS_DIR/versions/<version>/manifest.json      recipe, checksums, library versions (written last)
-                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms
+                                  vectorizer.joblib  the fitted TfidfVectorizer and TruncatedSVD (LSA), the terms,
+                                                     the site's boilerplate sentences (absent in older versions)
                                   components.npy     the LSA components, terms × components (numpy; absent
                                                      without LSA, inside vectorizer.joblib before format 3)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
@@ -46,6 +47,7 @@ import sklearn
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from recommender.boilerplate import Boilerplate
 from recommender.catalog import ArticleCatalog
 from recommender.default_lists import DefaultLists, compute_default_lists
 from recommender.errors import ArtifactError
@@ -133,7 +135,8 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
 
 
 def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
-    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the LSA without its components.
+    """What vectorizer.joblib holds: the fitted TF-IDF and LSA, the LSA without its components, and
+    the boilerplate blocks as a plain dict (sentence → articles; a version without it learned none).
 
     The vocabulary is a `TermIndex` (two arrays, memory-mapped at load like the LSA components), so
     loading it costs neither the seconds nor the memory of a dict of terms. Older versions, with the
@@ -145,7 +148,7 @@ def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
     if svd is not None:
         svd = copy.copy(svd)
         del svd.components_
-    return {"tfidf": vectorizer.tfidf_, "svd": svd}
+    return {"tfidf": vectorizer.tfidf_, "svd": svd, "boilerplate": dict(vectorizer.boilerplate.blocks)}
 
 
 def _save_terms(terms: np.ndarray, path: Path) -> None:
@@ -275,6 +278,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     catalog = ArticleCatalog(_read_catalog((directory / "articles.json").read_text(encoding="utf-8")))
     vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
     vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
+    vectorizer.boilerplate_ = Boilerplate(dict(fitted.get("boilerplate", {})))
     n = len(catalog)
     if {vectors.tfidf.shape[0], vectors.lsa.shape[0], neighbors.indices.shape[0]} != {n}:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")

@@ -5,6 +5,8 @@ Stored as plain JSON columns (no pickle), so a model directory can be inspected 
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,11 +36,12 @@ class ArticleInfo:
 class ArticleCatalog:
     """Article metadata by row index, with the id → index lookup."""
 
-    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra", "images")
+    COLUMNS = ("ids", "titles", "urls", "published_at", "tags", "categories", "extra", "images", "languages")
 
     def __init__(self, columns: dict[str, list[Any]]) -> None:
-        if "images" not in columns and "ids" in columns:  # catalogues written before images were kept
-            columns = {**columns, "images": [None] * len(columns["ids"])}
+        for late in ("images", "languages"):  # catalogues written before these were kept: none known
+            if late not in columns and "ids" in columns:
+                columns = {**columns, late: [None] * len(columns["ids"])}
         missing = [c for c in self.COLUMNS if c not in columns]
         lengths = {len(columns[c]) for c in self.COLUMNS if c in columns}
         if missing or len(lengths) > 1:
@@ -51,10 +54,15 @@ class ArticleCatalog:
         self.facts = CorpusFacts(
             published_days=np.array([_days(d) for d in columns["published_at"]], dtype=np.float64),
             category_codes=_codes(columns["categories"]),
+            language_codes=_codes(columns["languages"]),
         )
 
     @classmethod
-    def from_articles(cls, articles: Sequence[Article]) -> ArticleCatalog:
+    def from_articles(
+        cls, articles: Sequence[Article], languages: Sequence[str | None] | None = None
+    ) -> ArticleCatalog:
+        """The articles' catalogue, with each one's language as resolved for the model (default: as
+        declared; None: unknown)."""
         return cls(
             {
                 "ids": [a.id for a in articles],
@@ -65,6 +73,7 @@ class ArticleCatalog:
                 "categories": [a.category for a in articles],
                 "extra": [dict(a.extra) for a in articles],
                 "images": [a.image for a in articles],
+                "languages": list(languages) if languages is not None else [a.lang for a in articles],
             }
         )
 
@@ -75,26 +84,73 @@ class ArticleCatalog:
         return len(self._columns["ids"])
 
     def __contains__(self, article_id: object) -> bool:
-        return article_id in self._index
+        return self._row(article_id) is not None
 
     def index_of(self, article_id: str) -> int:
-        try:
-            return self._index[article_id]
-        except KeyError:
-            raise UnknownArticleError(article_id) from None
+        row = self._row(article_id)
+        if row is None:
+            raise UnknownArticleError(article_id)
+        return row
 
     def indices_of_known(self, article_ids: Sequence[str]) -> np.ndarray:
         """Row indices of the ids the catalog knows; unknown ids are ignored (used for exclusions)."""
-        return np.array([self._index[a] for a in article_ids if a in self._index], dtype=np.int64)
+        rows = (self._row(a) for a in article_ids)
+        return np.array([row for row in rows if row is not None], dtype=np.int64)
+
+    def _row(self, article_id: object) -> int | None:
+        """The id's row; an id given in another Unicode normal form (NFD `café`) finds its NFC spelling,
+        the form ids are stored in (`recommender.limits.check_article_id`)."""
+        row = self._index.get(article_id)  # type: ignore[call-overload]
+        if row is None and isinstance(article_id, str) and not article_id.isascii():
+            row = self._index.get(unicodedata.normalize("NFC", article_id))
+        return row
 
     def category_code(self, category: str | None) -> int:
         """The code `facts.category_codes` uses for a category name; -1 when unknown."""
         if category is None:
             return -1
         if not hasattr(self, "_category_codes"):
-            self._category_codes = {c: int(code) for c, code in zip(
-                self._columns["categories"], self.facts.category_codes, strict=True) if c is not None}
+            self._category_codes = _code_map(self._columns["categories"], self.facts.category_codes)
         return self._category_codes.get(category, -1)
+
+    def language_code(self, language: str | None) -> int:
+        """The code `facts.language_codes` uses for a language: -1 when unknown (no filter), -2 for a
+        language no article is in (a text in it has no same-language story)."""
+        if language is None:
+            return -1
+        return self._language_map().get(language, -2)
+
+    def languages(self) -> frozenset[str]:
+        """The languages the articles are in."""
+        return frozenset(self._language_map())
+
+    def _language_map(self) -> dict[str, int]:
+        if not hasattr(self, "_language_codes"):
+            self._language_codes = _code_map(self._columns["languages"], self.facts.language_codes)
+        return self._language_codes
+
+    def main_language(self) -> str | None:
+        """The language most articles are in (None when no article's is known)."""
+        if not hasattr(self, "_main_language"):
+            counts = Counter(lang for lang in self._columns["languages"] if lang is not None)
+            self._main_language = counts.most_common(1)[0][0] if counts else None
+        return self._main_language
+    def category_codes_of(self, categories: frozenset[str]) -> np.ndarray:
+        """The codes of the categories the corpus has (for `exclude_categories`); unknown names are ignored."""
+        codes = [self.category_code(c) for c in sorted(categories)]
+        return np.array([c for c in codes if c >= 0], dtype=np.int32)
+
+    def newest_in_category(self, idx: int, limit: int, leave_out: np.ndarray) -> np.ndarray:
+        """Row indices of the newest dated articles of row `idx`'s category, newest first (ties by row),
+        leaving out `idx` and the rows in `leave_out`; none when the article has no category."""
+        facts = self.facts
+        code = facts.category_codes[idx]
+        if code < 0:
+            return np.empty(0, dtype=np.int64)
+        rows = np.flatnonzero((facts.category_codes == code) & ~np.isnan(facts.published_days))
+        rows = rows[(rows != idx) & ~np.isin(rows, leave_out)]
+        order = np.lexsort((rows, -facts.published_days[rows]))
+        return rows[order[:limit]]
 
     def article_id_for_url(self, url: str) -> str | None:
         """The article whose canonical URL is `url`'s (see `recommender.urls`), None when there is none."""
@@ -133,6 +189,10 @@ def _days(iso: str | None) -> float:
     if not iso:
         return float("nan")
     return datetime.fromisoformat(iso).timestamp() / 86400.0
+
+
+def _code_map(values: Sequence[str | None], codes: np.ndarray) -> dict[str, int]:
+    return {v: int(code) for v, code in zip(values, codes, strict=True) if v is not None}
 
 
 def _codes(categories: Sequence[str | None]) -> np.ndarray:

@@ -77,9 +77,10 @@ def apply_changes(
     survivors = [i for i in range(n_old) if catalog.id_at(i) not in removed]
     old_to_new[survivors] = np.arange(len(survivors))
 
+    languages = model.languages_of(changes)
     fresh = (
         model.vectorizer_.transform_fields(
-            [a.title for a in changes], [a.body for a in changes], [a.tags for a in changes]
+            [a.title for a in changes], [a.body for a in changes], [a.tags for a in changes], languages
         )
         if changes
         else Vectors(sp.csr_matrix((0, model.vectors_.tfidf.shape[1]), dtype=np.float32),
@@ -89,7 +90,7 @@ def apply_changes(
         sp.vstack([model.vectors_.tfidf, fresh.tfidf]).tocsr()[order_arr],
         np.vstack([model.vectors_.lsa, fresh.lsa])[order_arr],
     )
-    columns = _merged_columns(catalog, ArticleCatalog.from_articles(changes), order_arr)
+    columns = _merged_columns(catalog, ArticleCatalog.from_articles(changes, languages), order_arr)
     updated = RelatedModel.from_parts(
         top_k=model.top_k, vectorizer=model.vectorizer_, vectors=vectors,
         neighbors=NeighborTable(np.empty((0, 0), np.int32), np.empty((0, 0), np.float32)),

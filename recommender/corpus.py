@@ -14,25 +14,43 @@ import functools
 import hashlib
 import io
 import json
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from recommender.errors import CorpusError, CorpusProblem
+from recommender.languages import language_tag
+from recommender.limits import (
+    MAX_BODY_CHARS,
+    MAX_LINE_BYTES,
+    MAX_TAGS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    InvalidIdError,
+    JsonTooDeepError,
+    check_article_id,
+    decode_json,
+)
 from recommender.sources import LateImage, Note, ReaderOptions, Skipped, SourceItem, SourceRecord, SourceStream
 from recommender.sources.feeds import read_feed
 from recommender.sources.files import detect_format, open_source, sha256_of
 from recommender.sources.ghost import read_ghost
-from recommender.sources.html import BodyFormat, clean_field
+from recommender.sources.html import BodyFormat, clean_field, html_language
 from recommender.sources.parallel import map_in_order
 from recommender.sources.wp_rest import read_wp_rest
 from recommender.sources.wxr import read_wxr
 from recommender.urls import canonical_url
 
 KNOWN_FIELDS = ("id", "title", "body", "tags", "category", "published_at", "url", "image")
+MAX_URL_NOTES = 20  # dropped-URL notes listed one by one; the rest are counted
+_SURROGATE = re.compile("[\ud800-\udfff]")
 CorpusPaths = str | Path | Sequence[str | Path]
 
 
@@ -49,6 +67,8 @@ class Article:
     url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     image: str | None = None
+    lang: str | None = None  # primary language subtag as the export declares it ("de"); None: detected at the fit
+    site_lang: str | None = None  # the site's or feed's declared language: the fallback for an unsure detection
 
 
 @dataclass(frozen=True)
@@ -95,11 +115,12 @@ def load_corpus(
     notes: list[str] = []
     first_seen: dict[str, tuple[str, int]] = {}
     position: dict[str, int] = {}
+    url_notes: list[str] = []
     stream = map_in_order(functools.partial(clean_batch, body_format=body_format),
                           read_sources(files, options or ReaderOptions()), jobs)
     for item in stream:
         if isinstance(item, SourceRecord):
-            problem = _add_record(item, articles, first_seen)
+            problem = _add_record(item, articles, first_seen, url_notes)
             if problem is not None:
                 problems.append(problem)
             else:
@@ -111,9 +132,13 @@ def load_corpus(
         elif isinstance(item, LateImage):
             if item.article_id in position:
                 at = position[item.article_id]
-                articles[at] = dataclasses.replace(articles[at], image=item.image)
+                image = _web_url({"image": item.image}, "image", item.article_id, url_notes)
+                articles[at] = dataclasses.replace(articles[at], image=image)
         elif isinstance(item, Note):
             notes.append(item.message)
+    notes += url_notes[:MAX_URL_NOTES]
+    if len(url_notes) > MAX_URL_NOTES:
+        notes.append(f"… and {len(url_notes) - MAX_URL_NOTES} more url or image values dropped (not http or https)")
     notes += duplicate_url_notes(articles)
 
     if problems and not skip_invalid:
@@ -147,9 +172,19 @@ def read_sources(files: Sequence[Path], options: ReaderOptions) -> SourceStream:
 
 def clean_batch(items: list[SourceItem], *, body_format: BodyFormat) -> list[SourceItem]:
     """The items with the title and body of each record cleaned of HTML (exports' fields are HTML under `auto`)."""
-    for item in items:
+    for position, item in enumerate(items):
         if isinstance(item, SourceRecord):
+            try:
+                check_text(item.fields)
+            except ValueError as exc:
+                items[position] = CorpusProblem(item.path, item.line, str(exc))
+                continue
             effective: BodyFormat = "html" if item.html and body_format == "auto" else body_format
+            body = item.fields.get("body")
+            if effective != "text" and isinstance(body, str) and item.fields.get("lang") is None:
+                declared = html_language(body)
+                if declared:
+                    item.fields["lang"] = declared
             for name, single_line in (("title", True), ("body", False)):
                 value = item.fields.get(name)
                 if isinstance(value, str):
@@ -158,12 +193,12 @@ def clean_batch(items: list[SourceItem], *, body_format: BodyFormat) -> list[Sou
 
 
 def _add_record(
-    record: SourceRecord, articles: list[Article], first_seen: dict[str, tuple[str, int]]
+    record: SourceRecord, articles: list[Article], first_seen: dict[str, tuple[str, int]], notes: list[str]
 ) -> CorpusProblem | None:
     """Validate and append one (cleaned) record; the problem when it is invalid or a duplicate."""
     fields = record.fields
     try:
-        article = parse_article(fields, body_format="text")  # cleaned already, by `clean_batch`
+        article = parse_article(fields, body_format="text", notes=notes)  # cleaned already, by `clean_batch`
     except ValueError as exc:
         item = fields.get("id") if record.html else None
         return CorpusProblem(record.path, record.line, f"item {item}: {exc}" if item else str(exc))
@@ -203,12 +238,17 @@ def _checksum(files: Sequence[Path]) -> str:
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
-def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "auto") -> Article:
+def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "auto",
+                  notes: list[str] | None = None) -> Article:
     """Validate one record's fields; raise `ValueError` naming the first bad field.
 
     Title and body are cleaned of HTML under `body_format` (`auto`: when they contain markup, so
     articles sent to the admin API are cleaned as a JSON Lines corpus is; `text`: taken as they are).
+    The id must follow the one id rule (`recommender.limits.check_article_id`, stored in NFC); fields are
+    bounded by the limits there; a `url` or `image` that is not an absolute http(s) URL is dropped, with a
+    line in `notes` saying so (the JSON API only ever hands out web links).
     """
+    check_text(record)
     article_id = record.get("id")
     if isinstance(article_id, int) and not isinstance(article_id, bool):
         article_id = str(article_id)
@@ -216,23 +256,87 @@ def parse_article(record: Mapping[str, Any], *, body_format: BodyFormat = "auto"
         raise ValueError("missing field 'id'")
     if not isinstance(article_id, str):
         raise ValueError("field 'id' must be a string")
+    try:
+        article_id = check_article_id(article_id.strip())
+    except InvalidIdError as exc:
+        raise ValueError(f"field 'id' {article_id[:80]!r}: {exc}") from None
     title = clean_field(_optional_text(record, "title") or "", body_format, single_line=True)
     if "body" not in record or record["body"] is None:
         raise ValueError("missing field 'body'")
     body = clean_field(_optional_text(record, "body") or "", body_format)
     if not title.strip():
         raise ValueError("missing field 'title'")
+    tags = _parse_tags(record.get("tags"))
+    category = (_optional_text(record, "category") or "").strip() or None
+    for name, value, limit in (("title", title.strip(), MAX_TITLE_CHARS), ("body", body.strip(), MAX_BODY_CHARS),
+                               ("category", category or "", MAX_TEXT_CHARS),
+                               ("tags", max(tags, key=len, default=""), MAX_TEXT_CHARS)):
+        if len(value) > limit:
+            raise ValueError(f"field {name!r} holds {len(value):,} characters; at most {limit:,} are allowed")
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"field 'tags' holds {len(tags):,} tags; at most {MAX_TAGS} are allowed")
     return Article(
-        id=article_id.strip(),
+        id=article_id,
         title=title.strip(),
         body=body.strip(),
-        tags=_parse_tags(record.get("tags")),
-        category=(_optional_text(record, "category") or "").strip() or None,
+        tags=tags,
+        category=category,
         published_at=_parse_date(record.get("published_at")),
-        url=(_optional_text(record, "url") or "").strip() or None,
-        image=(_optional_text(record, "image") or "").strip() or None,
+        url=_web_url(record, "url", article_id, notes),
+        image=_web_url(record, "image", article_id, notes),
         extra={k: v for k, v in record.items() if k not in KNOWN_FIELDS},
+        lang=_language(record, "lang", strict=True) or _language(record, "language"),
+        site_lang=_language(record, "site_language"),
     )
+
+
+def _language(record: Mapping[str, Any], name: str, *, strict: bool = False) -> str | None:
+    """A language field's primary subtag. `lang` is ours and must be a tag; `language` (a Polylang
+    slug, an importer's copy) and `site_language` are the exports' own and count only when they are."""
+    try:
+        return language_tag(record.get(name))
+    except ValueError as exc:
+        if strict:
+            raise ValueError(f"field {name!r} {exc}") from None
+        return None
+
+
+def check_text(record: Mapping[str, Any]) -> None:
+    """`ValueError` when a string anywhere in the record holds a lone surrogate (`"\\ud800"` in JSON decodes
+    to one): it is not text, cannot be written as UTF-8, and would fail far from its line."""
+    stack: list[tuple[str, Any]] = [(str(name), value) for name, value in record.items()]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            bad = _SURROGATE.search(value)
+            if bad:
+                raise ValueError(f"field {name!r} holds a lone surrogate (U+{ord(bad.group()):04X}), which is not"
+                                 " text: fix the export's encoding")
+        elif isinstance(value, dict):
+            stack.extend((name, v) for v in value.values())
+            stack.extend((name, k) for k in value)
+        elif isinstance(value, list):
+            stack.extend((name, v) for v in value)
+
+
+def _web_url(record: Mapping[str, Any], name: str, article_id: str, notes: list[str] | None) -> str | None:
+    """The field when it is an absolute http(s) URL; anything else (`javascript:`, `data:`, a relative path,
+    a look-alike colon) is dropped, with a note."""
+    value = (_optional_text(record, name) or "").strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        web = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and len(value) <= MAX_URL_CHARS \
+            and not any(c.isspace() or unicodedata.category(c) == "Cc" for c in value)
+    except ValueError:
+        web = False
+    if not web:
+        if notes is not None:
+            notes.append(f"article {article_id}: {name} {value[:80]!r} dropped: only absolute http and https URLs"
+                         " are kept")
+        return None
+    return value
 
 
 def _optional_text(record: Mapping[str, Any], name: str) -> str | None:
@@ -280,16 +384,20 @@ def _row_records(path: Path, fmt: str) -> SourceStream:
 
 
 def _jsonl_rows(raw: BinaryIO, name: str) -> Iterator[Row]:
-    for line_no, line in enumerate(raw, start=1):
+    for line_no, line in _lines(raw, name):
+        if line is None:
+            yield line_no, CorpusProblem(name, line_no, f"refused: the line is longer than {MAX_LINE_BYTES:,} bytes")
+            continue
         try:
             text = line.decode("utf-8-sig" if line_no == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             yield line_no, CorpusProblem(name, line_no, f"invalid UTF-8 at byte {exc.start} of the line")
             continue
-        if not text.strip():
-            continue
         try:
-            record = json.loads(text)
+            record = decode_json(text)
+        except JsonTooDeepError as exc:
+            yield line_no, CorpusProblem(name, line_no, f"refused: {exc}")
+            continue
         except json.JSONDecodeError as exc:
             yield line_no, CorpusProblem(name, line_no, f"malformed JSON: {exc.msg} at column {exc.colno}")
             continue
@@ -299,10 +407,53 @@ def _jsonl_rows(raw: BinaryIO, name: str) -> Iterator[Row]:
         yield line_no, record
 
 
+def _lines(raw: BinaryIO, name: str, block_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes | None]]:
+    """`(line number, line)` of each line that is not blank, read in blocks: a line longer than
+    `MAX_LINE_BYTES` is `None` (never held whole); a block of nothing but whitespace is skipped at once, and
+    more than `MAX_LINE_BYTES` of them in a row (a file padded with gigabytes of newlines) is refused."""
+    line_no, pending, pending_bytes, too_long, blank_bytes = 1, [], 0, False, 0
+    for block in iter(lambda: raw.read(block_bytes), b""):
+        if not pending and not too_long and not block.strip():
+            line_no += block.count(b"\n")
+            blank_bytes += len(block)
+            if blank_bytes > MAX_LINE_BYTES:
+                raise CorpusError.at(name, line_no, f"refused: more than {MAX_LINE_BYTES:,} bytes of blank lines")
+            continue
+        blank_bytes = 0
+        parts = block.split(b"\n")
+        for part in parts[:-1]:
+            if too_long or pending_bytes + len(part) > MAX_LINE_BYTES:
+                yield line_no, None
+            else:
+                line = b"".join([*pending, part])
+                if line.strip():
+                    yield line_no, line
+            line_no, pending, pending_bytes, too_long = line_no + 1, [], 0, False
+        if not too_long:
+            pending.append(parts[-1])
+            pending_bytes += len(parts[-1])
+            if pending_bytes > MAX_LINE_BYTES:
+                pending, pending_bytes, too_long = [], 0, True
+    if too_long:
+        yield line_no, None
+    elif b"".join(pending).strip():
+        yield line_no, b"".join(pending)
+
+
+def _text_lines(text: io.TextIOWrapper, name: str) -> Iterator[str]:
+    """The text's lines for the CSV reader, each at most `MAX_LINE_BYTES` characters (else `CorpusError`)."""
+    line_no = 1
+    while line := text.readline(MAX_LINE_BYTES + 1):
+        if len(line) > MAX_LINE_BYTES:
+            raise CorpusError.at(name, line_no, f"refused: the line is longer than {MAX_LINE_BYTES:,} characters")
+        line_no += 1
+        yield line
+
+
 def _csv_rows(raw: BinaryIO, name: str) -> Iterator[Row]:
     """CSV rows with the line each starts on; bytes that are not UTF-8 make that row invalid."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(_text_lines(text, name))
     try:
         header = next(reader, None)
     except csv.Error as exc:

@@ -76,7 +76,7 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
     unsettled = np.zeros(model.n_articles, dtype=bool)
     neighbours = model.neighbors_
     _pick_default_lists(
-        neighbours.indices, neighbours.scores, np.float32(options.score_floor),
+        neighbours.indices, neighbours.scores, model.catalog_.facts.language_codes, np.float32(options.score_floor),
         np.float32(threshold), candidate_pool(limit), model.lists_truncated,
         indices, scores, unsettled,
     )
@@ -89,10 +89,11 @@ def compute_default_lists(model: RelatedModel, limit: int = DEFAULT_LIST_LIMIT) 
 
 @njit(cache=True, nogil=True)
 def _pick_default_lists(
-    nbr_idx, nbr_val, min_score, threshold, pool, can_scan, out_idx, out_val, unsettled
+    nbr_idx, nbr_val, languages, min_score, threshold, pool, can_scan, out_idx, out_val, unsettled
 ):  # pragma: no cover - compiled
-    """For each row: its neighbours that pass the similarity filters, the first `pool` of them in list
-    order, picked best first unless a near-copy (similarity ≥ threshold, read from either list) of an
+    """For each row: its neighbours that pass the similarity filters and are in its language (both
+    known and different: left out, as `lang="same"` does), the first `pool` of them in list order,
+    picked best first unless a near-copy (similarity ≥ threshold, read from either list) of an
     earlier pick, until the list is full. Marks `unsettled` what needs `rank` itself."""
     k = nbr_idx.shape[1]
     limit = out_idx.shape[1]
@@ -108,6 +109,8 @@ def _pick_default_lists(
             c = nbr_idx[i, pos]
             s = nbr_val[i, pos]
             if c < 0 or not (s >= min_score and s < threshold):  # a list never holds its own row
+                continue
+            if languages[i] >= 0 and languages[c] >= 0 and languages[c] != languages[i]:
                 continue
             if seen == pool:
                 break

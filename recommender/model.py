@@ -8,6 +8,7 @@ query is scored against the whole corpus so a filtered list is never shorter tha
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from recommender.catalog import ArticleCatalog, ArticleInfo
 from recommender.corpus import Article
 from recommender.errors import CorpusError
 from recommender.heap import trim_heap
+from recommender.languages import resolve_languages
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, NeighborTable, ProgressCallback, top_k_neighbors
 from recommender.overrides import NO_RULES, ArticleRules, Source, served_pins
 from recommender.ranking import Query, Ranked, RankingOptions, rank
@@ -86,9 +88,15 @@ class RelatedModel:
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         self.vectorizer_ = ArticleVectorizer(self.params)
-        catalog = ArticleCatalog.from_articles(articles)
+        started = time.perf_counter()
+        languages = resolve_languages([a.lang for a in articles], [a.title for a in articles],
+                                      [a.body for a in articles], [a.site_lang for a in articles])
+        if timings is not None:
+            timings["languages"] = time.perf_counter() - started
+        catalog = ArticleCatalog.from_articles(articles, languages)
         vectors = self.vectorizer_.fit_transform(articles, n_jobs=n_jobs, timings=timings, spill_dir=spill_dir,
-                                                 memory_budget_bytes=memory_budget_bytes, release_texts=release_texts)
+                                                 memory_budget_bytes=memory_budget_bytes, release_texts=release_texts,
+                                                 languages=languages)
         self._assemble(vectors, catalog)
         started = time.perf_counter()
         self.neighbors_ = top_k_neighbors(
@@ -164,7 +172,8 @@ class RelatedModel:
     def ranked(self, idx: int, options: RankingOptions) -> Ranked:
         """Row `idx`'s list under the options as row indices and scores (what `related` returns as items)."""
         facts = self.catalog_.facts
-        query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]))
+        query = Query(idx, float(facts.published_days[idx]), int(facts.category_codes[idx]),
+                      int(facts.language_codes[idx]))
         row = self.neighbors_.indices[idx]
         ranked = self._rank(query, row, self.neighbors_.scores[idx], options)
         if len(ranked.indices) < options.limit and self.lists_truncated and row[-1] >= 0:
@@ -187,13 +196,16 @@ class RelatedModel:
         explain: bool = False,
         article_id: str | None = None,
         rules: ArticleRules = NO_RULES,
+        lang: str | None = None,
     ) -> list[RelatedItem]:
         """Related stories for a text that is not in the model (a draft, a new article); never refits.
 
         `article_id` names the article the text is (a draft of a known story): it is left out of the list.
+        The text is analysed in `lang` (else its detected language: `languages_of`).
         """
         options = options or RankingOptions()
-        vectors = self.vectorizer_.transform_fields([title], [body], [tuple(tags)])
+        lang = lang or self.languages_of([Article("", title, body)])[0]
+        vectors = self.vectorizer_.transform_fields([title], [body], [tuple(tags)], [lang])
         vector = QueryVector(vectors.tfidf, vectors.lsa[0] if self.space_.lsa is not None else None)
         pins, fill = self._split(article_id, rules, options)
         ranked = _NOTHING
@@ -202,8 +214,23 @@ class RelatedModel:
             days = published_at.timestamp() / 86400.0 if published_at else float("nan")
             if article_id is not None:
                 fill = replace(fill, exclude=fill.exclude | {article_id})
-            ranked = self._rank(Query(None, days, codes), *self._scan(vector, like_the_lists=False), fill)
+            query = Query(None, days, codes, self.catalog_.language_code(lang))
+            ranked = self._rank(query, *self._scan(vector, like_the_lists=False), fill)
         return self._listed(pins, ranked, vector, tuple(tags), category, explain=explain)
+
+    def analysis_notes(self) -> list[str]:
+        """What the analysis made of the corpus, for a train's summary: articles per language, and
+        the boilerplate left out of the vectors."""
+        counts = Counter(lang or "unknown" for lang in self.catalog_.to_columns()["languages"])
+        languages = ", ".join(f"{lang} {count}" for lang, count in counts.most_common())
+        return [f"languages: {languages}", f"boilerplate: {self.vectorizer_.boilerplate.summary()}"]
+
+    def languages_of(self, articles: Sequence[Article]) -> list[str | None]:
+        """New articles' languages as the fit resolves them, an unsure detection taking the model's
+        main language (`recommender.languages.resolve_languages`)."""
+        return resolve_languages([a.lang for a in articles], [a.title for a in articles], [a.body for a in articles],
+                                 [a.site_lang for a in articles], fallback=self.catalog_.main_language(),
+                                 known=self.catalog_.languages())
 
     def _split(
         self, article_id: str | None, rules: ArticleRules, options: RankingOptions
@@ -246,6 +273,7 @@ class RelatedModel:
             excluded=self.catalog_.indices_of_known(sorted(options.exclude)),
             pairwise=self.space_.pairwise,
             near_duplicates=self._near_duplicates,
+            excluded_categories=self.catalog_.category_codes_of(options.exclude_categories),
         )
 
     def _near_duplicates(self, rows: np.ndarray, threshold: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Order of the rules, each cheap on the ≤ K precomputed candidates:
 1. drop the query itself, excluded ids, candidates below `min_score` (raw similarity: relevance is
-   judged before any freshness boost), older than `max_age_days`, or of another category (`same`);
+   judged before any freshness boost), older than `max_age_days`, of another category (`same`) or of
+   an excluded one (`exclude_categories`), or in another language than the query's (unless
+   `lang="any"`; a story or query of unknown language passes);
 2. score = similarity × 0.5^(age / half_life) × category boost (`prefer`);
 3. pick greedily, best score first (or by MMR when `diversity` > 0), skipping near-copies of the
    query or of a story already picked.
@@ -21,6 +23,7 @@ DEFAULT_MIN_SCORE = 0.1
 DEFAULT_DUPLICATE_THRESHOLD = 0.9
 PREFER_CATEGORY_BOOST = 1.25
 CategoryRule = Literal["any", "prefer", "same"]
+LanguageRule = Literal["same", "any"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class RankingOptions:
     half_life_days: float | None = None
     diversity: float = 0.0
     category: CategoryRule = "any"
+    lang: LanguageRule = "same"  # "same": never a story in another language than the query's (when known)
+    exclude_categories: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         problems = []
@@ -52,6 +57,8 @@ class RankingOptions:
             problems.append("diversity must be between 0 and 1")
         if self.category not in ("any", "prefer", "same"):
             problems.append("category must be any, prefer or same")
+        if self.lang not in ("same", "any"):
+            problems.append("lang must be same or any")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -63,19 +70,21 @@ class RankingOptions:
 
 @dataclass(frozen=True)
 class Query:
-    """What the rules need to know of the query: its row (None for free text), date and category."""
+    """What the rules need to know of the query: its row (None for free text), date, category and language."""
 
     idx: int | None
     published_days: float  # days since the epoch; NaN when unknown
     category_code: int  # -1 when unknown
+    language_code: int = -1  # -1 when unknown (no filter); -2: a language no article is in
 
 
 @dataclass(frozen=True)
 class CorpusFacts:
-    """Per-article columns the rules read: publication day and category code."""
+    """Per-article columns the rules read: publication day, category and language code."""
 
     published_days: np.ndarray  # float64, NaN when unknown
     category_codes: np.ndarray  # int32, -1 when unknown
+    language_codes: np.ndarray  # int32, -1 when unknown
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,12 @@ def rank(
     excluded: np.ndarray,
     pairwise: Callable[[np.ndarray], np.ndarray],
     near_duplicates: Callable[[np.ndarray, float], np.ndarray] | None = None,
+    excluded_categories: np.ndarray | None = None,
 ) -> Ranked:
     """Apply the rules to candidates (row indices with their similarity to the query).
 
+    `excluded` are row indices never to pick, `excluded_categories` category codes (those of
+    `options.exclude_categories` the corpus has).
     `pairwise(rows)` gives the rows' similarity matrix (for diversity); `near_duplicates(rows, t)`, when
     given, a cheaper boolean matrix of pairs with similarity ≥ t (for de-duplication alone).
     """
@@ -120,6 +132,11 @@ def rank(
         keep &= ~(np.abs(age_days) > options.max_age_days)  # unknown dates pass
     if options.category == "same":
         keep &= (facts.category_codes[safe] == query.category_code) & (query.category_code >= 0)
+    if options.lang == "same" and query.language_code != -1:  # stories of unknown language pass
+        codes = facts.language_codes[safe]
+        keep &= (codes == query.language_code) | (codes < 0)
+    if excluded_categories is not None and len(excluded_categories):
+        keep &= ~np.isin(facts.category_codes[safe], excluded_categories)
     cand, sims, ages = cand[keep], sims[keep], age_days[keep]
 
     scores = sims.astype(np.float64)

@@ -10,7 +10,7 @@ dense low-rank space where stories on one subject meet even without shared words
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,10 +21,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
+from recommender.boilerplate import MIN_ARTICLES, MIN_SHARE, NO_BOILERPLATE, Boilerplate
 from recommender.corpus import Article
 from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
 from recommender.heap import trim_heap
+from recommender.languages import analysis_text
 from recommender.lsa import fit_lsa
 from recommender.neighbors import DEFAULT_CHUNK_BYTES
 from recommender.term_counts import Fields, TermLookup, count_corpus, field_counts, run_tasks
@@ -53,6 +55,10 @@ class VectorizerParams:
     lsa_iterations: int = 5
     lsa_oversamples: int = 10
     lsa_sample_rows: int | None = None  # fit the basis on this many sampled rows (all rows: None)
+    # A sentence in at least this many articles and this share of them is boilerplate (None: learn none).
+    # (Versions saved before these existed read the class defaults.)
+    boilerplate_min_articles: int = MIN_ARTICLES
+    boilerplate_min_share: float | None = MIN_SHARE
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -75,9 +81,13 @@ class ArticleVectorizer:
     def fit_transform(
         self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
         memory_budget_bytes: int = DEFAULT_CHUNK_BYTES, release_texts: bool = False,
-        spill_dir: str | Path | None = None,
+        spill_dir: str | Path | None = None, languages: Sequence[str | None] | None = None,
     ) -> Vectors:
-        """Learn vocabulary, IDF and the LSA projection from the articles; return their vectors.
+        """Learn the site's boilerplate, vocabulary, IDF and the LSA projection from the articles;
+        return their vectors.
+
+        Each article's text is analysed for its language (`languages`, None: English for all; see
+        `recommender.languages`), without the boilerplate blocks (`recommender.boilerplate`).
 
         The corpus is tokenised once, a chunk of articles per task on `n_jobs` workers (or the active
         joblib backend's), and counted as integers (`recommender.term_counts`): the vocabulary, IDF
@@ -109,7 +119,12 @@ class ArticleVectorizer:
         workers = max(1, effective_n_jobs(n_jobs))
         if release_texts and not isinstance(articles, list):
             raise TypeError("release_texts needs the articles as a list")
-        chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts)
+        self.boilerplate_ = NO_BOILERPLATE if p.boilerplate_min_share is None else Boilerplate.learn(
+            (a.body for a in articles), len(articles), min_articles=p.boilerplate_min_articles,
+            min_share=p.boilerplate_min_share)
+        clock.stage("boilerplate")
+        chunks = _chunks(articles, workers, memory_budget_bytes // workers, release=release_texts,
+                         prepare=self._prepared, languages=languages)
         counts = count_corpus(chunks, analyzer, n_jobs)
         try:
             vocabulary = counts.vocabulary(analyzer)
@@ -138,12 +153,29 @@ class ArticleVectorizer:
         return {"title": self.params.title_weight, "body": self.params.body_weight, "tags": self.params.tags_weight}
 
     def transform_fields(
-        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
+        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]],
+        languages: Sequence[str | None] | None = None,
     ) -> Vectors:
-        """Vectors for texts with the fitted vocabulary and projection; never refits."""
+        """Vectors for texts (in `languages`, None: English) with the fitted boilerplate, vocabulary
+        and projection; never refits."""
         self._check_fitted()
-        tfidf = self._weighted_tfidf(titles, bodies, tags)
+        prepared = [self._prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
+                    zip(titles, tags, bodies, languages or [None] * len(titles), strict=True)]
+        tfidf = self._weighted_tfidf(prepared)
         return Vectors(tfidf, self._project(tfidf))
+
+    def _prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
+        """An article's fields (title, tags, body) as the analyser is given them: the body without
+        the site's boilerplate, each field analysed for its language."""
+        body = getattr(self, "boilerplate_", NO_BOILERPLATE).strip(body)  # versions before it had none
+        if language is None or language == "en":
+            return title, tags, body
+        return analysis_text(title, language), analysis_text(tags, language), analysis_text(body, language)
+
+    @property
+    def boilerplate(self) -> Boilerplate:
+        """The blocks learned at the fit (none for versions saved before blocks were learned)."""
+        return getattr(self, "boilerplate_", NO_BOILERPLATE)
 
     def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int,
                  spill_dir: str | Path | None) -> np.ndarray:
@@ -190,9 +222,7 @@ class ArticleVectorizer:
         """The blend weight actually in effect (0 when the corpus was too small for LSA)."""
         return self.params.lsa_weight if getattr(self, "svd_", None) is not None else 0.0
 
-    def _weighted_tfidf(
-        self, titles: Sequence[str], bodies: Sequence[str], tags: Sequence[Sequence[str]]
-    ) -> sp.csr_matrix:
+    def _weighted_tfidf(self, fields: Sequence[Fields]) -> sp.csr_matrix:
         """Each article's fields weighted and summed, L2-normalised: what each field's fitted
         `TfidfVectorizer.transform`, weighted, summed in the order title, body, tags and normalised
         gives, bit for bit (a test holds them equal).
@@ -205,12 +235,12 @@ class ArticleVectorizer:
             self._analyzer = self.tfidf_.build_analyzer()
         weights, idf = self._field_weights(), self.tfidf_.idf_
         parts = []
-        for start in range(0, len(titles), TERM_BATCH_ARTICLES):
-            batch = slice(start, start + TERM_BATCH_ARTICLES)
-            texts = {"title": titles[batch], "body": bodies[batch], "tags": [" ".join(t) for t in tags[batch]]}
+        for start in range(0, len(fields), TERM_BATCH_ARTICLES):
+            batch = fields[start : start + TERM_BATCH_ARTICLES]
+            texts = {"title": [f[0] for f in batch], "tags": [f[1] for f in batch], "body": [f[2] for f in batch]}
             counted = {field: np.unique(self._term_keys(texts[field]), return_counts=True) for field in weights}
-            parts.append(weighted_rows(counted, len(texts["title"]), idf, weights, self.tfidf_.sublinear_tf))
-        return _assemble(parts, len(titles), len(self.tfidf_.vocabulary_))
+            parts.append(weighted_rows(counted, len(batch), idf, weights, self.tfidf_.sublinear_tf))
+        return _assemble(parts, len(fields), len(self.tfidf_.vocabulary_))
 
     def _term_keys(self, texts: Sequence[str]) -> np.ndarray:
         """article × V + column of every known term occurrence in the texts (article = position)."""
@@ -311,16 +341,20 @@ def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
     return joined
 
 
-def _chunks(articles: Sequence[Article], workers: int, task_bytes: int, *, release: bool) -> Iterator[list[Fields]]:
-    """The counting tasks' articles (title, tags, body): consecutive runs of at least 4 tasks per
-    worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per character).
-    With `release`, each article is dropped from the list once read (see `fit_transform`)."""
+def _chunks(
+    articles: Sequence[Article], workers: int, task_bytes: int, *, release: bool,
+    prepare: Callable[[str, str, str, str | None], Fields], languages: Sequence[str | None] | None,
+) -> Iterator[list[Fields]]:
+    """The counting tasks' articles (title, tags, body, as `prepare` makes them): consecutive runs of
+    at least 4 tasks per worker, each within `task_bytes` of working memory (COUNT_BYTES_PER_CHAR per
+    character). With `release`, each article is dropped from the list once read (see `fit_transform`)."""
     most_articles = max(1, -(-len(articles) // (4 * workers)))
     most_chars = max(MIN_CHUNK_CHARS, task_bytes // COUNT_BYTES_PER_CHAR)
     chunk: list[Fields] = []
     chars = 0
     for i, article in enumerate(articles):
-        fields = (article.title, " ".join(article.tags), article.body)
+        fields = prepare(article.title, " ".join(article.tags), article.body,
+                         languages[i] if languages is not None else None)
         if release:
             articles[i] = None  # type: ignore[index]  # the caller handed the list over
         chunk.append(fields)

@@ -19,13 +19,14 @@ from service.pipeline.cors import register_cors
 from service.pipeline.errors import register_errorhandlers
 from service.pipeline.logs import configure_logger
 from service.pipeline.observability import register_request_hooks
+from service.pipeline.request_input import register_request_input
 
 
 def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask:
     """Build the app; `watch=False` leaves model reloads to explicit `store.refresh()` calls (tests)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.json.sort_keys = False
+    register_request_input(app)
     app.url_map.merge_slashes = False  # article ids may contain "//"; never redirect them
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)

@@ -147,3 +147,46 @@ def prune_events(database: Database, older_than: datetime) -> int:
     """Delete the events that occurred before `older_than`; how many were deleted."""
     with database.transaction() as conn:
         return conn.execute(delete(events).where(events.c.occurred_at < older_than)).rowcount
+
+
+@dataclass(frozen=True)
+class StoryStats:
+    """How often one story was shown in a list and followed from one."""
+
+    story_id: str
+    impressions: int
+    clicks: int
+
+    @property
+    def ctr(self) -> float:
+        return self.clicks / self.impressions if self.impressions else 0.0
+
+
+def story_stats(database: Database, story_ids: Sequence[str], since: datetime) -> dict[str, StoryStats]:
+    """Impressions and clicks of each of `story_ids` since `since` (zeros for a story never shown)."""
+    ids = sorted(set(story_ids))
+    counts: dict[str, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        query = (
+            select(events.c.story_id, events.c.type, func.count())
+            .where(events.c.occurred_at >= since, events.c.story_id.in_(ids))
+            .group_by(events.c.story_id, events.c.type)
+        )
+        with database.engine.connect() as conn:
+            for story_id, kind, n in conn.execute(query):
+                counts[story_id][kind] = int(n)
+    return {i: StoryStats(i, c.get("impression", 0), c.get("click", 0)) for i, c in counts.items()}
+
+
+def most_clicked(database: Database, since: datetime, limit: int) -> list[str]:
+    """The stories followed most often since `since`, most first (ties by id): the site's most-read."""
+    clicks = func.count().label("clicks")
+    query = (
+        select(events.c.story_id, clicks)
+        .where(events.c.occurred_at >= since, events.c.type == "click")
+        .group_by(events.c.story_id)
+        .order_by(clicks.desc(), events.c.story_id)
+        .limit(limit)
+    )
+    with database.engine.connect() as conn:
+        return [story_id for story_id, _ in conn.execute(query)]

@@ -103,8 +103,10 @@ def pins_of(db: Database, article_id: str) -> list[str]:
                                  .order_by(override_pins.c.position)).scalars())
 
 
-def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_ways: bool = False) -> int:
-    """Never show `story_id` under `article_id` (and, both ways, the reverse); idempotent; the new revision."""
+def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_ways: bool = False,
+              reason: str = "") -> int:
+    """Never show `story_id` under `article_id` (and, both ways, the reverse); idempotent; the new revision.
+    The reason goes to the audit trail."""
     pairs = _pairs(article_id, story_id, both_ways)
     with db.transaction() as conn:
         revision = _bump(conn)
@@ -115,7 +117,8 @@ def add_block(db: Database, article_id: str, story_id: str, *, actor: str, both_
                for a, s in pairs if (a, s) not in existing]
         if new:
             conn.execute(insert(override_blocks), new)
-        _audit(conn, revision, actor, "block", article_id, [story_id], "both ways" if both_ways else "")
+        detail = "; ".join(part for part in ("both ways" if both_ways else "", reason) if part)
+        _audit(conn, revision, actor, "block", article_id, [story_id], detail)
     return revision
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 metadata = MetaData()
 
@@ -85,6 +85,12 @@ editor_sign_in_failures = Table(  # failed editor sign-ins, so every worker and 
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("client", String, nullable=False, index=True),
     Column("failed_at", DateTime(timezone=True), nullable=False),
+)
+revoked_editor_sessions = Table(  # editor sessions signed out before they expired: their cookies no longer work
+    "revoked_editor_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),  # SHA-256 of the session's secret, never the secret
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),  # then the cookie is dead anyway
 )
 
 # Reader events (issue 11): one row per story shown in a list (an impression) and per story followed (a click),
@@ -163,4 +169,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _create_tables,
     2: _create_sync_tables,
     3: lambda conn: admin_jobs.create(conn, checkfirst=True),
+    4: lambda conn: revoked_editor_sessions.create(conn, checkfirst=True),
 }

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -218,6 +219,33 @@ def browser():
         launched.close()
 
 
+AXE_JS = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_audit() -> Callable[[Any, str | None], list[dict[str, Any]]]:
+    """`axe_audit(page, include)`: the serious and critical violations axe-core finds on the page (or within the
+    `include` selector), each as {id, impact, help, targets}. axe-core comes from npm (`make node_modules/.installed`).
+
+    The script is evaluated through the DevTools protocol rather than added as a <script> tag: the pages under
+    test forbid inline scripts by their Content-Security-Policy, and the audit must not loosen it."""
+    if not AXE_JS.exists():
+        pytest.fail(f"no axe-core at {AXE_JS}: run `make node_modules/.installed` (npm ci)")
+    source = AXE_JS.read_text()
+
+    def audit(page: Any, include: str | None = None) -> list[dict[str, Any]]:
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(source)
+        results = page.evaluate("""async (include) => {
+            const result = await axe.run(include ? {include: [include]} : document, {resultTypes: ["violations"]});
+            return result.violations.filter(v => v.impact === "serious" || v.impact === "critical").map(v => ({
+                id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(" "))}));
+        }""", include)
+        return results
+
+    return audit
+
+
 @contextmanager
 def _serve(wsgi_app: Callable) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
@@ -238,12 +266,13 @@ RELATEDLY = str(Path(sys.executable).parent / "relatedly")
 
 
 @contextlib.contextmanager
-def live_service(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
-    """`relatedly serve` (granian) on a free loopback port with `env`; yields its base URL once ready.
+def live_service(env: dict[str, str], *, workers: int = 1, port: int | None = None) -> Iterator[str]:
+    """`relatedly serve` (granian) on a loopback port (`port`, else a free one) with `env`; yields its base
+    URL once ready.
 
     Its output goes to a file (a pipe nobody reads would fill up and stall the server).
     """
-    port = free_port()
+    port = port or free_port()
     environment = {**os.environ, "CI": "true", "RELATEDLY_HOST": "127.0.0.1", "PORT": str(port),
                    "WEB_CONCURRENCY": str(workers), **env}
     with tempfile.TemporaryFile("w+") as output:

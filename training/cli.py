@@ -28,6 +28,7 @@ from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
+from training.logs import LOG_FORMATS, configure_cli_logging
 from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
 from training.sync.cli import add_sync_command
@@ -41,12 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `relatedly` console script; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        stream=sys.stdout,
-        force=True,
-    )
+    if args.log_format not in LOG_FORMATS:  # from the environment; argparse checks only what is typed
+        print(f"error: RELATEDLY_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {args.log_format!r}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure_cli_logging(args.log_format, debug=args.debug)
     try:
         return args.handler(args)
     except (CorpusError, UnknownArticleError) as exc:
@@ -62,9 +62,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
+def _add_run_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """`--debug` and `--log-format`: before the command (with their defaults), and after it on every command."""
+    log_format = os.environ.get("RELATEDLY_LOG_FORMAT", "").strip().lower() or "text"
+    parser.add_argument("--debug", action="store_true", default=False if defaults else argparse.SUPPRESS,
+                        help="verbose logs and tracebacks")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default=log_format if defaults else argparse.SUPPRESS,
+                        help="text, or one JSON object per line like the service's (default: $RELATEDLY_LOG_FORMAT "
+                             "or text)")
+
+
+def _commands_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers that run a command (the leaves below `parser`), each once."""
+    found: dict[int, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                for leaf in _commands_of(child) or [child]:
+                    found[id(leaf)] = leaf
+    return list(found.values())
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relatedly", description="Related stories for every article.")
-    parser.add_argument("--debug", action="store_true", help="verbose logs and tracebacks")
+    _add_run_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     models_dir = os.environ.get("RELATEDLY_MODELS_DIR", DEFAULT_MODELS_DIR)
     redis_url = os.environ.get("RELATEDLY_REDIS_URL") or None
@@ -102,15 +123,18 @@ def _build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list published versions, publish one, roll back")
     models.add_argument("--models-dir", default=models_dir)
     models.add_argument("--redis-url", default=redis_url, help="announce switches (default: $RELATEDLY_REDIS_URL)")
+    after = argparse.ArgumentParser(add_help=False)  # the same options after the action: `models list --models-dir X`
+    after.add_argument("--models-dir", default=argparse.SUPPRESS, help="default: $RELATEDLY_MODELS_DIR or ./models")
+    after.add_argument("--redis-url", default=argparse.SUPPRESS,
+                       help="announce switches (default: $RELATEDLY_REDIS_URL)")
     actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="versions, oldest first; * marks the current one")
+    listing = actions.add_parser("list", parents=[after], help="versions, oldest first; * marks the current one")
     listing.set_defaults(handler=_models_list)
-    publish = actions.add_parser("publish", help="make VERSION current")
+    publish = actions.add_parser("publish", parents=[after], help="make VERSION current")
     publish.add_argument("version")
     publish.set_defaults(handler=_models_publish)
-    actions.add_parser("rollback", help="make the version before the current one current").set_defaults(
-        handler=_models_rollback
-    )
+    actions.add_parser("rollback", parents=[after], help="make the version before the current one current"
+                       ).set_defaults(handler=_models_rollback)
 
     evaluate = commands.add_parser("evaluate", help="measure relevance against reference rankers")
     add_corpus_arguments(evaluate, "export with a label field")
@@ -138,6 +162,7 @@ def _build_parser() -> argparse.ArgumentParser:
     related.add_argument("--half-life-days", type=float, help="halve a story's score per this many days of age")
     related.add_argument("--diversity", type=float, default=0.0, help="0 = by score … 1 = most varied (MMR)")
     related.add_argument("--category", choices=("any", "prefer", "same"), default="any")
+    related.add_argument("--exclude-category", default="", help="comma-separated categories to leave out")
     related.add_argument("--explain", action="store_true", help="show shared terms and tags behind each story")
     related.add_argument("--database-url", default=os.environ.get("RELATEDLY_DATABASE_URL") or None,
                          help="where the editorial overrides are (default: as the service)")
@@ -155,6 +180,8 @@ def _build_parser() -> argparse.ArgumentParser:
     db_actions = add_database_commands(commands, models_dir)
     add_override_commands(commands, models_dir)
     add_event_commands(commands, db_actions, models_dir)
+    for command in _commands_of(parser):
+        _add_run_options(command, defaults=False)
     return parser
 
 
@@ -193,6 +220,8 @@ def _train(args: argparse.Namespace) -> int:
         f" {summary.seconds:.1f} s, published to {args.models_dir}"
     )
     print(f"stages: {summary.stages_text()}")
+    for line in summary.analysis:
+        print(line)
     for line in corpus_summary(summary.excluded, summary.notes):
         print(line)
     return EXIT_OK
@@ -317,6 +346,7 @@ def _related(args: argparse.Namespace) -> int:
             half_life_days=args.half_life_days,
             diversity=args.diversity,
             category=args.category,
+            exclude_categories=frozenset(c.strip() for c in args.exclude_category.split(",") if c.strip()),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -18,13 +18,35 @@ from recommender.sources.xml import iter_items, text_of
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 MEDIA = "{http://search.yahoo.com/mrss/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def read_feed(path: str | Path) -> SourceStream:
-    """Records of every item of an RSS 2.0 or every entry of an Atom feed."""
-    for element in iter_items(path, ("item", f"{ATOM}entry")):
-        fields = _atom_fields(element) if element.tag == f"{ATOM}entry" else _rss_fields(element)
+    """Records of every item of an RSS 2.0 or every entry of an Atom feed; the channel's `language`
+    (RSS) or the `xml:lang` in effect on an entry (Atom) is the feed's language."""
+    feed_language = None
+    for element in iter_items(path, ("item", f"{ATOM}entry", "language")):
+        if element.tag == "language":
+            feed_language = text_of(element).strip() or None
+            continue
+        if element.tag == f"{ATOM}entry":
+            fields = _atom_fields(element)
+            feed_language = _xml_lang(element)
+        else:
+            fields = _rss_fields(element)
+        if feed_language:
+            fields["site_language"] = feed_language
         yield SourceRecord(str(path), element.sourceline or 1, fields)
+
+
+def _xml_lang(element: etree._Element) -> str | None:
+    """The `xml:lang` of the element or its nearest ancestor that has one."""
+    while element is not None:
+        lang = element.get(XML_LANG)
+        if lang:
+            return lang
+        element = element.getparent()
+    return None
 
 
 def _rss_fields(item: etree._Element) -> dict[str, Any]:

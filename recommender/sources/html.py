@@ -38,6 +38,7 @@ _MARKUP = re.compile(
     r"|&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});",
     re.IGNORECASE,
 )
+_HTML_LANG = re.compile(r"""<html\b[^>]*?\blang\s*=\s*["']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*)""", re.IGNORECASE)
 _ENTITY = re.compile(r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});")
 _ILLEGAL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ue000\ue001]")
 _DATA_URI = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w=.+-]+)*,[^\s\"'<>]*", re.IGNORECASE)
@@ -54,6 +55,12 @@ _SPACES = re.compile(r"[ \t]+")
 _LINE_EDGES = re.compile(r" ?\n ?")
 _NEWLINES = re.compile(r"\n{3,}")
 _WHITESPACE = re.compile(r"\s+")
+
+
+def html_language(markup: str) -> str | None:
+    """The `lang` of a page's `<html>` element (`<html lang="de-AT">` → "de-AT"), when it has one."""
+    found = _HTML_LANG.search(markup, 0, 4096)
+    return found.group(1) if found else None
 
 
 def looks_like_html(text: str) -> bool:

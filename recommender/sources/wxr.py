@@ -28,10 +28,16 @@ def read_wxr(paths: Sequence[str | Path], options: ReaderOptions) -> SourceStrea
     """Records of the published posts of one export (split into `paths`), skips counted by reason."""
     attachment_urls: dict[str, str] = {}
     waiting: dict[str, list[str]] = {}  # attachment id → posts whose thumbnail it is, read before it
+    site_language = None
     for path in paths:
         name = str(path)
-        for item in iter_items(path, ("item",)):
+        for item in iter_items(path, ("item", "language")):
+            if item.tag == "language":  # the channel's: the site's language (WordPress's setting)
+                site_language = text_of(item).strip() or None
+                continue
             fields = _item_fields(item)
+            if site_language:
+                fields["site_language"] = site_language
             post_type, post_id = fields.pop("post_type"), fields["id"]
             if post_type == "attachment" and fields["attachment_url"]:
                 attachment_urls[post_id] = fields["attachment_url"]

@@ -3,7 +3,8 @@
 An export never needs a DTD, so a file declaring one (`<!DOCTYPE`, `<!ENTITY`) is refused outright:
 XXE and entity-expansion ("billion laughs") attacks do nothing. The parser is also configured not to
 load DTDs, resolve entities or touch the network, as a second line. Each item is handed out once,
-then freed with every sibling before it, so memory follows the largest item, not the file.
+then freed with every sibling before it, so memory follows the largest item, not the file; an item (with
+what precedes it) over `MAX_ITEM_BYTES` is refused as it is read. A UTF-16 file is parsed as such (BOM).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from lxml import etree
 
 from recommender.errors import CorpusError
-from recommender.sources.files import open_source, read_head
+from recommender.limits import MAX_ITEM_BYTES
+from recommender.sources.files import open_source, read_head, sniffable
 
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -25,7 +27,7 @@ def iter_items(path: str | Path, tags: tuple[str, ...]) -> Iterator[etree._Eleme
     """Each complete element named in `tags` (Clark notation), in document order; `CorpusError` on bad XML."""
     name = str(path)
     _refuse_declarations(path)
-    with open_source(path) as source:
+    with open_source(path, max_item_bytes=MAX_ITEM_BYTES) as source:
         context = etree.iterparse(
             source, events=("end",), tag=tags, resolve_entities=False, no_network=True, load_dtd=False,
             dtd_validation=False, huge_tree=False, remove_pis=True,
@@ -37,6 +39,7 @@ def iter_items(path: str | Path, tags: tuple[str, ...]) -> Iterator[etree._Eleme
                     _refuse_doctype(name, element)
                     checked = True
                 yield element
+                source.item_done()
                 element.clear(keep_tail=False)
                 parent = element.getparent()
                 while parent is not None and element.getprevious() is not None:
@@ -58,7 +61,7 @@ def text_of(element: etree._Element | None) -> str:
 
 def _refuse_declarations(path: str | Path) -> None:
     """A DOCTYPE or ENTITY declaration before the root element: refused with the line it is on."""
-    head = read_head(path)
+    head = sniffable(path, read_head(path))
     root = _FIRST_ELEMENT.search(head)
     prologue = head[: root.start()] if root else head
     found = _DECLARATION.search(prologue)

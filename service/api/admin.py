@@ -26,27 +26,36 @@ from flask import Blueprint, Response, jsonify, request
 from publishing.updates import UpdateResult, update_published
 from recommender.corpus import parse_article
 from recommender.errors import RelatedlyError
+from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
 from service.extensions import Relatedly, relatedly
+from service.pages.editor_session import MAX_FAILURES_PER_ADDRESS, SignInLimiter, address_key
 from service.pipeline.errors import ApiError
+from service.pipeline.rate_limit import client_address
 from service.server.exit import at_exit
 from storage.jobs import finish_job, read_job, start_job
 
 log = logging.getLogger("relatedly.admin")
 
 bp = Blueprint("admin", __name__, url_prefix="/v1/admin")
-MAX_ARTICLES = 1000
 
 
 @bp.before_request
 def authorise() -> None:
-    """404 while the admin API is off, 401 without a bearer token, 403 with a wrong one."""
+    """404 while the admin API is off, 401 without a bearer token, 403 with a wrong one, 429 after too many."""
     token = relatedly().settings.admin_token
     if not token:
         raise ApiError(404, "not_found", "The requested URL was not found on the server.")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <admin token>")
+    client = address_key(client_address(request.environ, relatedly().settings.trusted_proxies))
+    limiter = SignInLimiter(relatedly().database, max_failures=MAX_FAILURES_PER_ADDRESS)  # the editor's, shared
+    wait = limiter.retry_after(client)
+    if wait:
+        raise ApiError(429, "too_many_failures", f"too many failed attempts from this client; retry in {wait} s",
+                       headers={"Retry-After": str(wait)})
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        limiter.failed(client)
         raise ApiError(403, "forbidden", "the admin token is not valid")
 
 
@@ -66,29 +75,32 @@ def upsert_articles() -> Any:
         raise ApiError(400, "invalid_json", 'send {"articles": [{"id", "title", "body", …}, …]}')
     if len(data["articles"]) > MAX_ARTICLES:
         raise ApiError(400, "invalid_parameter", f"articles may hold at most {MAX_ARTICLES} items")
-    articles, problems = [], []
+    articles, problems, notes = [], [], []
     for position, record in enumerate(data["articles"]):
         try:
             if not isinstance(record, dict):
                 raise ValueError("must be a JSON object")
-            articles.append(parse_article(record))
+            articles.append(parse_article(record, notes=notes))
         except ValueError as exc:
             problems.append(f"articles[{position}]: {exc}")
     if problems:
         raise ApiError(400, "invalid_article", "; ".join(problems[:20]))
     parts = relatedly()
     return _run_job(parts, "upsert", lambda: update_published(parts.settings.models_dir, articles,
-                                                              keep_versions=parts.settings.keep_versions))
+                                                              keep_versions=parts.settings.keep_versions), notes)
 
 
 @bp.delete("/articles/<path:article_id>")
 def remove_article(article_id: str) -> Any:
-    """Take an article down from every list and from the API (a takedown later updates keep)."""
+    """Take an article down from every list and from the API: a takedown later updates keep, or with
+    `?withdraw=true` a withdrawal (the CMS unpublished it) that a later add of the same id reverses."""
     parts = relatedly()
+    withdraw = request.args.get("withdraw", "false").lower() in ("true", "1")
     loaded = parts.store.current()
     if loaded is None or article_id not in loaded.model:
         raise ApiError(404, "article_not_found", f"no article with id {article_id!r} in the current model")
-    return _run_job(parts, "remove", lambda: update_published(parts.settings.models_dir, removals=[article_id],
+    change = {"withdrawals": [article_id]} if withdraw else {"removals": [article_id]}
+    return _run_job(parts, "remove", lambda: update_published(parts.settings.models_dir, **change,
                                                               keep_versions=parts.settings.keep_versions))
 
 
@@ -101,14 +113,15 @@ def job_status(job_id: str) -> Any:
     return jsonify(job)
 
 
-def _run_job(parts: Relatedly, kind: str, publish: Callable[[], UpdateResult]) -> Any:
-    """Run `publish` as a job; its result when it ends within the wait, else 202 and where to ask."""
+def _run_job(parts: Relatedly, kind: str, publish: Callable[[], UpdateResult], notes: list[str] | None = None) -> Any:
+    """Run `publish` as a job; its result when it ends within the wait, else 202 and where to ask. `notes`
+    name the values left out of the input (kept with the result)."""
     job_id = start_job(parts.database, kind)
-    future = _job_thread().submit(_job, parts, job_id, publish)
+    future = _job_thread().submit(_job, parts, job_id, publish, notes or [])
     try:
         return jsonify(job_id=job_id, **future.result(timeout=parts.settings.admin_wait_seconds))
     except WaitTimeout:
-        response = jsonify(job_id=job_id, state="running", status_url=f"/v1/admin/jobs/{job_id}")
+        response = jsonify(job_id=job_id, state="running", status_url=f"/v1/admin/jobs/{job_id}", notes=notes or [])
         response.status_code = 202
         response.headers["Location"] = f"/v1/admin/jobs/{job_id}"
         return response
@@ -116,7 +129,7 @@ def _run_job(parts: Relatedly, kind: str, publish: Callable[[], UpdateResult]) -
         raise ApiError(409, "publish_failed", str(exc)) from None
 
 
-def _job(parts: Relatedly, job_id: str, publish: Callable[[], UpdateResult]) -> dict[str, Any]:
+def _job(parts: Relatedly, job_id: str, publish: Callable[[], UpdateResult], notes: list[str]) -> dict[str, Any]:
     try:
         result = publish()
     except Exception as exc:
@@ -124,7 +137,7 @@ def _job(parts: Relatedly, job_id: str, publish: Callable[[], UpdateResult]) -> 
         finish_job(parts.database, job_id, {"code": "publish_failed", "message": str(exc)}, failed=True)
         raise
     parts.store.refresh()
-    summary = _summary(result)
+    summary = {**_summary(result), "notes": notes}
     finish_job(parts.database, job_id, summary)
     return summary
 

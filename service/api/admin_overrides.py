@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from recommender.limits import MAX_ID_CHARS
 from recommender.overrides import build_overrides, pin_problems, pin_states
 from service.api import admin
 from service.api.routes import current_model
 from service.extensions import relatedly
 from service.models.store import LoadedModel
-from service.pages.editor_session import csrf_ok, read_session
+from service.pages.editor_session import csrf_ok, current_session
 from service.pages.search import search_titles
 from service.pipeline.errors import ApiError, error_response
+from storage.events import story_stats
 from storage.overrides import (
     OverrideNotFoundError,
     OverrideRows,
@@ -42,15 +44,17 @@ from storage.overrides import (
 
 log = logging.getLogger("relatedly.admin")
 bp = Blueprint("admin_overrides", __name__, url_prefix="/v1/admin")
-MAX_ID_CHARS = 512
 MAX_ACTOR_CHARS = 100
+MAX_REASON_CHARS = 500
+STATS_DAYS = 30
+MAX_STATS_IDS = 100
 
 
 @bp.before_request
 def _authorise() -> None:
-    token = relatedly().settings.admin_token
-    if token and "Authorization" not in request.headers:
-        session = read_session(request, token)
+    settings = relatedly().settings
+    if settings.admin_token and "Authorization" not in request.headers:
+        session = current_session(request, settings, relatedly().database)
         if session is not None:
             if not csrf_ok(request, session):
                 raise ApiError(403, "csrf_failed", "send the editor page's CSRF token in X-CSRF-Token")
@@ -103,14 +107,15 @@ def delete_pins(article_id: str) -> Any:
 
 @bp.post("/overrides/blocks")
 def post_block() -> Any:
-    """Never show `story_id` under `article_id` (`both_ways`: nor the reverse)."""
+    """Never show `story_id` under `article_id` (`both_ways`: nor the reverse; `reason` goes to the audit trail)."""
     data, loaded = _body(), current_model()
     article_id, story_id, both_ways = _id(data, "article_id"), _id(data, "story_id"), _flag(data, "both_ways")
+    reason = _reason(data)
     if article_id == story_id:
         raise ApiError(409, "conflicting_override", "an article cannot be blocked under itself")
     _known(loaded, [article_id, story_id], data)
     return _changed(lambda actor: add_block(relatedly().database, article_id, story_id, actor=actor,
-                                            both_ways=both_ways), article_id)
+                                            both_ways=both_ways, reason=reason), article_id)
 
 
 @bp.delete("/overrides/blocks")
@@ -126,9 +131,7 @@ def delete_block() -> Any:
 def post_exclusion() -> Any:
     """Keep `story_id` out of every list (`reason` is recorded); its own page keeps a list."""
     data, loaded = _body(), current_model()
-    story_id, reason = _id(data, "story_id"), data.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 500:
-        raise ApiError(400, "invalid_parameter", "reason must be a string of at most 500 characters")
+    story_id, reason = _id(data, "story_id"), _reason(data)
     _known(loaded, [story_id], data)
     return _changed(lambda actor: add_exclusion(relatedly().database, story_id, actor=actor, reason=reason), None)
 
@@ -147,6 +150,22 @@ def audit() -> Any:
     return jsonify(entries=[{
         "revision": e.revision, "changed_at": _iso(e.changed_at), "actor": e.actor, "action": e.action,
         "article_id": e.article_id, "story_ids": e.story_ids, "detail": e.detail} for e in entries])
+
+
+@bp.get("/story-stats")
+def story_figures() -> Any:
+    """Readers' figures of stories over the last `days` (1…365, default 30): `?ids=a,b` (at most 100) →
+    `{"days", "stories": {id: {"impressions", "clicks", "ctr"}}}`; an impression is one showing in a list."""
+    ids = [i for i in request.args.get("ids", "").split(",") if i]
+    if not ids or len(ids) > MAX_STATS_IDS or any(len(i) > MAX_ID_CHARS for i in ids):
+        raise ApiError(400, "invalid_parameter", f"ids must be 1 to {MAX_STATS_IDS} comma-separated article ids")
+    raw = request.args.get("days", str(STATS_DAYS))
+    if not raw.isdigit() or not 1 <= int(raw) <= 365:
+        raise ApiError(400, "invalid_parameter", "days must be an integer between 1 and 365")
+    since = datetime.now(UTC) - timedelta(days=int(raw))
+    stats = story_stats(relatedly().database, ids, since)
+    return jsonify(days=int(raw), stories={i: {"impressions": s.impressions, "clicks": s.clicks, "ctr": s.ctr}
+                                           for i, s in stats.items()})
 
 
 @bp.get("/search")
@@ -190,7 +209,8 @@ def _listing(rows: OverrideRows, loaded: LoadedModel, article_id: str | None) ->
         for page in rows.pins if article_id is None or page == article_id
     ]
     blocks = [
-        {"article_id": a, "story_id": s, "story_title": title(s), "active": a in model and s in model}
+        {"article_id": a, "article_title": title(a), "story_id": s, "story_title": title(s),
+         "active": a in model and s in model}
         for a, s in rows.blocks if article_id is None or a == article_id
     ]
     exclusions = [{"story_id": s, "title": title(s), "reason": why, "active": s in model}
@@ -203,6 +223,14 @@ def _listing(rows: OverrideRows, loaded: LoadedModel, article_id: str | None) ->
         "blocks": blocks,
         "exclusions": exclusions,
     }
+
+
+def _reason(data: Mapping[str, Any]) -> str:
+    """The optional `reason` of a change, for the audit trail."""
+    reason = data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
+        raise ApiError(400, "invalid_parameter", f"reason must be a string of at most {MAX_REASON_CHARS} characters")
+    return reason.strip()
 
 
 def _limit(*, default: int, high: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.extensions import relatedly
@@ -24,8 +24,10 @@ def readyz() -> ResponseReturnValue:
     """Readiness: 200 with the model version, article count and cache state; 503 without a model."""
     parts = relatedly()
     loaded = parts.store.current()
+    events = current_app.extensions["relatedly_events"][0].status()
     body = {
         "cache": parts.cache.status(),
+        "events": events,
         "last_reload_error": parts.store.last_error,
         "overrides": {"revision": parts.overrides.current().revision, "error": parts.overrides.last_error},
     }
@@ -35,7 +37,8 @@ def readyz() -> ResponseReturnValue:
         return jsonify(body), 503
     drift = loaded.manifest.get("drift", {})
     body.update(
-        status="degraded" if body["cache"]["state"] != "ok" or parts.overrides.last_error else "ready",
+        status="degraded" if body["cache"]["state"] != "ok" or parts.overrides.last_error
+        or events["state"] != "ok" else "ready",
         model_version=loaded.version,
         n_articles=loaded.model.n_articles,
         top_k=loaded.model.top_k,

@@ -12,10 +12,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from service.api.admin import MAX_ARTICLES
-from service.api.admin_overrides import MAX_ID_CHARS
+from recommender.limits import MAX_ARTICLES_PER_REQUEST as MAX_ARTICLES
+from recommender.limits import MAX_BATCH_IDS, MAX_ID_CHARS
 from service.api.params import MAX_DAYS, MAX_EXCLUDE
-from service.api.routes import MAX_BATCH_IDS
 from service.extensions import relatedly
 
 bp = Blueprint("openapi", __name__)
@@ -39,25 +38,41 @@ _ADMIN_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token"),
     "403": _json(_ref("Error"), "wrong token"),
     "404": _json(_ref("Error"), "admin API off, or unknown article"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
 }
 _DAYS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+
+
+def _or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """A number option given empty (`?diversity=`) is left at its default, as the widget's empty attributes are."""
+    return {"anyOf": [schema, {"const": ""}]}
+
+
 _RANKING_PARAMETERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1},
      "description": "stories to return, 1…K (the model's top_k); default 10"},
     {"name": "exclude", "in": "query", "schema": {"type": "string"},
      "description": f"comma-separated ids to leave out (already on the page, already read), at most {MAX_EXCLUDE}"},
-    {"name": "min_score", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1},
+    {"name": "min_score", "in": "query", "schema": _or_empty(_UNIT),
      "description": "similarity floor; a list is never padded with weaker stories (default 0.1)"},
     {"name": "dedup", "in": "query", "schema": {"type": "boolean"},
      "description": "drop near-copies of the article and of each other (default true)"},
-    {"name": "max_age_days", "in": "query", "schema": _DAYS,
+    {"name": "max_age_days", "in": "query", "schema": _or_empty(_DAYS),
      "description": "drop stories further than this many days from the article's date"},
-    {"name": "half_life_days", "in": "query", "schema": _DAYS,
+    {"name": "half_life_days", "in": "query", "schema": _or_empty(_DAYS),
      "description": "halve a story's score for every this many days it is older than the article"},
-    {"name": "diversity", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": 1},
+    {"name": "diversity", "in": "query", "schema": _or_empty(_UNIT),
      "description": "0 = by score … 1 = most varied (MMR re-ranking)"},
     {"name": "category", "in": "query", "schema": {"type": "string", "enum": ["any", "prefer", "same"]},
      "description": "prefer or require the article's own category"},
+    {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["same", "any"]},
+     "description": "same (default): only stories in the article's language; any: every language"},
+    {"name": "exclude_category", "in": "query", "schema": {"type": "string"},
+     "description": "comma-separated categories whose stories to leave out"},
+    {"name": "fallback", "in": "query", "schema": {"type": "string", "enum": ["recent", "popular"]},
+     "description": "when nothing is related: the newest stories of the article's category (recent) or the most"
+                    " followed of the last 7 days (popular), marked with \"fallback\"; default: none"},
     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
      "description": "add the shared terms, tags and category behind each story"},
 ]
@@ -71,16 +86,25 @@ _RANKING_BODY_PROPERTIES = {  # null, like leaving an option out, means its defa
     "half_life_days": {**_DAYS, "type": ["number", "null"]},
     "diversity": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
     "category": {"enum": ["any", "prefer", "same", None]},
+    "lang": {"enum": ["same", "any", None]},
+    "exclude_category": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": MAX_EXCLUDE,
+                                                        "items": {"type": "string"}}, {"type": "null"}]},
     "explain": {"type": ["boolean", "null"]},
 }
 _ISO_DATE = {"anyOf": [{"type": "string", "format": "date-time"}, {"const": ""}, {"type": "null"}],
              "description": "ISO 8601"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
+_LANGUAGE_TAG = r"^\s*([A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*)?\s*$"  # recommender.languages.language_tag
 _TEXT = {"type": "string", "pattern": r"\S"}  # some text that is not white space
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Relatedly", "version": "1", "description": "Related stories for news and science articles."},
+    "info": {"title": "Relatedly", "version": "1", "description": (
+        "Related stories for news and science articles. Titles, bodies, tags and categories are plain text, never"
+        " markup: HTML in an export is cleaned to text at ingest and entities are decoded, so a client must"
+        " insert them as text (textContent), never as HTML. url and image are absolute http(s) URLs or absent."
+        " Article ids follow one rule at ingest (1-512 characters, no control characters, no leading '/', no"
+        " '.'/'..' segment, no last segment 'related') and are compared in Unicode NFC.")},
     "paths": {
         "/v1/articles/{article_id}/related": {
             "get": {
@@ -136,7 +160,10 @@ SPEC: dict[str, Any] = {
             "delete": {
                 "summary": "Take an article down from every list (needs RELATEDLY_ADMIN_TOKEN)",
                 "security": [{"bearer": []}],
-                "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [{"name": "article_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "withdraw", "in": "query", "schema": {"type": "boolean"},
+                                "description": "true: the CMS unpublished it; adding the id again serves it again "
+                                               "(default: a takedown that later updates refuse to undo)"}],
                 "responses": {"200": _json(_ref("AdminResult"), "published (the job ended within the wait)"),
                               "202": _json(_ref("AdminJobStarted"), "still publishing: ask status_url"),
                               "409": _json(_ref("Error"), "the publish failed"), **_ADMIN_ERRORS},
@@ -160,6 +187,14 @@ SPEC: dict[str, Any] = {
                               "304": {"description": "not modified (If-None-Match)"}},
             }
         },
+        "/v1/widget.css": {
+            "get": {
+                "summary": "The block's shipped stylesheet (for the fragment; the script applies it itself)",
+                "responses": {"200": {"description": "the stylesheet",
+                                      "content": {"text/css": {"schema": {"type": "string"}}}},
+                              "304": {"description": "not modified (If-None-Match)"}},
+            }
+        },
         "/v1/articles/{article_id}/related.html": {
             "get": {
                 "summary": "The related block as server-rendered HTML (the widget's markup), for includes and ESI",
@@ -168,7 +203,15 @@ SPEC: dict[str, Any] = {
                     *[p for p in _RANKING_PARAMETERS if p["name"] != "explain"],
                     {"name": "heading", "in": "query",
                      "schema": {"type": "string", "pattern": r"\S", "maxLength": 200},
-                     "description": "the block's heading (default \"Related stories\")"},
+                     "description": "the block's heading (default \"Related stories\" in the block's language)"},
+                    {"name": "heading_level", "in": "query", "schema": {"enum": ["2", "3", "4", "5", "6"]},
+                     "description": "the heading's element, h2 (default) … h6"},
+                    {"name": "layout", "in": "query", "schema": {"enum": ["list", "grid"]},
+                     "description": "list (default) or grid of cards, for the shipped stylesheet"},
+                    {"name": "style", "in": "query", "schema": {"type": "string"},
+                     "description": "none: the shipped stylesheet leaves this block alone"},
+                    {"name": "locale", "in": "query", "schema": {"type": "string"},
+                     "description": "the page's language (dates, default heading); default en"},
                     {"name": "thumbnails", "in": "query",
                      "schema": {"anyOf": [{"enum": ["", "true", "1", "yes", "on", "false", "0", "no", "off"]},
                                           {"type": "string", "pattern": "^[0-9]{1,4}x[0-9]{1,4}$"}]},
@@ -178,7 +221,8 @@ SPEC: dict[str, Any] = {
                     "200": {"description": "the block (limit defaults to 5, as in the widget)",
                             "content": {"text/html": {"schema": {"type": "string"}}}},
                     "304": {"description": "not modified (If-None-Match)"},
-                    "400": _json(_ref("Error"), "an invalid value, or a parameter the fragment does not take"),
+                    "400": {"description": "an invalid value: an empty body (other parameters are ignored)",
+                            "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "404": {"description": "unknown article: an empty body, so an include shows nothing",
                             "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                     "503": {"description": "no model loaded yet: an empty body",
@@ -255,6 +299,8 @@ SPEC: dict[str, Any] = {
                     "recomputed_lists": {"type": "integer"},
                     "n_articles": {"type": "integer"},
                     "retrain_recommended": {"type": "boolean"},
+                    "notes": {"type": "array", "items": {"type": "string"},
+                              "description": "values dropped at ingest (a url or image that is not http(s))"},
                 },
             },
             "Event": {
@@ -308,8 +354,9 @@ SPEC: dict[str, Any] = {
                     "url": _NULLABLE_STRING,
                     "published_at": _NULLABLE_STRING,
                     "score": {"type": "number"},
-                    "source": {"enum": ["pinned", "model"],
-                               "description": "pinned: an editor put it there (shown first); model: ranked"},
+                    "source": {"enum": ["pinned", "model", "recent", "popular"],
+                               "description": "pinned: an editor put it there (shown first); model: ranked;"
+                                              " recent, popular: the fallback asked for"},
                     "explanation": _ref("Explanation"),
                 },
             },
@@ -322,6 +369,8 @@ SPEC: dict[str, Any] = {
                     "limit": {"type": "integer"},
                     "count": {"type": "integer"},
                     "related": {"type": "array", "items": _ref("RelatedStory")},
+                    "fallback": {"enum": ["recent", "popular"],
+                                 "description": "present when nothing was related and these are the fallback"},
                 },
             },
             "TextRelatedList": {
@@ -359,6 +408,9 @@ SPEC: dict[str, Any] = {
                     "body": {"type": "string"},
                     "tags": {"type": ["array", "null"], "items": {"type": "string"}},
                     "article_category": _NULLABLE_STRING,
+                    "article_lang": {"type": ["string", "null"], "pattern": _LANGUAGE_TAG,
+                                     "description": "the text's language (BCP 47, e.g. de or pt-BR); detected "
+                                                    "when absent"},
                     "published_at": {**_ISO_DATE, "description": "ISO 8601; ages are measured from it"},
                     "article_id": {"type": ["string", "null"],
                                    "description": "the article this text is (a draft of it): it is left out, and its "
@@ -419,6 +471,13 @@ SPEC: dict[str, Any] = {
                     "n_articles": {"type": "integer"},
                     "top_k": {"type": "integer"},
                     "cache": {"type": "object", "required": ["backend", "state"]},
+                    "events": {"type": "object", "required": ["state", "queued_rows", "spooled_rows", "last_error"],
+                               "description": "the event store: degraded while database writes fail (events"
+                                              " are then spooled on local disk, then written once it is back)",
+                               "properties": {"state": {"enum": ["ok", "degraded"]},
+                                              "queued_rows": {"type": "integer"},
+                                              "spooled_rows": {"type": "integer"},
+                                              "last_error": _NULLABLE_STRING}},
                     "last_reload_error": _NULLABLE_STRING,
                     "retrain_recommended": {"type": "boolean"},
                     "added_since_fit": {"type": "integer"},
@@ -453,7 +512,8 @@ SPEC["paths"]["/v1/related.html"] = {"get": {
     "parameters": [SPEC["paths"]["/v1/related"]["get"]["parameters"][0],
                    *[p for p in _FRAGMENT["parameters"] if p["in"] == "query"]],
     "responses": {**_FRAGMENT["responses"],
-                  "400": _json(_ref("Error"), "no url, an invalid value, or a parameter the fragment does not take"),
+                  "400": {"description": "no url, or an invalid value: an empty body",
+                          "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}},
                   "404": {"description": "no article has this URL: an empty body, so an include shows nothing",
                           "content": {"text/html": {"schema": {"type": "string", "maxLength": 0}}}}},
 }}
@@ -468,6 +528,7 @@ _OVERRIDE_ERRORS = {
     "401": _json(_ref("Error"), "no bearer token and no editor session"),
     "403": _json(_ref("Error"), "wrong token, or an editor session without its CSRF token (X-CSRF-Token)"),
     "404": _json(_ref("Error"), "admin API off (no RELATEDLY_ADMIN_TOKEN), or an unknown article or override"),
+    "429": _json(_ref("Error"), "too many failed tokens (or editor sign-ins) from this address; see Retry-After"),
     "503": _json(_ref("Error"), "no model loaded yet, or the overrides database cannot be reached"),
 }
 _CHANGE_ERRORS = {"400": _json(_ref("Error"), "invalid body or parameter"),
@@ -506,6 +567,7 @@ SPEC["components"]["schemas"]["OverrideListing"] = {
                                                            "stories": {"type": "array", "items": _STORY}}}},
         "blocks": {"type": "array", "items": {"type": "object", "required": ["article_id", "story_id", "active"],
                                               "properties": {"article_id": {"type": "string"},
+                                                             "article_title": _NULLABLE_STRING,
                                                              "story_id": {"type": "string"},
                                                              "story_title": _NULLABLE_STRING,
                                                              "active": {"type": "boolean"}}}},
@@ -538,6 +600,7 @@ SPEC["paths"].update({
         "post": _change("Never show story_id under article_id (both_ways: nor the reverse)", {
             "type": "object", "required": ["article_id", "story_id"], "properties": {
                 "article_id": _GIVEN_ID, "story_id": _GIVEN_ID, "both_ways": {"type": "boolean"},
+                "reason": {"type": "string", "maxLength": 500, "description": "recorded in the audit trail"},
                 "allow_inactive": _ALLOW_INACTIVE}}, responses={**_CHANGED, **_CHANGE_ERRORS, **_SELF_CONFLICT}),
         "delete": _change("Lift a block", parameters=[
             {"name": "article_id", "in": "query", "required": True, "schema": _GIVEN_ID},
@@ -561,6 +624,18 @@ SPEC["paths"].update({
             "type": "array", "items": {"type": "object", "required": [
                 "revision", "changed_at", "actor", "action", "article_id", "story_ids", "detail"]}}}}, "the changes"),
             "400": _json(_ref("Error"), "invalid limit"), **_OVERRIDE_ERRORS}}},
+    "/v1/admin/story-stats": {"get": {
+        "summary": "Readers' figures per story: impressions (showings in a list), clicks and CTR over the last days",
+        "security": _ADMIN_SECURITY,
+        "parameters": [{"name": "ids", "in": "query", "required": True, "schema": {"type": "string", "pattern": r"\S"},
+                        "description": "comma-separated article ids, at most 100"},
+                       {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
+        "responses": {"200": _json({"type": "object", "required": ["days", "stories"], "properties": {
+            "days": {"type": "integer"}, "stories": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["impressions", "clicks", "ctr"], "properties": {
+                    "impressions": {"type": "integer"}, "clicks": {"type": "integer"}, "ctr": {"type": "number"}}}}}},
+            "the figures, zeros for a story never shown"),
+            "400": _json(_ref("Error"), "ids or days invalid"), **_OVERRIDE_ERRORS}}},
     "/v1/admin/search": {"get": {
         "summary": "Articles of the served model whose title holds every word of q (or whose id is q)",
         "security": _ADMIN_SECURITY,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recommender.ranking import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SCORE, RankingOptions
+from service.api.fallback import FALLBACKS, Fallback
 from service.pipeline.errors import ApiError
 
 MAX_EXCLUDE = 500
@@ -31,7 +32,14 @@ def ranking_options(params: Mapping[str, Any], *, default_limit: int, max_limit:
         half_life_days=_float(params, "half_life_days", default=None, low=0.0, high=MAX_DAYS, open_low=True),
         diversity=_float(params, "diversity", default=0.0, low=0.0, high=1.0),
         category=_choice(params, "category", ("any", "prefer", "same"), default="any"),
+        lang=_choice(params, "lang", ("same", "any"), default="same"),
+        exclude_categories=frozenset(_id_list(params, "exclude_category")),
     )
+
+
+def fallback_choice(params: Mapping[str, Any]) -> Fallback | None:
+    """What to show when nothing is related (`fallback=recent|popular`); None (the default): nothing."""
+    return _choice(params, "fallback", FALLBACKS, default=None)
 
 
 def explain_flag(params: Mapping[str, Any]) -> bool:
@@ -49,6 +57,8 @@ def canonical(options: RankingOptions, *, explain: bool) -> dict[str, Any]:
         "half_life_days": options.half_life_days,
         "diversity": options.diversity,
         "category": options.category,
+        "lang": options.lang,
+        "exclude_category": ",".join(sorted(options.exclude_categories)),
         "explain": explain,
     }
 

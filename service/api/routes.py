@@ -16,11 +16,14 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from recommender.catalog import ArticleInfo
+from recommender.languages import language_tag
+from recommender.limits import MAX_BATCH_IDS
 from recommender.model import RelatedItem, RelatedModel
 from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
 from service.api.cache import cache_key, encode_params
-from service.api.params import canonical, explain_flag, iso_datetime, ranking_options
+from service.api.fallback import Fallback, fallback_rows, with_fallback
+from service.api.params import canonical, explain_flag, fallback_choice, iso_datetime, ranking_options
 from service.extensions import Relatedly, relatedly
 from service.models.store import LoadedModel
 from service.pipeline import metrics
@@ -28,7 +31,6 @@ from service.pipeline.errors import ApiError
 from service.pipeline.http import client_has, etag_of, public_cache_control
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-MAX_BATCH_IDS = 100
 RELATED_RULE = "/v1/articles/<path:article_id>/related"  # also the endpoint label in metrics and logs
 
 
@@ -37,7 +39,7 @@ def related(article_id: str) -> Response:
     """`{"article_id", "model_version", "count", "related": [{"id", "title", "url", "published_at", "score"}]}`."""
     parts, loaded = relatedly(), current_model()
     options, explain = _options(request.args, loaded), explain_flag(request.args)
-    body = _related_body(parts, loaded, article_id, options, explain)
+    body = _related_body(parts, loaded, article_id, options, explain, fallback_choice(request.args))
     return _json_response(body, loaded.version, cacheable=True)
 
 
@@ -48,7 +50,7 @@ def related_by_url() -> Response:
     article_id = article_id_for_url(loaded, request.args.get("url"))
     params = {k: v for k, v in request.args.items() if k != "url"}
     options, explain = _options(params, loaded), explain_flag(params)
-    body = _related_body(parts, loaded, article_id, options, explain)
+    body = _related_body(parts, loaded, article_id, options, explain, fallback_choice(params))
     return _json_response(body, loaded.version, cacheable=True)
 
 
@@ -99,6 +101,10 @@ def related_to_text() -> Response:
     text_category = data.get("article_category")
     if text_category is not None and not isinstance(text_category, str):
         raise ApiError(400, "invalid_parameter", "article_category must be a string")
+    try:
+        text_lang = language_tag(data.get("article_lang"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_parameter", f"article_lang {exc}") from None
     published_at = iso_datetime(data, "published_at")
     article_id = data.get("article_id")
     if article_id is not None and not isinstance(article_id, str):
@@ -106,13 +112,14 @@ def related_to_text() -> Response:
     options, explain = _options(data, loaded), explain_flag(data)
     overrides = parts.overrides.current()
     fingerprint = hashlib.sha256(
-        dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat(), article_id])
+        dumps([title, body, sorted(tags), text_category, published_at and published_at.isoformat(), article_id,
+               text_lang])
     ).hexdigest()
 
     def compute() -> dict[str, Any]:
         items = loaded.model.related_to_text(
             title, body, tags, options, category=text_category, published_at=published_at, explain=explain,
-            article_id=article_id, rules=overrides.rules_for(article_id),
+            article_id=article_id, rules=overrides.rules_for(article_id), lang=text_lang,
         )
         return {"model_version": loaded.version, **related_payload(items, options)}
 
@@ -147,7 +154,8 @@ def related_batch() -> Response:
 def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes]:
     """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment)."""
     parts, loaded = relatedly(), current_model()
-    return loaded, _related_body(parts, loaded, article_id, _options(params, loaded), explain=False)
+    return loaded, _related_body(parts, loaded, article_id, _options(params, loaded), explain=False,
+                                 fallback=fallback_choice(params))
 
 
 def current_model() -> LoadedModel:
@@ -166,15 +174,19 @@ def related_payload(items: list[RelatedItem], options: RankingOptions) -> dict[s
 
 
 def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, options: RankingOptions,
-                  explain: bool) -> bytes:
+                  explain: bool, fallback: Fallback | None = None) -> bytes:
     if article_id not in loaded.model:
         raise _not_found(article_id, loaded)
     overrides = parts.overrides.current()  # the one place editors' rules enter a related list
 
     def compute() -> dict[str, Any]:
-        return related_document(loaded.model, loaded.version, article_id, options, overrides, explain)
+        document = related_document(loaded.model, loaded.version, article_id, options, overrides, explain)
+        if fallback is None or document["count"]:
+            return document
+        ids = fallback_rows(fallback, loaded.model, article_id, options, overrides, parts.database)
+        return with_fallback(document, fallback, [story_entry(loaded.model.article(i), 0.0, fallback) for i in ids])
 
-    key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain)
+    key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain, fallback)
     return _cached(parts, key, compute)
 
 
@@ -197,9 +209,12 @@ def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
     return f"{loaded.version}:o{overrides.revision}"
 
 
-def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool) -> str:
-    """The cache key of one article's list under the given options."""
-    return cache_key(model_version, "related", article_id, canonical(options, explain=explain))
+def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool,
+                      fallback: Fallback | None = None) -> str:
+    """The cache key of one article's list under the given options (and fallback, when one is asked for)."""
+    params = canonical(options, explain=explain)
+    return cache_key(model_version, "related", article_id, params if fallback is None else {**params,
+                                                                                          "fallback": fallback})
 
 
 def default_related_cache_key(model_version: str, article_id: str, default_limit: int, top_k: int) -> str:
@@ -223,7 +238,7 @@ def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -
     g.cache = "miss"
     payload = compute()
     body = dumps(payload)
-    empty = payload.get("count") == 0
+    empty = payload.get("count") == 0 or "fallback" in payload  # either may change soon
     settings = parts.settings
     parts.cache.set(key, body, settings.cache_empty_ttl_seconds if empty else settings.cache_ttl_seconds)
     return body

@@ -11,8 +11,8 @@ version that does not exist, as everywhere in the API) and nothing is stored.
 
 from __future__ import annotations
 
-import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, make_response, request
 
 from recommender import artifacts
+from recommender.limits import MAX_EVENT_BYTES, JsonTooDeepError, decode_json
+from recommender.limits import MAX_EVENT_ITEMS as MAX_ITEMS
 from service.api.routes import current_model
+from service.events.spool import EventSpool
 from service.events.writer import EventWriter
 from service.extensions import relatedly
 from service.models.store import LoadedModel
@@ -31,8 +34,6 @@ from storage.events import EVENT_TYPES, EventRow
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
 
-MAX_EVENT_BYTES = 64 * 1024
-MAX_ITEMS = 50
 EVENT_MEDIA_TYPES = ("text/plain", "application/json")
 _FIELDS = {"impression": {"type", "list_id", "article_id", "model_version", "items"},
            "click": {"type", "list_id", "article_id", "model_version", "target", "position"}}
@@ -42,7 +43,10 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 def register_events(app: Flask) -> None:
     """Give the app its event writer and rate limiter."""
     parts = app.extensions["relatedly"]
-    app.extensions["relatedly_events"] = (EventWriter(parts.database), RateLimiter(parts.settings.events_per_minute))
+    spool = EventSpool(parts.settings.resolved_events_spool_dir, max_bytes=parts.settings.events_spool_max_bytes)
+    writer = EventWriter(parts.database, spool)
+    writer.start_if_spooled()
+    app.extensions["relatedly_events"] = (writer, RateLimiter(parts.settings.events_per_minute))
 
 
 def event_writer(app: Flask | None = None) -> EventWriter:
@@ -126,7 +130,9 @@ def _body() -> Any:
     if len(raw) > MAX_EVENT_BYTES:
         raise ApiError(413, "payload_too_large", f"an event may hold at most {MAX_EVENT_BYTES} bytes")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return decode_json(raw.decode("utf-8"))
+    except JsonTooDeepError as exc:
+        raise ApiError(400, "invalid_json", f"the body must be a JSON object: {exc}") from None
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "invalid_json", "the body must be a JSON object (UTF-8)") from None
 
@@ -146,6 +152,7 @@ def _token(event: Mapping[str, Any], name: str) -> str:
 def _story(value: Any, name: str, loaded: LoadedModel, not_: str | None = None) -> str:
     if not isinstance(value, str):
         raise _bad(f"{name} must be an article id (a string), got {value!r}"[:300])
+    value = unicodedata.normalize("NFC", value)  # ids are stored in NFC (recommender.limits.check_article_id)
     if value not in loaded.model:  # as everywhere in the API, an unknown id is a 404
         message = f"{name}: no article with id {value!r} in model {loaded.version}"
         raise ApiError(404, "article_not_found", message[:300])

@@ -28,9 +28,10 @@ _CODES = {
 class ApiError(Exception):
     """An error a handler raises on purpose: status, stable code, human message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def error_response(status: int, code: str, message: str) -> ResponseReturnValue:
@@ -41,7 +42,8 @@ def error_response(status: int, code: str, message: str) -> ResponseReturnValue:
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> ResponseReturnValue:
-        return error_response(exc.status, exc.code, exc.message)
+        body, status = error_response(exc.status, exc.code, exc.message)
+        return body, status, exc.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:

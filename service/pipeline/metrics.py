@@ -51,8 +51,12 @@ MODEL_INFO = Gauge(
     "relatedly_model_info", "1 for the model version each worker serves", ["version"], multiprocess_mode="liveall"
 )
 MODEL_AGE = Gauge("relatedly_model_age_seconds", "Age of the served model at scrape time", multiprocess_mode="liveall")
-EVENTS = Counter(  # accepted, invalid, rate_limited, dropped (queue full), written, failed (database error)
+EVENTS = Counter(  # accepted, invalid, rate_limited (events); written, failed, spooled, dropped (rows)
     "relatedly_events_total", "Reader events (impressions, clicks) by what became of them", ["result"]
+)
+EVENTS_BACKLOG = Gauge(
+    "relatedly_events_backlog_rows", "Event rows acknowledged but not yet in the database (queued or spooled)",
+    multiprocess_mode="livesum",
 )
 
 def model_swapped(previous: str | None, version: str, n_articles: int, created_at: float) -> None:

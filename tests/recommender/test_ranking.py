@@ -506,9 +506,12 @@ def _identity_pairs(indices: np.ndarray) -> np.ndarray:
     return np.eye(len(indices))
 
 
-def _facts(days: Sequence[float], codes: Sequence[int] | None = None) -> CorpusFacts:
+def _facts(days: Sequence[float], codes: Sequence[int] | None = None,
+           languages: Sequence[int] | None = None) -> CorpusFacts:
     codes = codes if codes is not None else [-1] * len(days)
-    return CorpusFacts(np.array(days, dtype=np.float64), np.array(codes, dtype=np.int32))
+    languages = languages if languages is not None else [-1] * len(days)
+    return CorpusFacts(np.array(days, dtype=np.float64), np.array(codes, dtype=np.int32),
+                       np.array(languages, dtype=np.int32))
 
 
 def _rank(
@@ -596,3 +599,50 @@ def test_whole_corpus_scans_pick_exactly_the_best_with_ties_to_the_lower_row(see
     ranked = _rank(sims, options, _facts([100.0] * n))
     expected = sorted(range(n), key=lambda j: (-sims[j], j))[:10]
     assert ranked.indices.tolist() == expected
+
+
+# --- categories left out, and the newest of a category ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sectioned_model() -> RelatedModel:
+    """Stories on the query's subject in three sections, on known days; the query is in `news`."""
+    return RelatedModel(top_k=20).fit(
+        [
+            _article("q", "Heatwave breaks temperature records", HEAT, category="news", days=0),
+            _article("n1", "Heatwave fills hospitals", "heatwave hospitals city water", category="news", days=-2),
+            _article("n2", "Heatwave water shortage", "heatwave water shortage city", category="news", days=5),
+            _article("n3", "Local fair opens", "the fair opens with rides and music", category="news", days=9),
+            _article("n4", "Undated news", "heatwave explainer", category="news", days=None),
+            _article("o1", "Heatwave and the heart", "heatwave temperature hospitals", category="opinion", days=1),
+            _article("s1", "Marathon moved for heat", "heatwave city temperature race", category="sport", days=3),
+            _article("loose", "Heat notes", "heatwave notes city", category=None, days=4),
+            *UNRELATED,
+        ]
+    )
+
+
+def test_excluded_categories_never_appear_and_the_list_is_refilled(sectioned_model: RelatedModel) -> None:
+    def related(limit: int, *left_out: str) -> list[str]:
+        options = RankingOptions(limit=limit, min_score=0.05, exclude_categories=frozenset(left_out))
+        return _ids(sectioned_model.related("q", options))
+
+    full = related(20)
+    assert {"o1", "s1"} <= set(full) and len(full) < 20
+    assert related(20, "opinion", "sport", "no-such-section") == [i for i in full if i not in ("o1", "s1")]
+    assert related(2, "news") == [i for i in full if i in ("o1", "s1")]  # refilled beyond the first two
+
+
+def test_newest_in_category_is_dated_same_section_stories_newest_first(sectioned_model: RelatedModel) -> None:
+    catalog = sectioned_model.catalog_
+    q = catalog.index_of("q")
+
+    def newest(limit: int, leave_out: list[str] = ()) -> list[str]:
+        rows = catalog.newest_in_category(q, limit, catalog.indices_of_known(leave_out))
+        return [catalog.id_at(int(row)) for row in rows]
+
+    assert newest(10) == ["n3", "n2", "n1"]  # not the query, not the undated story, not other sections
+    assert newest(2, ["n3"]) == ["n2", "n1"]
+    assert [catalog.id_at(int(r)) for r in catalog.newest_in_category(catalog.index_of("chess"), 5, np.empty(0))] \
+        == ["s1"]  # the sample's unrelated chess story is in `sport` too
+    assert catalog.newest_in_category(catalog.index_of("loose"), 5, np.empty(0)).tolist() == []  # no category

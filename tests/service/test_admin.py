@@ -135,3 +135,16 @@ def test_a_write_within_the_wait_answers_with_its_job_and_result(admin_client) -
     job = admin_client.get(f"/v1/admin/jobs/{done.get_json()['job_id']}", headers=AUTH).get_json()
     assert job["state"] == "done"
     assert job["result"] == {k: v for k, v in done.get_json().items() if k != "job_id"}
+
+
+def test_a_withdrawal_is_reversed_by_adding_the_article_again_and_a_takedown_is_not(admin_client) -> None:
+    assert admin_client.post("/v1/admin/articles", json={"articles": [NEW_STORY]}, headers=AUTH).status_code == 200
+    withdrawn = admin_client.delete(f"/v1/admin/articles/{NEW_STORY['id']}?withdraw=true", headers=AUTH)
+    assert withdrawn.status_code == 200 and withdrawn.get_json()["removed"] == [NEW_STORY["id"]]
+    assert admin_client.get(f"/v1/articles/{NEW_STORY['id']}").status_code == 404
+    back = admin_client.post("/v1/admin/articles", json={"articles": [NEW_STORY]}, headers=AUTH).get_json()
+    assert (back["added"], back["refused"]) == ([NEW_STORY["id"]], [])
+    assert NEW_STORY["id"] in _related_ids(admin_client, SPACE_STATION_ID)
+    assert admin_client.delete(f"/v1/admin/articles/{NEW_STORY['id']}", headers=AUTH).status_code == 200
+    again = admin_client.post("/v1/admin/articles", json={"articles": [NEW_STORY]}, headers=AUTH).get_json()
+    assert (again["added"], again["refused"]) == ([], [NEW_STORY["id"]])

@@ -103,6 +103,18 @@ def test_category_same_returns_only_the_articles_category(client, corpus: dict[s
     assert _ids(same)[: len(expected)] == expected
 
 
+def test_exclude_category_leaves_those_categories_out_and_refills(client, corpus: dict[str, Article]) -> None:
+    plain = _get(client, "limit=30&min_score=0")
+    own = corpus[SPACE_STATION_ID].category
+    kept = [i for i in _ids(plain) if corpus[i].category != own]
+    assert kept and len(kept) < len(_ids(plain))  # the premise: the list mixes its own and other categories
+    body = _get(client, f"limit=30&min_score=0&exclude_category={own},no-such-category")
+    assert own not in {corpus[i].category for i in _ids(body)}
+    assert _ids(body)[:len(kept)] == kept and len(body["related"]) > len(kept)  # same order, refilled deeper
+    fallback = _get(client, f"min_score=1&fallback=recent&exclude_category={own}")
+    assert fallback["fallback"] == "recent" and fallback["related"] == []  # the fallback obeys it too
+
+
 def test_category_prefer_boosts_the_articles_category(client, corpus: dict[str, Article]) -> None:
     own = corpus[SPACE_STATION_ID].category
     body = _get(client, "limit=20&category=prefer&explain=true")
@@ -176,6 +188,7 @@ def test_dedup_drops_a_syndicated_copy_unless_disabled(syndicated: tuple[Path, s
         ("half_life_days=-5", "half_life_days"),
         ("half_life_days=nan", "half_life_days"),
         ("category=nope", "category"),
+        ("lang=fr", "lang"),
         ("explain=maybe", "explain"),
         ("dedup=perhaps", "dedup"),
         ("limit=0", "limit"),
@@ -206,6 +219,9 @@ def test_bad_option_values_are_400s_naming_the_parameter(client, query: str, nam
         "diversity=0.5",
         "category=same",
         "category=prefer",
+        "lang=any",
+        "exclude_category=space",
+        "fallback=recent",
         "explain=true",
     ],
 )

@@ -10,9 +10,12 @@ the test's tmp dir.
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
 import time
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -46,6 +49,29 @@ body { font: 16px/1.4 Georgia, serif; margin: 0 auto; max-width: 40rem; padding:
 .relatedly-date { color: #666; font-size: .85rem; }
 """
 TIMEOUT_SECONDS = 3  # the widget's
+
+
+def _png(width: int, height: int, rgb: bytes = b"\x99\xaa\xbb") -> bytes:
+    """A plain PNG of one colour (the thumbnails of the layout tests)."""
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+THUMBNAIL_PNG = _png(320, 180)
+_PALETTE = [_png(320, 180, bytes(rgb)) for rgb in ((0x3b, 0x6e, 0x8f), (0xc2, 0x7c, 0x4e), (0x5b, 0x8c, 0x5a),
+                                                    (0x8a, 0x5a, 0x8c), (0xb5, 0x9a, 0x3e), (0x4e, 0x7a, 0xa8))]
+WIDGET_SCREENSHOT = os.environ.get("RELATEDLY_WIDGET_SCREENSHOT")  # e.g. docs/widget.png, the README's picture
+
+
+def _thumbnail(route) -> None:
+    """Serve https://img.example.org/sN.png as a thumbnail of its own colour."""
+    digits = re.findall(r"\d+", route.request.url.rsplit("/", 1)[-1])
+    route.fulfill(body=_PALETTE[int(digits[0]) % len(_PALETTE)] if digits else THUMBNAIL_PNG, content_type="image/png")
 _LIST_ID = re.compile(r"relatedly-[0-9a-f]{16}-heading|data-relatedly-list=\"[0-9a-f]{16}\"")
 
 
@@ -60,14 +86,18 @@ class Site:
     pages: dict[str, str]
     csp_origins: list[str]
 
-    def page(self, name: str, blocks: str, api: str | None = None) -> str:
-        """Publish a host page with the widget script and `blocks`; its URL."""
+    def page(self, name: str, blocks: str, api: str | None = None, *, lang: str = "en", head: str = "",
+             host_css: bool = True) -> str:
+        """Publish a host page with the widget script and `blocks` (and `head`, the host's stylesheet unless
+        `host_css` is false: then the block has only the shipped styles); its URL."""
+        stylesheet = '<link rel="stylesheet" href="/host.css">' if host_css else ""
         self.pages[name] = (
-            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A host article</title>'
-            f'<link rel="stylesheet" href="/host.css"><script src="{api or self.api}/v1/widget.js" defer></script>'
-            "</head><body><article><h1>China's space station opens to international crews</h1>"
+            f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1"><title>A host article</title>'
+            f'{stylesheet}{head}<script src="{api or self.api}/v1/widget.js" defer></script>'
+            "</head><body><main><article><h1>China's space station opens to international crews</h1>"
             "<p>The host site's own article text.</p></article>"
-            f"{blocks}</body></html>"
+            f"{blocks}</main></body></html>"
         )
         return f"{self.host}/{name}"
 
@@ -182,6 +212,8 @@ def page(browser, tmp_path: Path) -> Iterator[tuple[Any, PageLog]]:
     """A fresh page 1024×768 whose requests, console output and errors are recorded."""
     context = browser.new_context(viewport={"width": 1024, "height": 768})
     context.route("https://news.example.org/**", lambda route: route.fulfill(body="a story", content_type="text/html"))
+    context.route("https://img.example.org/**",
+                  lambda route: route.fulfill(body=THUMBNAIL_PNG, content_type="image/png"))
     tab = context.new_page()
     log = PageLog()
     tab.on("request", lambda request: log.requests.append(request))
@@ -385,7 +417,7 @@ def test_a_server_rendered_fragment_on_a_page_with_the_widget_reports_its_impres
     while not log.beacons() and time.monotonic() < deadline:
         tab.wait_for_timeout(50)
     impression = log.beacons()[0]
-    ids = tab.eval_on_selector_all("body > aside.relatedly a.relatedly-link",
+    ids = tab.eval_on_selector_all("main > aside.relatedly a.relatedly-link",
                                    "links => links.map(a => a.dataset.relatedlyId)")
     assert (impression["type"], impression["article_id"], impression["items"]) == ("impression", SPACE_STATION_ID, ids)
     tab.locator("[data-relatedly-article] aside.relatedly").wait_for()  # the widget's block below it
@@ -419,7 +451,179 @@ def test_thumbnails_and_hostile_titles_render_alike_in_both_forms(site, page) ->
         fragment = render_fragment(hostile, heading="Related stories", thumbnail=DEFAULT_THUMBNAIL,
                                    list_id="0123456789abcdef")
     assert serialised(tab, fragment) == widget_markup(tab)
-    assert tab.eval_on_selector_all("img.relatedly-image", "is => is.map(i => [i.width, i.height, i.alt, i.loading])") \
-        == [[160, 90, "", "lazy"]]
+    assert tab.eval_on_selector_all("img.relatedly-image", "is => is.map(i => [i.getAttribute('width'),"
+                                   " i.getAttribute('height'), i.alt, i.loading])") == [["160", "90", "", "lazy"]]
     assert dialogs == [] and "<script>" not in fragment
     assert [line for line in log.problems if "Failed to load resource" not in line] == []
+
+
+_TITLES = [
+    "Chelsea midfielder fails drugs test after derby defeat",
+    "Short",
+    "A very long headline about the international space station crews that wraps over several lines on a phone",
+    "Donaudampfschifffahrtsgesellschaftskapitänswitwenrentenversicherungsanstalt wins award",
+    "Rover finds signs of ancient water on Mars",
+    "Climate summit ends with a pledge on methane",
+    "Local team celebrates promotion",
+]
+BROKEN_PAYLOADS["cards"] = {
+    "article_id": "a", "model_version": "v", "count": len(_TITLES),
+    "related": [{"id": f"s{n}", "title": title, "url": f"https://news.example.org/s{n}",
+                 "published_at": f"2024-0{n + 1}-1{n}T08:00:00Z",
+                 **({"image": f"https://img.example.org/s{n}.png"} if n != 4 else {})}  # one story has no image
+                for n, title in enumerate(_TITLES)],
+}
+
+# Every story's boxes as laid out: its item, image, title and date, and whether the title is clipped.
+_BOXES = """aside => Array.from(aside.querySelectorAll('li.relatedly-item'), li => {
+    const box = el => { if (!el) return null; const r = el.getBoundingClientRect();
+                        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+    const title = li.querySelector('.relatedly-title');
+    return {item: box(li), image: box(li.querySelector('.relatedly-image')), title: box(title),
+            date: box(li.querySelector('.relatedly-date')),
+            clipped: title.scrollWidth > title.clientWidth + 1 || title.scrollHeight > title.clientHeight + 1};
+})"""
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
+    """The area two boxes share (0 when they only touch)."""
+    width = min(a["right"], b["right"]) - max(a["left"], b["left"])
+    height = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
+    return max(width, 0.0) * max(height, 0.0)
+
+
+@pytest.mark.parametrize("width", [360, 768, 1280])
+@pytest.mark.parametrize("layout", ["list", "grid"])
+@pytest.mark.parametrize("thumbnails", [True, False])
+def test_the_shipped_styles_lay_out_cards_without_overlap_at_every_width(site, browser, tmp_path, width: int,
+                                                                         layout: str, thumbnails: bool) -> None:
+    """No host CSS: the block looks right on the shipped stylesheet alone, from a phone to a desktop."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.route("https://img.example.org/**", _thumbnail)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    attributes = f'data-relatedly-layout="{layout}"' + (" data-relatedly-thumbnails" if thumbnails else "")
+    tab.goto(site.page(f"cards-{layout}-{thumbnails}", f'<div data-relatedly-article="a" {attributes}></div>',
+                       api=f"{site.broken}/cards", host_css=False))
+    tab.wait_for_selector("aside.relatedly")
+    tab.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    boxes = tab.eval_on_selector("aside.relatedly", _BOXES)
+    tab.screenshot(path=str(tmp_path / f"cards-{layout}-{width}.png"), full_page=True)
+    if WIDGET_SCREENSHOT and (layout, width, thumbnails) == ("grid", 768, True):
+        tab.screenshot(path=WIDGET_SCREENSHOT, full_page=True)
+    context_width = tab.evaluate("() => document.documentElement.clientWidth")
+    assert len(boxes) == len(_TITLES)
+    assert tab.evaluate("() => document.documentElement.scrollWidth") <= context_width  # no sideways scrolling
+    for story in boxes:
+        assert not story["clipped"]
+        assert story["title"]["right"] <= context_width and story["title"]["left"] >= 0
+        if story["image"] is not None:
+            assert _overlap(story["image"], story["title"]) == 0 and _overlap(story["image"], story["date"]) == 0
+            assert story["image"]["right"] - story["image"]["left"] > 50  # a real thumbnail, not squeezed away
+        assert story["date"]["top"] >= story["title"]["bottom"] - 0.5  # the date on a line of its own
+        assert story["date"]["left"] >= story["title"]["left"] - 0.5
+    items = [story["item"] for story in boxes]
+    assert all(_overlap(a, b) == 0 for n, a in enumerate(items) for b in items[n + 1:])
+    columns = len({round(item["left"]) for item in items})
+    if layout == "list" or width == 360:
+        assert columns == 1
+    else:
+        assert columns > 1 if width == 768 else columns >= 3
+    assert tab.eval_on_selector_all("[style]", "els => els.length") == 0 and tab.query_selector("style") is None
+    assert problems == []
+    context.close()
+
+
+def test_the_sites_own_css_wins_and_style_none_leaves_the_block_unstyled(site, page) -> None:
+    """The shipped rules sit in a cascade layer: any rule of the host's beats them; style=none turns them off."""
+    tab, log = page
+    tab.goto(site.page("themed", '<div id="styled" data-relatedly-article="a"></div>'
+                                 '<div id="bare" data-relatedly-article="a" data-relatedly-style="none"></div>',
+                       api=f"{site.broken}/cards"))
+    tab.locator("#bare aside.relatedly").wait_for()
+    display = "el => getComputedStyle(el).display"
+    assert tab.eval_on_selector("#styled .relatedly-list", display) == "grid"  # shipped
+    assert tab.eval_on_selector("#styled .relatedly-link", display) == "flex"  # host.css: .relatedly-link {flex}
+    assert tab.eval_on_selector("#bare .relatedly-list", display) == "block"  # the browser's own <ul>
+    margin = "el => getComputedStyle(el).marginTop"
+    assert tab.eval_on_selector("#styled .relatedly-date", margin) != "0px"  # shipped: .25em above the date
+    assert tab.eval_on_selector("#bare .relatedly-date", margin) == "0px"
+    assert tab.get_attribute("#bare aside", "data-relatedly-style") == "none"
+    assert log.problems == []
+
+
+def test_a_german_page_gets_german_dates_and_heading_at_the_level_asked(site, page) -> None:
+    tab, log = page
+    tab.goto(site.page("de", f'<div data-relatedly-article="{SPACE_STATION_ID}" data-relatedly-heading-level="3">'
+                             "</div>", lang="de"))
+    tab.wait_for_selector("aside.relatedly")
+    assert tab.text_content("h3.relatedly-heading") == "Mehr zum Thema"
+    dates = tab.eval_on_selector_all("time.relatedly-date", "ts => ts.map(t => [t.dateTime, t.textContent])")
+    months = ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+              "November", "Dezember"]
+    assert dates
+    for iso, text in dates:
+        day = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        assert text == f"{day.day}. {months[day.month - 1]} {day.year}"
+    with urllib.request.urlopen(f"{site.api}/v1/articles/{SPACE_STATION_ID}/related.html?limit=5&locale=de"
+                                "&heading_level=3", timeout=10) as response:
+        assert serialised(tab, response.read().decode()) == widget_markup(tab)  # the fragment says the same
+    assert log.problems == []
+
+
+@pytest.mark.parametrize("head", ['<link rel="canonical" href="{url}">', '<meta property="og:url" content="{url}">'])
+def test_a_block_naming_no_article_finds_it_from_the_canonical_link_or_og_url(site, page, head: str) -> None:
+    tab, log = page
+    url = api_json(site.api, f"/v1/articles/{SPACE_STATION_ID}")["article"]["url"]
+    tab.goto(site.page("canonical", "<div data-relatedly></div>", head=head.format(url=url)))
+    tab.wait_for_selector("aside.relatedly")
+    (request,) = log.to("/v1/related?")
+    assert request.url.startswith(f"{site.api}/v1/related?url={quote(url, safe='')}&limit=5")
+    assert tab.get_attribute("aside.relatedly", "data-relatedly-for") == SPACE_STATION_ID
+    expected = api_json(site.api, f"/v1/articles/{SPACE_STATION_ID}/related?limit=5")["related"]
+    assert [s["id"] for s in rendered(tab, "[data-relatedly]")[0]] == [s["id"] for s in expected]
+    assert log.problems == []
+
+
+def test_a_block_naming_no_article_on_a_page_without_its_address_stays_hidden(site, page) -> None:
+    tab, log = page
+    tab.goto(site.page("nowhere", '<div id="block" data-relatedly></div>'), wait_until="networkidle")
+    tab.wait_for_selector("#block[hidden]", state="attached")
+    assert not log.to("/related") and log.problems == []
+
+
+def test_the_fallback_shows_when_nothing_is_related(site, page) -> None:
+    tab, log = page
+    blocks = (f'<div id="recent" data-relatedly-article="{SPACE_STATION_ID}" data-relatedly-min-score="1"'
+              ' data-relatedly-fallback="recent"></div>'
+              f'<div id="none" data-relatedly-article="{SPACE_STATION_ID}" data-relatedly-min-score="1"></div>')
+    tab.goto(site.page("fallback", blocks))
+    tab.wait_for_selector("#recent aside.relatedly")
+    tab.wait_for_selector("#none[hidden]", state="attached")  # no fallback asked for: nothing, as before
+    assert tab.get_attribute("#recent aside", "data-relatedly-fallback") == "recent"
+    assert tab.text_content("#recent h2.relatedly-heading") == "Latest stories"
+    body = api_json(site.api, f"/v1/articles/{SPACE_STATION_ID}/related?limit=5&min_score=1&fallback=recent")
+    assert body["fallback"] == "recent" and body["count"] > 0
+    assert [s["id"] for s in rendered(tab, "#recent")[0]] == [s["id"] for s in body["related"]]
+    assert log.problems == []
+
+
+def test_the_widget_pages_pass_an_accessibility_audit(site, page, axe_audit) -> None:
+    """axe-core finds no serious or critical problem: a list from the real API, and grid cards with thumbnails."""
+    tab, log = page
+    tab.goto(site.page("a11y-list", f'<div data-relatedly-article="{SPACE_STATION_ID}"></div>', host_css=False))
+    tab.wait_for_selector("aside.relatedly")
+    assert axe_audit(tab) == []
+    tab.goto(site.page("a11y-grid", '<div data-relatedly-article="a" data-relatedly-layout="grid"'
+                                    ' data-relatedly-thumbnails></div>', api=f"{site.broken}/cards", host_css=False))
+    tab.wait_for_selector("aside.relatedly")
+    assert axe_audit(tab) == []
+    assert log.problems == []
+
+
+def test_the_accessibility_audit_finds_a_real_problem(site, page, axe_audit) -> None:
+    """The audit is not vacuous: an image without alternative text on the host page is reported."""
+    tab, _ = page
+    tab.goto(site.page("a11y-broken", '<img src="https://img.example.org/x.png">', host_css=False))
+    assert [v["id"] for v in axe_audit(tab)] == ["image-alt"]

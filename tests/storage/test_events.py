@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from storage.events import EventRow, append_events, position_stats, prune_events, version_stats
+from storage.events import (
+    EventRow,
+    append_events,
+    most_clicked,
+    position_stats,
+    prune_events,
+    story_stats,
+    version_stats,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -35,3 +43,22 @@ def test_prune_deletes_only_older_events(database) -> None:
     assert prune_events(database, NOW - timedelta(days=90)) == 0
     assert [(s.position, s.impressions) for s in position_stats(database, NOW - timedelta(days=365))] == [(1, 1),
                                                                                                           (2, 1)]
+
+
+def _story_rows(kind: str, stories: list[str], when: datetime) -> list[EventRow]:
+    return [EventRow(when, kind, f"l{n}", "page", story, 1, "v1") for n, story in enumerate(stories)]
+
+
+def test_story_figures_and_the_most_clicked_stories(database) -> None:
+    now = datetime.now(UTC)
+    append_events(database, _story_rows("impression", ["a", "a", "a", "b", "b", "c"], now)
+                  + _story_rows("click", ["a", "b", "b", "c", "c"], now)
+                  + _story_rows("click", ["a", "a", "a"], now - timedelta(days=10)))  # old: outside the window
+    since = now - timedelta(days=7)
+    stats = story_stats(database, ["a", "b", "never-shown"], since)
+    assert {i: (s.impressions, s.clicks) for i, s in stats.items()} == {"a": (3, 1), "b": (2, 2), "never-shown": (0, 0)}
+    assert stats["a"].ctr == 1 / 3 and stats["never-shown"].ctr == 0.0
+    assert story_stats(database, [], since) == {}
+    assert most_clicked(database, since, 10) == ["b", "c", "a"]  # two clicks each for b and c: by id
+    assert most_clicked(database, since, 1) == ["b"]
+    assert most_clicked(database, now - timedelta(days=30), 1) == ["a"]

@@ -51,7 +51,10 @@ def test_train_publishes_and_prints_a_summary(tmp_path: Path, capsys: pytest.Cap
     assert "progress stage=neighbours" in out  # plain log lines: stderr is not a terminal
     stages = re.search(r"^stages: (.*)$", out, re.MULTILINE).group(1)
     assert [part.split()[0] for part in stages.split(", ")] == [*manifest["stage_seconds"], "publish"]
-    assert list(manifest["stage_seconds"]) == ["load", "count", "rows", "lsa", "neighbours", "check"]
+    assert list(manifest["stage_seconds"]) == ["load", "languages", "boilerplate", "count", "rows", "lsa", "neighbours",
+                                               "check"]
+    assert re.search(r"^languages: en \d+$", out, re.MULTILINE)  # the sample is English
+    assert re.search(r"^boilerplate: ", out, re.MULTILINE)
     assert "count_seconds=" in out and "neighbours_seconds=" in out  # and in the log line
     assert err == ""
 
@@ -143,6 +146,12 @@ def test_related_prints_ranked_lines(tmp_path: Path, capsys: pytest.CaptureFixtu
     ids = [article_id for _, _, article_id in ranked]
     assert SPACE_STATION_ID not in ids and len(set(ids)) == 3
     assert ids[0] == "shenzhou-crews-complete-handover-aboard-tiangong"
+
+    assert main(["related", SPACE_STATION_ID, "--limit", "3", "--models-dir", str(models_dir),
+                 "--exclude-category", "spaceflight", "--min-score", "0"]) == 0  # the article's own category
+    others = [m.group(3) for m in map(RANKED_LINE.match, capsys.readouterr().out.splitlines()) if m]
+    categories = {json.loads(line)["id"]: json.loads(line).get("category") for line in SAMPLE_CORPUS.open()}
+    assert others and "spaceflight" not in {categories[i] for i in others}
 
 
 def test_related_unknown_id_exits_2(sample_models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,34 @@ def test_publish_then_publish_back_round_trips(models) -> None:
     assert models_cli(models_dir, "publish", older) == 0
     assert models_cli(models_dir, "publish", newer) == 0
     assert artifacts.read_current(models_dir) == newer
+
+
+def test_options_work_after_the_action_too(models, tmp_path: Path, capsys) -> None:
+    models_dir, older, newer = models
+    assert main(["models", "list", "--models-dir", str(models_dir)]) == 0
+    assert newer in capsys.readouterr().out
+    assert main(["models", "publish", older, "--models-dir", str(models_dir)]) == 0
+    assert artifacts.read_current(models_dir) == older
+    assert main(["models", "--models-dir", str(tmp_path), "rollback", "--models-dir", str(models_dir)]) == 1
+    assert "no version older" in capsys.readouterr().err  # the later --models-dir wins: it named `models_dir`
+    assert main(["models", "list", "--debug", "--log-format", "json", "--models-dir", str(models_dir)]) == 0
+
+
+def test_log_format_json_writes_the_services_line_shape(tmp_path: Path, capsys, monkeypatch) -> None:
+    models_dir = tmp_path / "models"
+    assert main(["train", "--corpus", str(SAMPLE_CORPUS), "--models-dir", str(models_dir), "--top-k", "5",
+                 "--log-format", "json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    published = next(line for line in lines if line["event"] == "model_published")
+    assert set(published) == {"ts", "level", "event", "version", "models_dir", "seconds"}
+    assert (published["level"], published["models_dir"]) == ("info", str(models_dir))
+    assert published["version"] == artifacts.read_current(models_dir)
+    datetime.fromisoformat(published["ts"])
+    monkeypatch.setenv("RELATEDLY_LOG_FORMAT", "json")
+    assert main(["models", "rollback", "--models-dir", str(models_dir)]) == 1  # one version: nothing to roll back to
+    monkeypatch.setenv("RELATEDLY_LOG_FORMAT", "text")
+    assert main(["train", "--corpus", str(SAMPLE_CORPUS), "--models-dir", str(models_dir), "--top-k", "5"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    monkeypatch.setenv("RELATEDLY_LOG_FORMAT", "xml")
+    assert main(["models", "list", "--models-dir", str(models_dir)]) == 2
+    assert "RELATEDLY_LOG_FORMAT must be one of text, json" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 /*
- * Relatedly widget: related stories for <div data-relatedly-article="ID"> (or data-relatedly-url="URL").
+ * Relatedly widget: related stories for <div data-relatedly-article="ID">, <div data-relatedly-url="URL">, or
+ * <div data-relatedly> (the article is the page's <link rel="canonical">, else its og:url).
  *
  * One hand-written file, no dependencies, no eval, no inline styles: it works under a strict
  * Content-Security-Policy. It finds the API from its own URL, fetches a block's list when the block
@@ -8,6 +9,11 @@
  * navigator.sendBeacon as text/plain, so no CORS preflight is needed. On any failure the block
  * stays empty and gets the `hidden` attribute; nothing is thrown or logged (unless the block has
  * data-relatedly-debug).
+ *
+ * The shipped look (widget.css, which the server writes into CSS below, as it writes widget-texts.json
+ * into TEXTS) is adopted once per page as a constructed stylesheet, which a CSP without 'unsafe-inline'
+ * allows; blocks with data-relatedly-style="none" are left to the site's own CSS. Dates and the default
+ * heading follow the page's language (<html lang>, or the nearest lang attribute).
  */
 (function () {
   "use strict";
@@ -20,12 +26,14 @@
   var TIMEOUT_MS = 3000;
   var NEAR_MARGIN = "200px";
   var DEFAULT_LIMIT = "5";
-  var DEFAULT_HEADING = "Related stories";
   var DEFAULT_THUMBNAIL = [160, 90];
   var THUMBNAILS_OFF = ["false", "0", "no", "off"];
-  var RANKING_OPTIONS = ["exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity", "category"];
-  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
-                "October", "November", "December"];
+  var RANKING_OPTIONS = ["exclude", "min_score", "dedup", "max_age_days", "half_life_days", "diversity", "category",
+                         "lang", "exclude_category", "fallback"];
+  var LAYOUTS = ["list", "grid"];
+  var CSS = "__RELATEDLY_CSS__";
+  var TEXTS = {"__RELATEDLY_TEXTS__": 0};
+  var styled = false;  // the shipped stylesheet is added once per page
   var shown = {};  // ids already on the page (other blocks' stories and articles): never repeated
   var queue = Promise.resolve();  // blocks load one after another so each knows what the others show
 
@@ -66,11 +74,25 @@
     var article = attr(block, "article");
     var path = article ? "articles/" + encodeURIComponent(article) + "/related" : "related";
     if (!article) {
-      params.unshift(["url", attr(block, "url")]);
+      params.unshift(["url", attr(block, "url") || pageUrl()]);
     }
     return API + path + "?" + params.map(function (p) {
       return encodeURIComponent(p[0]) + "=" + encodeURIComponent(p[1]);
     }).join("&");
+  }
+
+  /* The page's own address for a block that names no article: its canonical link, else its og:url. */
+  function pageUrl() {
+    var canonical = document.querySelector('link[rel~="canonical"][href]');
+    if (canonical && safeUrl(canonical.href)) {
+      return canonical.href;
+    }
+    var og = document.querySelector('meta[property="og:url"][content]');
+    var url = og ? og.getAttribute("content").trim() : "";
+    if (!safeUrl(url)) {
+      throw new Error("no article named, and no canonical link or og:url on the page");
+    }
+    return url;
   }
 
   /* The list's JSON, or a rejection on an HTTP error, a network error or after TIMEOUT_MS. */
@@ -104,10 +126,59 @@
     return match ? [match[1], match[2]] : DEFAULT_THUMBNAIL.map(String);
   }
 
-  function dateText(value) {
+  /* The block's language: the nearest lang attribute (normally <html lang>), else English. */
+  function languageOf(block) {
+    var holder = block.closest ? block.closest("[lang]") : null;
+    var lang = (holder || document.documentElement).getAttribute("lang");
+    return lang && lang.trim() ? lang.trim() : "en";
+  }
+
+  /* The texts of `lang` ("de-AT" → "de"), English when there are none. */
+  function textsOf(lang) {
+    var tag = lang.toLowerCase();
+    return TEXTS[tag] || TEXTS[tag.split("-")[0]] || TEXTS.en;
+  }
+
+  /* "9. Januar 2024" for a value starting YYYY-MM-DD, in the page's language; null for anything else. */
+  function dateText(value, lang) {
     var match = /^(\d{4})-(\d{2})-(\d{2})/.exec(typeof value === "string" ? value : "");
-    var month = match ? MONTHS[Number(match[2]) - 1] : undefined;
-    return month ? Number(match[3]) + " " + month + " " + match[1] : null;
+    var month = match ? Number(match[2]) : 0;
+    if (month < 1 || month > 12) {
+      return null;
+    }
+    var day = new Date(Date.UTC(Number(match[1]), month - 1, Number(match[3])));
+    var style = {day: "numeric", month: "long", year: "numeric", timeZone: "UTC"};
+    try {
+      return new Intl.DateTimeFormat(lang, style).format(day);
+    } catch (badTag) {
+      return new Intl.DateTimeFormat("en", style).format(day);
+    }
+  }
+
+  function headingLevel(value) {
+    return /^[2-6]$/.test(value || "") ? Number(value) : 2;
+  }
+
+  /* The shipped look, once per page: a constructed stylesheet (CSP-safe), else a link to widget.css. */
+  function addStyles() {
+    if (styled) {
+      return;
+    }
+    styled = true;
+    try {
+      if (window.CSSStyleSheet && Array.isArray(document.adoptedStyleSheets)) {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(CSS);
+        document.adoptedStyleSheets = document.adoptedStyleSheets.concat([sheet]);
+        return;
+      }
+    } catch (unsupported) {
+      // an older browser: fall back to the stylesheet's URL
+    }
+    var link = document.createElement("link");
+    link.setAttribute("rel", "stylesheet");
+    link.setAttribute("href", API + "widget.css");
+    document.head.appendChild(link);
   }
 
   function element(tag, className) {
@@ -133,14 +204,22 @@
   /* Same elements, attributes and order as service/templates/related.html. */
   function render(body, stories, options) {
     var listId = randomId();
+    var fallback = body.fallback === "recent" || body.fallback === "popular" ? body.fallback : null;
     var aside = element("aside", "relatedly");
     aside.setAttribute("aria-labelledby", "relatedly-" + listId + "-heading");
     aside.setAttribute("data-relatedly-list", listId);
     aside.setAttribute("data-relatedly-for", body.article_id);
     aside.setAttribute("data-relatedly-model", body.model_version);
-    var heading = element("h2", "relatedly-heading");
+    aside.setAttribute("data-relatedly-layout", options.layout);
+    if (options.unstyled) {
+      aside.setAttribute("data-relatedly-style", "none");
+    }
+    if (fallback) {
+      aside.setAttribute("data-relatedly-fallback", fallback);
+    }
+    var heading = element("h" + options.level, "relatedly-heading");
     heading.setAttribute("id", "relatedly-" + listId + "-heading");
-    heading.textContent = options.heading;
+    heading.textContent = fallback ? options.texts[fallback] : options.heading || options.texts.related;
     var list = element("ul", "relatedly-list");
     stories.forEach(function (item, index) {
       var li = element("li", "relatedly-item");
@@ -162,7 +241,7 @@
       var title = element("span", "relatedly-title");
       title.textContent = item.title;
       link.appendChild(title);
-      var date = dateText(item.published_at);
+      var date = dateText(item.published_at, options.lang);
       if (date) {
         var time = element("time", "relatedly-date");
         time.setAttribute("datetime", item.published_at);
@@ -243,10 +322,20 @@
   function load(block) {
     var limit = attr(block, "limit") || DEFAULT_LIMIT;
     var thumbnails = attr(block, "thumbnails");
+    var lang = languageOf(block);
+    var layout = attr(block, "layout");
     var options = {
-      heading: attr(block, "heading") || DEFAULT_HEADING,
+      heading: attr(block, "heading"),
+      level: headingLevel(attr(block, "heading-level")),
+      lang: lang,
+      texts: textsOf(lang),
+      layout: LAYOUTS.indexOf(layout) >= 0 ? layout : "list",
+      unstyled: attr(block, "style") === "none",
       thumbnail: thumbnails === null || THUMBNAILS_OFF.indexOf(thumbnails) >= 0 ? null : thumbnailSize(thumbnails)
     };
+    if (!options.unstyled) {
+      addStyles();
+    }
     queue = queue.then(function () {
       return fetchList(requestUrl(block, limit)).then(function (body) {
         var stories = storiesOf(body);
@@ -267,7 +356,7 @@
 
   function start() {
     var blocks = Array.prototype.filter.call(
-      document.querySelectorAll("[data-relatedly-article], [data-relatedly-url]"),
+      document.querySelectorAll("[data-relatedly], [data-relatedly-article], [data-relatedly-url]"),
       function (block) { return !block.hasAttribute("data-relatedly-loaded"); }
     );
     // server-rendered blocks (the HTML fragment) already on the page: count them, and never repeat their stories

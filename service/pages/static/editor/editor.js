@@ -1,11 +1,15 @@
-// The editor page: find an article, see its list as readers will, pin / reorder / block / exclude.
-// Talks to the public API (lists, drafts) and /v1/admin (overrides, search) with the session cookie;
-// every change sends the page's CSRF token. Data is put in the page as text, never as HTML.
+// The editor page: find an article, see its list as readers will (with readers' figures and the model's reasons
+// in plain words), pin / reorder / block / exclude (the last two after a confirmation with a reason, kept in the
+// change log). Talks to the public API (lists, drafts) and /v1/admin (overrides, search, figures, changes) with
+// the session cookie; every change sends the page's CSRF token. Data is put in the page as text, never as HTML.
 (() => {
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const $ = (id) => document.getElementById(id);
-  const state = { article: null, pins: [] };
+  const state = { article: null, title: "", pins: [] };
+  const STATS_DAYS = 30;
+  const VERBS = { pin: "pinned", unpin: "unpinned all under", block: "blocked", unblock: "unblocked",
+    exclude: "excluded everywhere", include: "included again" };
 
   async function api(method, url, body) {
     const init = { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" };
@@ -34,7 +38,9 @@
   const enc = encodeURIComponent;
   const day = (iso) => (iso ? iso.slice(0, 10) : "undated");
   const web = (url) => (/^https?:\/\//i.test(url || "") ? url : null);  // never a javascript: link from data
-  const num = (x) => (Math.abs(x) < 0.0005 ? 0 : x).toFixed(3);
+  const count = (n) => n.toLocaleString("en");
+  const strength = (score) => (score >= 0.4 ? "strong match" : score >= 0.2 ? "good match" : "weak match");
+  const SOURCES = { pinned: "pinned", model: "suggested", recent: "latest", popular: "most read" };
 
   function say(message, isError) {
     const status = $("status");
@@ -62,27 +68,85 @@
     return params;
   }
 
+  // The model's reasons in an editor's words: the words both stories use most, shared tags, the same section.
   function explanation(item) {
     const e = item.explanation;
     if (!e) return null;
-    const share = (t) => (e.similarity > 0.01 ? `${Math.round((100 * t.contribution) / e.similarity)}%`
-      : t.contribution.toFixed(3));  // a share of almost nothing says nothing: show the contribution itself
-    const terms = e.terms.map((t) => `${t.term} ${share(t)}`);
-    const parts = [`similarity ${num(e.similarity)}`, `terms: ${terms.join(", ") || "none"}`,
-      `semantic ${num(e.semantic)}`];
-    if (e.shared_tags.length) parts.push(`tags: ${e.shared_tags.join(", ")}`);
-    parts.push(e.same_category ? "same category" : "other category");
-    return el("p", { className: "why", textContent: parts.join(" · ") });
+    const reasons = [];
+    const words = e.terms.filter((t) => t.contribution > 0).slice(0, 5).map((t) => t.term);
+    if (words.length) reasons.push(`shares: ${words.join(", ")}`);
+    if (e.shared_tags.length) reasons.push(`same tags: ${e.shared_tags.join(", ")}`);
+    if (e.same_category) reasons.push("same section");
+    if (e.semantic > 0.02) reasons.push("a similar subject overall");
+    return el("p", { className: "why", textContent: `Why: ${reasons.join(" · ") || "only a faint likeness"}` });
   }
 
   function storyLine(item, actions) {
     const link = web(item.url) ? el("a", { href: item.url, textContent: item.title, target: "_blank", rel: "noopener" })
       : el("span", { textContent: item.title });
-    const badge = el("span", { className: `badge ${item.source}`, textContent: item.source });
-    const meta = el("p", { className: "meta" }, badge, ` score ${num(item.score)} · ${day(item.published_at)} · `,
-      el("code", { textContent: item.id }));
+    const badge = el("span", { className: `badge ${item.source}`, textContent: SOURCES[item.source] || item.source });
+    const how = item.source === "model" ? ` ${strength(item.score)} · ` : " ";
+    const meta = el("p", { className: "meta" }, badge, `${how}${day(item.published_at)} · `,
+      el("span", { className: "figures", textContent: "readers: …" }), " · ", el("code", { textContent: item.id }));
+    meta.querySelector(".figures").dataset.id = item.id;
     return el("li", { className: item.source === "pinned" ? "pinned" : "" }, link, meta, explanation(item),
       actions ? el("div", { className: "actions" }, ...actions) : null);
+  }
+
+  // Impressions, clicks and click-through rate of the stories listed in `list`, from the reader events.
+  async function showFigures(list) {
+    const spans = [...list.querySelectorAll(".figures")];
+    if (!spans.length) return;
+    const ids = [...new Set(spans.map((s) => s.dataset.id))];
+    const { stories } = await api("GET", `/v1/admin/story-stats?days=${STATS_DAYS}&ids=${ids.map(enc).join(",")}`);
+    for (const span of spans) {
+      const f = stories[span.dataset.id];
+      span.textContent = f.impressions ? `shown ${count(f.impressions)}× · ${count(f.clicks)} click${
+        f.clicks === 1 ? "" : "s"} · `
+        + `CTR ${(100 * f.ctr).toFixed(1)}% (${STATS_DAYS} days)` : `not shown in ${STATS_DAYS} days`;
+    }
+  }
+
+  // A modal question with a required reason; resolves to the reason, or null when the editor cancels.
+  function confirmWithReason(title, text, action) {
+    return new Promise((resolve) => {
+      const dialog = $("confirm");
+      $("confirm-title").textContent = title;
+      $("confirm-text").textContent = text;
+      $("confirm-ok").textContent = action;
+      $("confirm-reason").value = "";
+      const done = (value) => {
+        dialog.close();
+        resolve(value);
+      };
+      $("confirm-form").onsubmit = (event) => {
+        event.preventDefault();
+        done($("confirm-reason").value.trim());
+      };
+      $("confirm-cancel").onclick = () => done(null);
+      dialog.oncancel = (event) => {
+        event.preventDefault();
+        done(null);
+      };
+      dialog.showModal();
+    });
+  }
+
+  async function block(item) {
+    const reason = await confirmWithReason("Block this story under this article?",
+      `“${item.title}” will no longer appear under “${state.title}”${$("both-ways").checked
+        ? ", nor this article under it" : ""}. Other lists keep it.`, "Block");
+    if (reason === null) return;
+    await act("Blocked.", () => api("POST", "/v1/admin/overrides/blocks",
+      { article_id: state.article, story_id: item.id, both_ways: $("both-ways").checked, reason }));
+  }
+
+  async function exclude(item) {
+    const reason = await confirmWithReason("Exclude this story from every list?",
+      `“${item.title}” will not appear in any related list on the site (its own page keeps its list).`,
+      "Exclude everywhere");
+    if (reason === null) return;
+    await act("Excluded everywhere.", () => api("POST", "/v1/admin/overrides/exclusions", { story_id: item.id, reason }));
   }
 
   async function loadList() {
@@ -93,13 +157,11 @@
     $("list-note").textContent = trial ? "with the options above (not saved)" : "as the site shows it";
     $("related").replaceChildren(...body.related.map((item) => storyLine(item, [
       item.source === "model" ? button("Pin", () => act("Pinned.", () => savePins([...state.pins, item.id]))) : null,
-      button("Block", () => act("Blocked.", () => api("POST", "/v1/admin/overrides/blocks",
-        { article_id: state.article, story_id: item.id, both_ways: $("both-ways").checked })),
-      "Never show it under this article"),
-      button("Exclude", () => act("Excluded everywhere.", () => api("POST", "/v1/admin/overrides/exclusions",
-        { story_id: item.id })), "Never show it in any list"),
+      button("Block", () => block(item), "Never show it under this article"),
+      button("Exclude", () => exclude(item), "Never show it in any list"),
     ])));
     if (!body.related.length) $("related").append(el("li", { textContent: "No related stories." }));
+    await showFigures($("related"));
   }
 
   function savePins(stories) {
@@ -152,7 +214,9 @@
   }
 
   async function loadAll() {
-    const all = await api("GET", "/v1/admin/overrides");
+    const [all, changes] = await Promise.all([api("GET", "/v1/admin/overrides"),
+      api("GET", "/v1/admin/overrides/audit?limit=15")]);
+    renderChanges(changes.entries);
     $("all-revision").textContent = `revision ${all.revision}`;
     const pageLink = (id, title) => (title ? button(title, () => open(id).catch((e) => say(e.message, true)), "Open")
       : el("code", { textContent: id }));
@@ -160,8 +224,8 @@
       ...all.pins.map((p) => el("li", {}, "Pins under ", pageLink(p.article_id, p.title), inactive(p.title !== null,
         "article_not_in_model"), el("span", { textContent: `: ${p.stories.map((s) => s.title || s.id).join(", ")}` }),
         ...p.stories.filter((s) => !s.active).map((s) => inactive(false, `${s.id} ${s.inactive_reason}`)))),
-      ...all.blocks.map((b) => el("li", {}, `${b.story_title || b.story_id} never under `, el("code", {
-        textContent: b.article_id }), inactive(b.active))),
+      ...all.blocks.map((b) => el("li", {}, `${b.story_title || b.story_id} never under `,
+        pageLink(b.article_id, b.article_title), inactive(b.active))),
       ...all.exclusions.map((x) => el("li", {}, `Excluded everywhere: ${x.title || x.story_id}`,
         x.reason ? ` (${x.reason})` : "", inactive(x.active))),
     ];
@@ -169,26 +233,43 @@
     if (!items.length) $("all-overrides").append(el("li", { className: "empty", textContent: "None yet." }));
   }
 
+  // Who changed what, newest first: the change log every editor shares.
+  function renderChanges(entries) {
+    $("changes").replaceChildren(...entries.map((e) => el("li", {},
+      el("time", { dateTime: e.changed_at, textContent: e.changed_at.replace("T", " ").slice(0, 16) }),
+      el("strong", { textContent: ` ${e.actor.replace(/^(editor|api):/, "")} ` }),
+      `${VERBS[e.action] || e.action} `, el("code", { textContent: e.story_ids.join(", ") || e.article_id }),
+      e.article_id && e.story_ids.length ? el("span", {}, " under ", el("code", { textContent: e.article_id })) : null,
+      e.detail ? el("span", { className: "reason", textContent: ` — ${e.detail}` }) : null)));
+    if (!entries.length) $("changes").append(el("li", { className: "empty", textContent: "No changes yet." }));
+  }
+
   async function open(id) {
     const { article } = await api("GET", `/v1/articles/${enc(id)}`);
     state.article = id;
+    state.title = article.title;
     $("article").hidden = false;
     $("article-title").textContent = article.title;
-    $("article-meta").replaceChildren(el("code", { textContent: article.id }),
-      ` · ${day(article.published_at)} · ${article.category || "no category"}`,
-      web(article.url) ? el("span", {}, " · ", el("a", { href: article.url, textContent: "view", target: "_blank",
-        rel: "noopener" })) : null);
+    const view = web(article.url) ? el("span", {}, " · ", el("a", { href: article.url, textContent: "view",
+      target: "_blank", rel: "noopener" })) : null;
+    $("article-meta").replaceChildren(...[el("code", { textContent: article.id }),
+      ` · ${day(article.published_at)} · ${article.category || "no section"}`, view].filter((part) => part !== null));
     $("pin-results").replaceChildren();
     say("");
     await refresh();
     $("article").scrollIntoView({ block: "start" });
   }
 
-  async function search(query, list, pick, label) {
+  // Title search; `refusal(id)` names why a result cannot be picked (already pinned, the article itself), if so.
+  async function search(query, list, pick, label, refusal) {
     const { results } = await api("GET", `/v1/admin/search?q=${enc(query)}&limit=20`);
-    list.replaceChildren(...results.map((r) => el("li", {},
-      button(label, () => pick(r.id)),
-      el("span", { textContent: ` ${r.title} ` }), el("small", { textContent: day(r.published_at) }))));
+    list.replaceChildren(...results.map((r) => {
+      const why = refusal ? refusal(r.id) : null;
+      const action = why ? el("button", { type: "button", textContent: why, disabled: true })
+        : button(label, () => pick(r.id), `${label}: ${r.title}`);
+      return el("li", {}, action, el("span", { textContent: ` ${r.title} ` }),
+        el("small", { textContent: day(r.published_at) }));
+    }));
     if (!results.length) list.append(el("li", { className: "empty", textContent: "No title matches." }));
   }
 
@@ -200,8 +281,10 @@
   });
   $("pin-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    search($("pin-search").value, $("pin-results"),
-      (id) => act("Pinned.", () => savePins([...state.pins, id])), "Pin").catch((e) => say(e.message, true));
+    const pin = (id) => act("Pinned.", () => savePins([...state.pins, id])).then(() => $("pin-form").requestSubmit());
+    search($("pin-search").value, $("pin-results"), pin, "Pin",
+      (id) => (state.pins.includes(id) ? "Pinned" : id === state.article ? "This article" : null))
+      .catch((e) => say(e.message, true));
   });
   $("options-form").addEventListener("input", () => loadList().catch((e) => say(e.message, true)));
   $("options-form").addEventListener("reset", () => setTimeout(() => loadList().catch((e) => say(e.message, true))));
@@ -212,6 +295,7 @@
       const body = await api("POST", "/v1/related", { title: form.get("title"), body: form.get("body"), explain: true });
       $("draft-results").replaceChildren(...body.related.map((item) => storyLine(item, null)));
       if (!body.related.length) $("draft-results").append(el("li", { textContent: "Nothing related yet." }));
+      await showFigures($("draft-results"));
     } catch (error) {
       $("draft-results").replaceChildren(el("li", { className: "error", textContent: error.message }));
     }
