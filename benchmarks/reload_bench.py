@@ -2,13 +2,13 @@
 
     python benchmarks/reload_bench.py --models-dir DIR [--switches 4] [--versions A B]
 
-In one process, like a sync gunicorn worker: the main thread answers default-option related
-requests through the app's WSGI callable for random articles (each with six GIL-releasing system
-calls around it, as a socket request has), while the store's `refresh()` loads the other version in
-a thread of its own. For each switch it prints how long the load took and the p50 / p99 / worst
-latency of the requests answered during it and in the second after it (the machine's own noise).
-The two newest versions of the models dir are used unless --versions names two; `CURRENT` is
-switched between them and left on the second. Not part of the test suite.
+In one process, like one server worker (granian runs its GETs on one thread): the main thread answers
+default-option related requests through the app's WSGI callable for random articles (each with six
+GIL-releasing system calls around it, as a socket request has), while the store's `refresh()` loads the
+other version in a thread of its own. For each switch it prints how long the load took and the p50 / p99
+/ worst latency of the requests answered during it and in the second after it (the machine's own noise).
+The two newest versions of the models dir are used unless --versions names two; `CURRENT` is switched
+between them and left on the second. Not part of the test suite.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from publishing.train import train_and_publish
 from recommender import artifacts
 from service import create_app
 from service.config import Settings
@@ -77,6 +78,23 @@ def test_every_precomputed_list_is_the_flask_routes(sample_models_dir: Path) -> 
         url = f"/v1/articles/{article_id}/related"
         assert fast.get(url).get_data() == slow.get(url + SPELLED_OUT).get_data(), article_id
     assert fast_flask.calls == 0
+
+
+def test_lists_of_stories_with_images_and_accents_are_the_flask_routes(tmp_path: Path) -> None:
+    """The rendered lists are joined from pieces of JSON around each score: a story's `image` (written after
+    `source`) and non-ASCII titles must come out as the route encodes them."""
+    exports = Path(__file__).parents[1] / "recommender" / "fixtures" / "exports"
+    train_and_publish([exports / "wxr-part1.xml", exports / "wxr-part2.xml"], tmp_path, top_k=4, skip_invalid=True)
+    fast, fast_flask = make_client(tmp_path)
+    slow, _ = make_client(tmp_path, memory_cache_size=0)
+    model, _ = artifacts.load_version(tmp_path, artifacts.read_current(tmp_path))
+    bodies = []
+    for article_id in model.catalog_.to_columns()["ids"]:
+        url = f"/v1/articles/{article_id}/related"
+        bodies.append(fast.get(url).get_data())
+        assert bodies[-1] == slow.get(url + "?limit=4").get_data(), article_id
+    assert fast_flask.calls == 0
+    assert any(b'"image":' in body for body in bodies) and any("é".encode() in body for body in bodies)
 
 
 @pytest.mark.parametrize("default_limit", [7, 10, 50, 80])
