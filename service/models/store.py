@@ -24,8 +24,8 @@ from recommender.default_lists import DefaultLists
 from recommender.errors import RelatedlyError
 from recommender.model import RelatedModel
 from recommender.ranking import RankingOptions
-from service.pipeline import metrics
 from service.models.announcements import ModelEventListener
+from service.pipeline import metrics
 
 log = logging.getLogger("relatedly.model_store")
 
