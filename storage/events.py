@@ -10,12 +10,12 @@ the GIL the request threads need.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, bindparam, delete, distinct, func, insert, select
+from sqlalchemy import Dialect, bindparam, case, delete, distinct, func, insert, select
 
 from storage.database import Database
 from storage.schema import events
@@ -141,6 +141,25 @@ def version_stats(database: Database, since: datetime) -> list[VersionStats]:
         (lists, impressions), (clicked_lists, clicks) = c.get("impression", (0, 0)), c.get("click", (0, 0))
         stats.append(VersionStats(version, lists, clicked_lists, impressions, clicks))
     return stats
+
+
+def pair_position_counts(database: Database, since: datetime) -> Iterator[tuple[str, str, int, int, int]]:
+    """`(article_id, story_id, position, impressions, clicks)` for every triple seen since `since`.
+
+    Streamed from one grouped query (whatever the model version: evidence is keyed by ids, so it
+    outlives versions), so memory holds the groups, never the events.
+    """
+    is_click = case((events.c.type == "click", 1), else_=0)
+    query = (
+        select(events.c.article_id, events.c.story_id, events.c.position,
+               func.count() - func.sum(is_click), func.sum(is_click))
+        .where(events.c.occurred_at >= since)
+        .group_by(events.c.article_id, events.c.story_id, events.c.position)
+    )
+    with database.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=50_000).execute(query)
+        for article_id, story_id, position, impressions, clicks in result:
+            yield article_id, story_id, int(position), int(impressions), int(clicks)
 
 
 def prune_events(database: Database, older_than: datetime) -> int:

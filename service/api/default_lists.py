@@ -23,12 +23,16 @@ from typing import Any
 
 from flask import Flask
 
+from publishing.learned import LearnedLists
 from recommender.default_lists import ArticleLists
+from recommender.model import RelatedModel
 from recommender.overrides import Overrides
+from recommender.reader_evidence import LearnedList
 from service.api.routes import RELATED_RULE, dumps, list_document, render_with_rules, story_entry
 from service.extensions import Relatedly
 from service.pipeline.http import finish_get
 
+NO_OVERRIDES = Overrides(revision=-1)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
@@ -53,6 +57,14 @@ def render_defaults(version: str, lists: ArticleLists) -> DefaultResponses:
     return DefaultResponses(version, lists, bodies)
 
 
+def _render(model: RelatedModel, version: str, limit: int, article_id: str, ids: list[str],
+            scores: list[float]) -> bytes:
+    """One article's model list, as `render_defaults` renders it."""
+    stories = [{**story_entry(model.article(s), 0.0, "model"), "score": round(score, 6)}
+               for s, score in zip(ids, scores, strict=True)]
+    return dumps(list_document(article_id, version, limit, stories))
+
+
 @dataclass(frozen=True)
 class _Edited:
     """The lists editorial rules change at one overrides revision, rendered with those rules."""
@@ -69,6 +81,8 @@ class DefaultResponses:
         self._bodies = bodies
         self._edited = _Edited()
         self._lock = threading.Lock()
+        self.learned: LearnedLists | None = None  # the reader-evidence lists applied (`apply_learned`)
+        self.learned_revision = 0  # bumped by every `apply_learned`, part of the cache keys
 
     @property
     def limit(self) -> int:
@@ -84,6 +98,30 @@ class DefaultResponses:
             edited = self._edit(overrides)
         return edited.bodies.get(article_id) or self._bodies.get(article_id)
 
+    def learned_for(self, article_id: str) -> LearnedList | None:
+        """The article's learned order, if reader evidence changed its list."""
+        learned = self.learned
+        return learned.lists.get(article_id) if learned is not None else None
+
+    def apply_learned(self, learned: LearnedLists | None) -> int:
+        """Serve `learned`'s lists instead of the model's (None: the model's again); how many lists
+        were rendered. Lists learned before and not now get the model's list back."""
+        if learned is not None and learned.model_version != self.version:
+            raise ValueError(f"learned lists of model {learned.model_version} offered to model {self.version}")
+        before = set(self.learned.lists) if self.learned is not None else set()
+        now = learned.lists if learned is not None else {}
+        model, options = self.lists.model, NO_OVERRIDES
+        bodies = {a: render_with_rules(model, self.version, a, options, self.limit, entry)
+                  for a, entry in now.items() if a in self._bodies}
+        for article_id in before - now.keys():
+            ids, scores = self.lists.default_list(article_id)
+            bodies[article_id] = _render(model, self.version, self.limit, article_id, ids, scores)
+        with self._lock:
+            self.learned = learned
+            self.learned_revision += 1
+        self.replace(bodies)
+        return len(bodies)
+
     def replace(self, bodies: Mapping[str, bytes]) -> None:
         """Replace some articles' base lists (the editorial rules still apply on top)."""
         with self._lock:
@@ -98,8 +136,9 @@ class DefaultResponses:
             if overrides.exclusions:
                 touched.update(self.lists.articles_listing(overrides.exclusions))
             model, version, limit = self.lists.model, self.version, self.limit
-            edited = _Edited(overrides.revision, {a: render_with_rules(model, version, a, overrides, limit)
-                                                  for a in sorted(touched) if a in self._bodies})
+            edited = _Edited(overrides.revision, {
+                a: render_with_rules(model, version, a, overrides, limit, self.learned_for(a))
+                for a in sorted(touched) if a in self._bodies})
             self._edited = edited
             return edited
 

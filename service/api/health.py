@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from service.extensions import relatedly
@@ -28,6 +28,7 @@ def readyz() -> ResponseReturnValue:
         "cache": parts.cache.status(),
         "last_reload_error": parts.store.last_error,
         "overrides": {"revision": parts.overrides.current().revision, "error": parts.overrides.last_error},
+        "learning": current_app.extensions["relatedly_learned"].state(),
     }
     if loaded is None:
         body["status"] = "unavailable"

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -19,6 +20,7 @@ from recommender.catalog import ArticleInfo
 from recommender.model import RelatedItem, RelatedModel
 from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
+from recommender.reader_evidence import LearnedList
 from service.api.cache import cache_key, encode_params
 from service.api.params import canonical, explain_flag, iso_datetime, ranking_options
 from service.extensions import Relatedly, relatedly
@@ -172,29 +174,60 @@ def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, option
     overrides = parts.overrides.current()  # the one place editors' rules enter a related list
 
     def compute() -> dict[str, Any]:
-        return related_document(loaded.model, loaded.version, article_id, options, overrides, explain)
+        learned = learned_list(loaded, article_id, options)
+        return related_document(loaded.model, loaded.version, article_id, options, overrides, explain, learned)
 
     key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain)
     return _cached(parts, key, compute)
 
 
 def related_document(model: RelatedModel, model_version: str, article_id: str, options: RankingOptions,
-                     overrides: Overrides, explain: bool = False) -> dict[str, Any]:
-    """An article's list under `options` and the editorial rules, as its response document."""
-    items = model.related(article_id, options, explain=explain, rules=overrides.rules_for(article_id))
+                     overrides: Overrides, explain: bool = False, learned: LearnedList | None = None) -> dict[str, Any]:
+    """An article's list under `options` and the editorial rules, as its response document; in the
+    `learned` order (reader evidence, see `service.models.learned`) when given."""
+    rules = overrides.rules_for(article_id)
+    if learned is None:
+        items = model.related(article_id, options, explain=explain, rules=rules)
+    else:
+        items = model.related_in_order(article_id, learned.order, options, explain=explain, rules=rules)
     metrics.LISTS.labels(short=str(len(items) < options.limit).lower()).inc()
-    return list_document(article_id, model_version, options.limit, [_item(item) for item in items])
+    stories = [_item(item) for item in items]
+    if learned is not None and explain:
+        for story in stories:
+            move = learned.moves.get(story["id"])
+            if move is not None and story["source"] == "model":
+                story["explanation"]["reader_evidence"] = {
+                    "moved": True, "model_position": move.model_position, "impressions": move.impressions,
+                    "clicks": move.clicks, "expected_clicks": move.expected_clicks, "ratio": move.ratio}
+    return list_document(article_id, model_version, options.limit, stories)
 
 
 def render_with_rules(model: RelatedModel, model_version: str, article_id: str, overrides: Overrides,
-                      limit: int) -> bytes:
-    """An article's list with no options given (for `limit` stories) under the editorial rules, rendered."""
-    return dumps(related_document(model, model_version, article_id, _default_options(limit, model.top_k), overrides))
+                      limit: int, learned: LearnedList | None = None) -> bytes:
+    """An article's list with no options given (for `limit` stories) under the editorial rules (in the
+    `learned` order when given), rendered."""
+    options = _default_options(limit, model.top_k)
+    return dumps(related_document(model, model_version, article_id, options, overrides, learned=learned))
 
 
 def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
-    """What cache keys name as the version: the model's and the overrides' revision, so either change is seen."""
-    return f"{loaded.version}:o{overrides.revision}"
+    """What cache keys name as the version: the model's, the overrides' revision and the learned lists'
+    revision, so any change is seen."""
+    learned = loaded.defaults.learned_revision if loaded.defaults is not None else 0
+    return f"{loaded.version}:o{overrides.revision}:l{learned}"
+
+
+def learned_list(loaded: LoadedModel, article_id: str, options: RankingOptions) -> LearnedList | None:
+    """The article's learned order when the request may use it: the default options but for the limit
+    (the widget asks for 5), within the order's length."""
+    defaults = loaded.defaults
+    if defaults is None:
+        return None
+    learned = defaults.learned_for(article_id)
+    if learned is None or options.limit > len(learned.order):
+        return None
+    default = _default_options(relatedly().settings.default_limit, loaded.model.top_k)
+    return learned if replace(options, limit=default.limit) == default else None
 
 
 def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool) -> str:
