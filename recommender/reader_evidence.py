@@ -39,7 +39,7 @@ class LearningOptions:
     (benchmarks/learning_bench.py)."""
 
     weight: float = 1.0  # exponent on the evidence ratio: 0 = model order, 1 = full evidence
-    max_lift: float = 4.0  # the ratio is clipped to [1/max_lift, max_lift] before the weight
+    max_lift: float = 8.0  # the ratio is clipped to [1/max_lift, max_lift] before the weight
     prior_strength: float = 5.0  # s of the Gamma(s, s) prior: pseudo expected clicks at ratio 1
     confidence: float = 0.9  # the posterior interval whose near end counts (1 inside it: no evidence)
     min_impressions: int = 20  # below this a story is unproven ...
