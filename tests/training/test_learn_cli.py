@@ -4,8 +4,12 @@ app serves the learned lists (editorial rules still win), and a new model versio
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +18,7 @@ import pytest
 from service import create_app
 from service.config import Settings
 from service.events.routes import event_writer
+from tests.conftest import RELATEDLY, live_service
 from training.cli import main
 
 SHOWN = 10
@@ -194,3 +199,26 @@ def test_bad_learn_arguments_exit_2(argv: list[str], models_dir: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["learn", "--once", "--models-dir", str(models_dir), *argv])
     assert exit_info.value.code == 2
+
+
+def test_a_live_service_serves_the_learned_lists_within_10_seconds(models_dir: Path,
+                                                                   readership: dict[str, str]) -> None:
+    """`relatedly serve` (granian, two workers) and `relatedly learn --once` as a cron job would run them."""
+    liked, standout = readership["liked"], readership["standout"]
+    env = {"RELATEDLY_MODELS_DIR": str(models_dir), "RELATEDLY_LOG_LEVEL": "WARNING"}
+    with live_service(env, workers=2) as base:
+        def served() -> list[str]:
+            with urllib.request.urlopen(f"{base}/v1/articles/{liked}/related", timeout=5) as response:
+                return [s["id"] for s in json.load(response)["related"]]
+
+        assert served().index(standout) == STANDOUT_POSITION - 1
+        learned = subprocess.run([RELATEDLY, "learn", "--once"], env={**os.environ, **env}, capture_output=True,
+                                 text=True, timeout=120)
+        assert learned.returncode == 0, learned.stderr
+        handed_over = time.monotonic()
+        while time.monotonic() - handed_over < 10 and any(served().index(standout) == STANDOUT_POSITION - 1
+                                                          for _ in range(4)):  # every worker
+            time.sleep(0.2)
+        assert all(served().index(standout) < STANDOUT_POSITION - 1 for _ in range(6))
+        with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
+            assert json.load(response)["learning"]["lists_changed"] >= 1
