@@ -28,6 +28,7 @@ import numpy as np
 from recommender import artifacts
 from recommender.default_lists import ArticleLists
 from recommender.reader_evidence import (
+    MAX_POSITIONS,
     ClickTable,
     LearnedList,
     LearningOptions,
@@ -59,12 +60,13 @@ def pool_size(limit: int, top_k: int) -> int:
 
 
 def learn_lists(version: str, pools: ArticleLists, table: ClickTable, options: LearningOptions,
-                limit: int) -> LearnedLists:
+                limit: int, *, debias: bool = True) -> LearnedLists:
     """Every article whose first `limit` stories reader evidence reorders, with its learned order.
 
-    `pools` holds each article's candidate pool in the model's order (see `pool_size`).
+    `pools` holds each article's candidate pool in the model's order (see `pool_size`). `debias=False`
+    takes every position as equally examined (raw click-through rates: the benchmark's comparison).
     """
-    examination = examination_curve(table, options.fit_iterations)
+    examination = examination_curve(table, options.fit_iterations) if debias else np.ones(MAX_POSITIONS)
     evidence = pair_evidence(table, examination, options)
     index = evidence.index()
     with_evidence = {article_id for article_id, _ in evidence.pairs}
