@@ -22,6 +22,10 @@
 | RELATEDLY_EVENTS_PER_MINUTE | 60            | POST /v1/events per client address and minute (0 = no limit) |
 | RELATEDLY_TRUSTED_PROXIES    | 0             | reverse proxies in front whose X-Forwarded-For is believed    |
 |                              |               | (the client address of the rate limits)                      |
+| RELATEDLY_EXPLORE_SHARE      | 0             | share of list views whose last slot shows a story from       |
+|                              |               | further down the candidate pool (0 to 0.5; e.g. 0.05)        |
+| RELATEDLY_EXPERIMENT         | (unset)       | `learning`: split list views by article and day between the  |
+|                              |               | learned lists (arm `learned`) and the model's (arm `model`)   |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
 | RELATEDLY_HOST               | 127.0.0.1     | address `relatedly serve` binds on                           |
@@ -63,6 +67,8 @@ class Settings:
     default_limit: int = 10
     events_per_minute: int = 60
     trusted_proxies: int = 0
+    explore_share: float = 0.0
+    experiment: str | None = None
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -86,6 +92,8 @@ class Settings:
                 ("default_limit", self.default_limit >= 1, ">= 1"),
                 ("events_per_minute", self.events_per_minute >= 0, ">= 0"),
                 ("trusted_proxies", self.trusted_proxies >= 0, ">= 0"),
+                ("explore_share", 0.0 <= self.explore_share <= 0.5, "between 0 and 0.5"),
+                ("experiment", self.experiment in (None, "learning"), "unset or 'learning'"),
                 ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
                 ("workers", self.workers >= 1, ">= 1"),
@@ -128,6 +136,8 @@ class Settings:
             "default_limit": ("RELATEDLY_DEFAULT_LIMIT", int),
             "events_per_minute": ("RELATEDLY_EVENTS_PER_MINUTE", int),
             "trusted_proxies": ("RELATEDLY_TRUSTED_PROXIES", int),
+            "explore_share": ("RELATEDLY_EXPLORE_SHARE", float),
+            "experiment": ("RELATEDLY_EXPERIMENT", str.lower),
             "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
             "host": ("RELATEDLY_HOST", str),
             "port": ("PORT", int),

@@ -28,7 +28,16 @@ from recommender.default_lists import ArticleLists
 from recommender.model import RelatedModel
 from recommender.overrides import Overrides
 from recommender.reader_evidence import LearnedList
-from service.api.routes import RELATED_RULE, dumps, list_document, render_with_rules, story_entry
+from service.api.reader_lists import MODEL_ARM, arm_of, with_arm
+from service.api.routes import (
+    RELATED_RULE,
+    default_request_options,
+    dumps,
+    explored_body,
+    list_document,
+    render_with_rules,
+    story_entry,
+)
 from service.extensions import Relatedly
 from service.pipeline.http import finish_get
 
@@ -160,11 +169,16 @@ class DefaultListPath:
         loaded = self.parts.store.current() if article_id is not None else None
         defaults = loaded.defaults if loaded is not None else None
         body = defaults.body(article_id, self.parts.overrides.current()) if defaults else None
-        if body is None:  # not that request, no model, or an unknown id: Flask answers
-            return self.flask_wsgi(environ, start_response)
+        settings = self.parts.settings
+        arm = arm_of(settings, article_id) if body is not None else None
+        if body is None or (arm == MODEL_ARM and defaults.learned_for(article_id) is not None):
+            return self.flask_wsgi(environ, start_response)  # not that request, no model, an unknown id, or the
+            # experiment's model arm of a learned list: Flask answers
+        options = default_request_options(defaults.limit, loaded.model.top_k)
+        explored = explored_body(self.parts, loaded, article_id, options, body) if settings.explore_share else None
         status, headers, content = finish_get(
-            environ, body, settings=self.parts.settings, model_version=loaded.version, cache="precomputed",
-            endpoint=RELATED_RULE, started=started,
+            environ, with_arm(explored or body, arm), settings=settings, model_version=loaded.version,
+            cache="precomputed", endpoint=RELATED_RULE, started=started, cacheable=explored is None,
         )
         start_response(status, headers)
         return content

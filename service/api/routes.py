@@ -23,6 +23,7 @@ from recommender.ranking import RankingOptions
 from recommender.reader_evidence import LearnedList
 from service.api.cache import cache_key, encode_params
 from service.api.params import canonical, explain_flag, iso_datetime, ranking_options
+from service.api.reader_lists import MODEL_ARM, arm_of, explores, further_story
 from service.extensions import Relatedly, relatedly
 from service.models.store import LoadedModel
 from service.pipeline import metrics
@@ -40,7 +41,8 @@ def related(article_id: str) -> Response:
     parts, loaded = relatedly(), current_model()
     options, explain = _options(request.args, loaded), explain_flag(request.args)
     body = _related_body(parts, loaded, article_id, options, explain)
-    return _json_response(body, loaded.version, cacheable=True)
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return _json_response(explored or body, loaded.version, cacheable=explored is None)
 
 
 @bp.get("/related")
@@ -51,7 +53,8 @@ def related_by_url() -> Response:
     params = {k: v for k, v in request.args.items() if k != "url"}
     options, explain = _options(params, loaded), explain_flag(params)
     body = _related_body(parts, loaded, article_id, options, explain)
-    return _json_response(body, loaded.version, cacheable=True)
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return _json_response(explored or body, loaded.version, cacheable=explored is None)
 
 
 def article_id_for_url(loaded: LoadedModel, url: str | None) -> str:
@@ -146,10 +149,30 @@ def related_batch() -> Response:
                           cacheable=False)
 
 
-def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes]:
-    """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment)."""
+def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes, bool]:
+    """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment),
+    and whether this view explores (then it must not be cached)."""
     parts, loaded = relatedly(), current_model()
-    return loaded, _related_body(parts, loaded, article_id, _options(params, loaded), explain=False)
+    options = _options(params, loaded)
+    body = _related_body(parts, loaded, article_id, options, explain=False)
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return loaded, explored or body, explored is not None
+
+
+def explored_body(parts: Relatedly, loaded: LoadedModel, article_id: str, options: RankingOptions,
+                  body: bytes) -> bytes | None:
+    """This view's list with its last slot explored (see `service.api.reader_lists`), or None."""
+    if not explores(parts.settings) or not learnable(parts, loaded, options):
+        return None
+    document = json.loads(body)
+    stories = document["related"]
+    if not stories or stories[-1].get("source") != "model":  # an editor's pin keeps its slot
+        return None
+    item = further_story(loaded, article_id, options, [s["id"] for s in stories], parts.overrides.current())
+    if item is None:
+        return None
+    stories[-1] = {**story_entry(item.article, item.score, "model"), "explored": True}
+    return dumps(document)
 
 
 def current_model() -> LoadedModel:
@@ -172,13 +195,16 @@ def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, option
     if article_id not in loaded.model:
         raise _not_found(article_id, loaded)
     overrides = parts.overrides.current()  # the one place editors' rules enter a related list
+    varies = learnable(parts, loaded, options)
+    arm = arm_of(parts.settings, article_id) if varies else None
 
     def compute() -> dict[str, Any]:
-        learned = learned_list(loaded, article_id, options)
-        return related_document(loaded.model, loaded.version, article_id, options, overrides, explain, learned)
+        learned = learned_list(loaded, article_id, options) if varies and arm != MODEL_ARM else None
+        document = related_document(loaded.model, loaded.version, article_id, options, overrides, explain, learned)
+        return document if arm is None else {**document, "arm": arm}
 
-    key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain)
-    return _cached(parts, key, compute)
+    version = cache_version(loaded, overrides) + (f":{arm}" if arm else "")
+    return _cached(parts, related_cache_key(version, article_id, options, explain), compute)
 
 
 def related_document(model: RelatedModel, model_version: str, article_id: str, options: RankingOptions,
@@ -206,7 +232,7 @@ def render_with_rules(model: RelatedModel, model_version: str, article_id: str, 
                       limit: int, learned: LearnedList | None = None) -> bytes:
     """An article's list with no options given (for `limit` stories) under the editorial rules (in the
     `learned` order when given), rendered."""
-    options = _default_options(limit, model.top_k)
+    options = default_request_options(limit, model.top_k)
     return dumps(related_document(model, model_version, article_id, options, overrides, learned=learned))
 
 
@@ -217,17 +243,17 @@ def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
     return f"{loaded.version}:o{overrides.revision}:l{learned}"
 
 
+def learnable(parts: Relatedly, loaded: LoadedModel, options: RankingOptions) -> bool:
+    """Whether a request gets what learning from readers varies (learned order, arm, exploration): the default
+    options but for the limit (the widget asks for 5)."""
+    default = default_request_options(parts.settings.default_limit, loaded.model.top_k)
+    return options is default or replace(options, limit=default.limit) == default
+
+
 def learned_list(loaded: LoadedModel, article_id: str, options: RankingOptions) -> LearnedList | None:
-    """The article's learned order when the request may use it: the default options but for the limit
-    (the widget asks for 5), within the order's length."""
-    defaults = loaded.defaults
-    if defaults is None:
-        return None
-    learned = defaults.learned_for(article_id)
-    if learned is None or options.limit > len(learned.order):
-        return None
-    default = _default_options(relatedly().settings.default_limit, loaded.model.top_k)
-    return learned if replace(options, limit=default.limit) == default else None
+    """The article's learned order when the (learnable) request may use it: within the order's length."""
+    learned = loaded.defaults.learned_for(article_id) if loaded.defaults is not None else None
+    return learned if learned is not None and options.limit <= len(learned.order) else None
 
 
 def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool) -> str:
@@ -242,7 +268,7 @@ def default_related_cache_key(model_version: str, article_id: str, default_limit
 
 @functools.cache
 def _default_params(default_limit: int, top_k: int) -> str:
-    return encode_params(canonical(_default_options(default_limit, top_k), explain=False))
+    return encode_params(canonical(default_request_options(default_limit, top_k), explain=False))
 
 
 def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -> bytes:
@@ -265,12 +291,13 @@ def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -
 def _options(params: Mapping[str, Any], loaded: LoadedModel) -> RankingOptions:
     default_limit = relatedly().settings.default_limit
     if not params:  # the common case: the page renderer asks with the defaults
-        return _default_options(default_limit, loaded.model.top_k)
+        return default_request_options(default_limit, loaded.model.top_k)
     return ranking_options(params, default_limit=default_limit, max_limit=loaded.model.top_k)
 
 
 @functools.cache
-def _default_options(default_limit: int, top_k: int) -> RankingOptions:
+def default_request_options(default_limit: int, top_k: int) -> RankingOptions:
+    """The options of a request that gives none (one instance per limit and K)."""
     return ranking_options({}, default_limit=default_limit, max_limit=top_k)
 
 

@@ -88,7 +88,7 @@ def fragment_response(article_id: str, *, also_allowed: tuple[str, ...] = ()) ->
     params = {name: request.args[name] for name in RANKING_PARAMETERS if name in request.args}
     params.setdefault("limit", DEFAULT_LIMIT)
     try:
-        loaded, body = related_list(article_id, params)
+        loaded, body, explored = related_list(article_id, params)
     except ApiError as exc:
         if exc.status in (404, 503):
             return empty_include(exc.status)
@@ -97,6 +97,9 @@ def fragment_response(article_id: str, *, also_allowed: tuple[str, ...] = ()) ->
                            list_id=_list_id(body, request.query_string)).encode()
     response = Response(html, mimetype="text/html")
     response.headers["X-Model-Version"] = loaded.version
+    if explored:  # one reader's draw: never cached (see service.api.reader_lists)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     return http_cacheable(response, html)
 
 
@@ -118,8 +121,8 @@ def render_fragment(payload: Mapping[str, Any], *, heading: str, thumbnail: tupl
     """The block's markup for a related-list JSON payload (stories without an http(s) link are left out)."""
     stories = [_story(item, thumbnail) for item in payload["related"] if _safe_url(item.get("url"))]
     return render_template("related.html", list_id=list_id, article_id=payload["article_id"],
-                           model_version=payload["model_version"], heading=heading, stories=stories,
-                           thumbnail=thumbnail)
+                           model_version=payload["model_version"], arm=payload.get("arm"), heading=heading,
+                           stories=stories, thumbnail=thumbnail)
 
 
 def thumbnail_size(raw: str | None) -> tuple[str, str] | None:
@@ -151,6 +154,7 @@ def _story(item: Mapping[str, Any], thumbnail: tuple[str, str] | None) -> dict[s
         "published_at": item.get("published_at"),
         "date": date_text(item.get("published_at")),
         "image": image if thumbnail and _safe_url(image) else None,
+        "explored": item.get("explored") is True,
     }
 
 
