@@ -245,9 +245,10 @@ def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
 
 def learnable(parts: Relatedly, loaded: LoadedModel, options: RankingOptions) -> bool:
     """Whether a request gets what learning from readers varies (learned order, arm, exploration): the default
-    options but for the limit (the widget asks for 5)."""
+    options but for the limit and the stories left out (the widget asks for 5 and leaves out what the page
+    already shows)."""
     default = default_request_options(parts.settings.default_limit, loaded.model.top_k)
-    return options is default or replace(options, limit=default.limit) == default
+    return options is default or replace(options, limit=default.limit, exclude=default.exclude) == default
 
 
 def learned_list(loaded: LoadedModel, article_id: str, options: RankingOptions) -> LearnedList | None:
