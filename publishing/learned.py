@@ -91,7 +91,7 @@ def learn_lists(version: str, pools: ArticleLists, table: ClickTable, options: L
     covered = int(((shown[:, :limit] >= options.min_impressions) | ~listed).all(axis=1).sum())
     orders = learned_orders(scores_m, lifts, shown, options)
     lists: dict[str, LearnedList] = {}
-    for r, (article_id, ids, _) in enumerate(rows):
+    for r, (article_id, ids, scores) in enumerate(rows):
         order = [int(p) for p in orders[r] if p >= 0]
         if order[:limit] == list(range(min(limit, len(order)))):
             continue
@@ -101,7 +101,7 @@ def learn_lists(version: str, pools: ArticleLists, table: ClickTable, options: L
                 i = int(found[r, pos])
                 moves[ids[pos]] = Move(pos + 1, int(evidence.impressions[i]), int(evidence.clicks[i]),
                                        round(float(evidence.expected[i]), 3), round(float(evidence.mean[i]), 3))
-        lists[article_id] = LearnedList(tuple(ids[p] for p in order), moves)
+        lists[article_id] = LearnedList(tuple(ids[p] for p in order), tuple(round(scores[p], 6) for p in order), moves)
     stats = {
         "articles": pools.model.n_articles,
         "with_evidence": len(rows),
@@ -129,7 +129,8 @@ def write_learned(models_dir: str | Path, learned: LearnedLists) -> Path:
         "limit": learned.limit,
         "computed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "stats": learned.stats,
-        "lists": {a: {"order": list(entry.order), "moves": {s: asdict(m) for s, m in entry.moves.items()}}
+        "lists": {a: {"order": list(entry.order), "scores": list(entry.scores),
+                      "moves": {s: asdict(m) for s, m in entry.moves.items()}}
                   for a, entry in learned.lists.items()},
     }
     path = learned_path(models_dir, learned.model_version)
@@ -164,8 +165,11 @@ def read_learned(models_dir: str | Path, version: str) -> LearnedLists | None:
         document = json.loads(text)
         if document.get("format") != FORMAT or document.get("model_version") != version:
             raise ValueError(f"format {document.get('format')!r} for {document.get('model_version')!r}")
-        lists = {a: LearnedList(tuple(entry["order"]), {s: Move(**m) for s, m in entry["moves"].items()})
+        lists = {a: LearnedList(tuple(entry["order"]), tuple(map(float, entry["scores"])),
+                                {s: Move(**m) for s, m in entry["moves"].items()})
                  for a, entry in document["lists"].items()}
+        if any(len(entry.order) != len(entry.scores) for entry in lists.values()):
+            raise ValueError("a list's order and scores differ in length")
         stats = {**document["stats"], "computed_at": document["computed_at"]}
         return LearnedLists(version, int(document["limit"]), lists, stats)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

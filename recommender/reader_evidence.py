@@ -254,4 +254,5 @@ class LearnedList:
     with the stories it moved."""
 
     order: tuple[str, ...]
+    scores: tuple[float, ...]  # the model's scores of `order`'s stories
     moves: dict[str, Move]

@@ -41,7 +41,6 @@ from service.api.routes import (
 from service.extensions import Relatedly
 from service.pipeline.http import finish_get
 
-NO_OVERRIDES = Overrides(revision=-1)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
@@ -119,9 +118,9 @@ class DefaultResponses:
             raise ValueError(f"learned lists of model {learned.model_version} offered to model {self.version}")
         before = set(self.learned.lists) if self.learned is not None else set()
         now = learned.lists if learned is not None else {}
-        model, options = self.lists.model, NO_OVERRIDES
-        bodies = {a: render_with_rules(model, self.version, a, options, self.limit, entry)
-                  for a, entry in now.items() if a in self._bodies}
+        model, limit = self.lists.model, self.limit
+        bodies = {a: _render(model, self.version, limit, a, list(entry.order[:limit]), list(entry.scores[:limit]))
+                  for a, entry in now.items() if a in self._bodies}  # as rendered at load: ~10 µs a list
         for article_id in before - now.keys():
             ids, scores = self.lists.default_list(article_id)
             bodies[article_id] = _render(model, self.version, self.limit, article_id, ids, scores)

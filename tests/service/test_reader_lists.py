@@ -36,7 +36,7 @@ def full_lists(client, count: int) -> dict[str, list[str]]:
 def publish_reversed(models_dir: Path, lists: dict[str, list[str]]) -> None:
     """Learned lists that reverse the model's order (as `relatedly learn` would hand them over)."""
     version = artifacts.read_current(models_dir)
-    learned = {a: LearnedList(tuple(reversed(ids)), {ids[-1]: Move(10, 500, 60, 5.0, 11.2)})
+    learned = {a: LearnedList(tuple(reversed(ids)), tuple(0.5 for _ in ids), {ids[-1]: Move(10, 500, 60, 5.0, 11.2)})
                for a, ids in lists.items()}
     write_learned(models_dir, LearnedLists(version, 10, learned, {"articles": 156, "changed": len(learned)}))
 
