@@ -16,19 +16,23 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
+from typing import TypeVar
 
 from publishing.learned import learn_lists, pool_size, write_learned
 from recommender import artifacts
 from recommender.default_lists import article_lists
 from recommender.errors import ArtifactError
 from recommender.reader_evidence import ClickTable, LearningOptions
+from storage import StorageError
 from storage.events import pair_position_counts
 from training.database_cli import database_options, open_database
 from training.events_cli import duration
 
 log = logging.getLogger("relatedly.learn")
+T = TypeVar("T", int, float)
 
 
 def add_learn_command(commands: argparse._SubParsersAction, models_dir: str) -> None:
@@ -40,7 +44,7 @@ def add_learn_command(commands: argparse._SubParsersAction, models_dir: str) -> 
     learn.add_argument("--since", type=duration, default="28d", help="events this far back: 28d, 24h (default 28d)")
     learn.add_argument("--weight", type=_weight, default=LearningOptions().weight,
                        help="how much evidence may reorder a list, 0 (model order) to 1 (default 1)")
-    learn.add_argument("--limit", type=int, default=int(os.environ.get("RELATEDLY_DEFAULT_LIMIT") or 10),
+    learn.add_argument("--limit", type=_positive_int, default=os.environ.get("RELATEDLY_DEFAULT_LIMIT") or "10",
                        help="stories in a default list (default: $RELATEDLY_DEFAULT_LIMIT or 10, as the service)")
     learn.set_defaults(handler=_learn)
 
@@ -61,7 +65,8 @@ def _learn(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             learn_once(args, options)
-        except (ArtifactError, OSError, ValueError) as exc:  # the next run may succeed; the last lists keep serving
+        except (ArtifactError, StorageError, OSError, ValueError) as exc:  # the next run may succeed; the lists
+            # handed over last keep serving
             log.warning("learn_failed error=%s", exc)
         stop.wait(max(0.0, args.interval - (time.monotonic() - started)))
     return 0
@@ -93,14 +98,23 @@ def learn_once(args: argparse.Namespace, options: LearningOptions) -> None:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
+    return _number(text, float, lambda v: v > 0, "a positive number of seconds")
 
 
 def _weight(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a weight between 0 and 1")
+    return _number(text, float, lambda v: 0.0 <= v <= 1.0, "a weight between 0 and 1")
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "a positive whole number")
+
+
+def _number(text: str, kind: Callable[[str], T], ok: Callable[[T], bool], what: str) -> T:
+    """`text` as a number of `kind` that passes `ok`, else the argparse error naming `what` (exit code 2)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value

@@ -194,7 +194,8 @@ def test_learn_without_events_changes_nothing_and_without_a_model_fails(tmp_path
     assert "no model published" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--weight", "2"], ["--interval", "0"], ["--since", "forever"]])
+@pytest.mark.parametrize("argv", [["--weight", "2"], ["--interval", "0"], ["--since", "forever"], ["--limit", "x"],
+                                  ["--weight", "much"]])
 def test_bad_learn_arguments_exit_2(argv: list[str], models_dir: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["learn", "--once", "--models-dir", str(models_dir), *argv])
@@ -222,3 +223,18 @@ def test_a_live_service_serves_the_learned_lists_within_10_seconds(models_dir: P
         assert all(served().index(standout) < STANDOUT_POSITION - 1 for _ in range(6))
         with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
             assert json.load(response)["learning"]["lists_changed"] >= 1
+
+
+def test_learn_beside_the_service_runs_every_interval_until_stopped(models_dir: Path) -> None:
+    env = {**os.environ, "RELATEDLY_MODELS_DIR": str(models_dir)}
+    learner = subprocess.Popen([RELATEDLY, "learn", "--interval", "0.5"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (models_dir / "learned").is_dir() or not list((models_dir / "learned").glob("*.json")):
+            assert time.monotonic() < deadline and learner.poll() is None, "no learned lists"
+            time.sleep(0.1)
+    finally:
+        learner.terminate()
+        out, _ = learner.communicate(timeout=60)
+    assert learner.returncode == 0
+    assert "lists changed" in out
