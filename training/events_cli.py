@@ -1,8 +1,9 @@
 """`relatedly report clicks|experiment` and `relatedly db prune`: what readers did with the lists, and forgetting it.
 
-The report prints impressions, clicks and click-through rate by model version and by position, so a
+The clicks report prints impressions, clicks and click-through rate by model version and by position, so a
 publisher can compare two models on real traffic, and with `--report DIR` writes `clicks.json` and
-`ctr_by_position.png` (one line per model version).
+`ctr_by_position.png` (one line per model version). The experiment report compares the two arms of an
+experiment (`RELATEDLY_EXPERIMENT`, see `service.api.reader_lists`) with intervals and a significance test.
 """
 
 from __future__ import annotations

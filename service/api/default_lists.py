@@ -5,9 +5,11 @@ model gives every article's default list as ids and scores (`recommender.default
 `render_defaults` turns them into the response documents off the request path, before the new version
 is swapped in, so that request costs a dictionary lookup right after a publish: nothing to warm.
 
-A rendered list can be replaced without a new model version (`DefaultResponses.replace`). Editorial
+A rendered list can be replaced without a new model version (`DefaultResponses.replace`): the lists
+`relatedly learn` publishes arrive that way (`apply_learned`, from `service.models.learned`). Editorial
 rules work through the same seam: when the overrides' revision changes, the lists they touch (pins,
-blocks, lists holding an excluded story) are rendered again with the rules, on top of the base lists.
+blocks, lists holding an excluded story) are rendered again with the rules, on top of the base lists
+(in the learned order where there is one).
 
 `DefaultListPath` answers exactly those requests in front of Flask, through the same response code as
 every route (`service.pipeline`), and hands every other request to Flask unchanged.
