@@ -14,9 +14,9 @@ k with probability θ_k · α, θ_k = k^-0.8 (the known examination curve). `rel
 every `--learn-every` views (more often at first). Reported, against the model-only lists in the same run:
   - CTR lift: expected clicks per view of the lists served at that point vs the model's lists (α and θ
     known, so no sampling noise), and the realised CTR of the views so far;
-  - Kendall's tau between each changed list and its stories' true order, with the debiasing (what the
-    service serves) and without it (the same events and code with every position examined alike),
-    and the model's own lists for reference;
+  - Kendall's tau between each list (learned where evidence changed it) and its stories' true order,
+    with the debiasing (what the service serves) and without it (the same events and code with every
+    position examined alike), and the model's own lists for reference;
   - stories with under 20 impressions that moved up, and by how much at most;
   - views of a standout's article until the standout was in its top 3.
 
@@ -207,14 +207,15 @@ def checkpoint(view: int, models_dir: Path, version: str, model, pools: dict, se
     rises = []
     for name, debias in (("debiased", True), ("raw_ctr", False)):
         learned = learn_lists(version, candidate_pools, table, options, LIMIT, debias=debias)
-        for a, entry in learned.lists.items():
-            order = list(entry.order[:LIMIT])
+        for a in articles:  # every list: the learned order where evidence changed it, else the model's
+            entry = learned.lists.get(a)
+            order = list(entry.order[:LIMIT]) if entry is not None else model_lists[a]
             taus[name].append(_tau(order, a, truth))
             if name == "debiased":
                 taus["model"].append(_tau(model_lists[a], a, truth))
-                for slot, story in enumerate(order):
-                    if shown.get((a, story), 0) < 20:
-                        rises.append(pools[a].index(story) - slot)
+                if entry is not None:
+                    rises += [pools[a].index(story) - slot for slot, story in enumerate(order)
+                              if shown.get((a, story), 0) < 20]
     stored = read_learned(models_dir, version)
     return {
         "views": view,
