@@ -240,7 +240,7 @@ def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
     """What cache keys name as the version: the model's, the overrides' revision and the learned lists'
     revision, so any change is seen."""
     learned = loaded.defaults.learned_revision if loaded.defaults is not None else 0
-    return f"{loaded.version}:o{overrides.revision}:l{learned}"
+    return f"{loaded.version}:o{overrides.revision}" + (f":l{learned}" if learned else "")
 
 
 def learnable(parts: Relatedly, loaded: LoadedModel, options: RankingOptions) -> bool:
