@@ -20,10 +20,11 @@ every `--learn-every` views (more often at first). Reported, against the model-o
   - stories with under 20 impressions that moved up, and by how much at most;
   - views of a standout's article until the standout was in its top 3.
 
-Cost (`--cost-articles N`): trains a synthetic corpus of N articles, writes `--cost-events` event rows
-straight into the SQLite database (impressions of lists of 10 and their clicks, spread over the
-articles' model lists), then times `relatedly learn --once` in a process of its own: wall time and
-peak RSS (the targets: 60 s and 1 GB at 100k articles and 10M events).
+Cost (`--cost-articles N`): trains a synthetic corpus of N articles (or reuses the one in `--keep DIR`
+with `--reuse-model`), writes `--cost-events` event rows straight into a fresh SQLite database
+(impressions of uniformly drawn articles' model lists of 10, clicks with the examination curve above
+and a fixed attractiveness per pair, so lists change), then times `relatedly learn --once` in a
+process of its own: wall time and peak RSS (the targets: 60 s and 1 GB at 100k articles and 10M events).
 """
 
 from __future__ import annotations
@@ -239,11 +240,15 @@ def _tau(order: list[str], article_id: str, truth: dict) -> float:
 def cost(args: argparse.Namespace, work: Path) -> dict:
     """A learn run's wall time and peak memory at `--cost-articles` articles and `--cost-events` event rows."""
     corpus, models_dir = work / "corpus.jsonl", work / "models"
-    write_corpus(synthetic_corpus(args.cost_articles, seed=args.seed), corpus)
-    begun = time.perf_counter()
-    subprocess.run([RELATEDLY, "train", "--corpus", str(corpus), "--models-dir", str(models_dir), "--jobs", "2"],
-                   check=True, stdout=subprocess.DEVNULL)
-    train_seconds = time.perf_counter() - begun
+    train_seconds = None
+    if not (args.reuse_model and artifacts.read_current(models_dir)):
+        write_corpus(synthetic_corpus(args.cost_articles, seed=args.seed), corpus)
+        begun = time.perf_counter()
+        subprocess.run([RELATEDLY, "train", "--corpus", str(corpus), "--models-dir", str(models_dir), "--jobs", "2"],
+                       check=True, stdout=subprocess.DEVNULL)
+        train_seconds = round(time.perf_counter() - begun, 1)
+    for stale in models_dir.parent.glob("relatedly.db*"):  # the events are this run's own
+        stale.unlink()
     version = artifacts.read_current(models_dir)
     ids = artifacts.read_article_ids(models_dir, version)
     model, _ = artifacts.load_version(models_dir, version)
@@ -259,9 +264,10 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
         a, stories = lists[int(rng.integers(len(lists)))]
         list_id = f"l{written}"
         batch += [EventRow(now, "impression", list_id, a, s, k, version) for k, s in enumerate(stories, start=1)]
-        clicked = int(rng.integers(len(stories) * 4))
-        if clicked < len(stories):
-            batch.append(EventRow(now, "click", list_id, a, stories[clicked], clicked + 1, version))
+        for k, story in enumerate(stories, start=1):  # examination k^-0.8, attractiveness fixed per pair
+            attractiveness = 0.02 + 0.2 * (hash((a, story)) % 1000) / 1000
+            if rng.random() < examination(k) * attractiveness:
+                batch.append(EventRow(now, "click", list_id, a, story, k, version))
         if len(batch) >= 200_000:
             written += append_events(database, batch)
             batch = []
@@ -273,7 +279,7 @@ def cost(args: argparse.Namespace, work: Path) -> dict:
                              str(models_dir)], check=True, capture_output=True, text=True)
     learn_seconds = time.perf_counter() - begun
     *output, peak_kb = result.stdout.strip().splitlines()
-    return {"articles": len(ids), "event_rows": written, "train_seconds": round(train_seconds, 1),
+    return {"articles": len(ids), "event_rows": written, "train_seconds": train_seconds,
             "insert_seconds": round(insert_seconds, 1), "learn_seconds": round(learn_seconds, 1),
             "learn_peak_rss_mb": round(int(peak_kb) / 1024, 1), "learn_output": output[-1]}
 
@@ -291,6 +297,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cost-articles", type=int, help="time a learn run at this many synthetic articles instead")
     parser.add_argument("--cost-events", type=int, default=10_000_000)
+    parser.add_argument("--reuse-model", action="store_true", help="--cost: keep the model trained in --keep DIR")
     parser.add_argument("--keep", metavar="DIR", help="work here and keep it (default: a temporary directory)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
     args = parser.parse_args()
