@@ -17,6 +17,8 @@ every `--learn-every` views (more often at first). Reported, against the model-o
   - Kendall's tau between each list (learned where evidence changed it) and its stories' true order,
     with the debiasing (what the service serves) and without it (the same events and code with every
     position examined alike), and the model's own lists for reference;
+  - the examination curve fitted from the events, and Kendall's tau of the evidence alone (no model score)
+    against the true order, debiased and raw, over stories with 200+ impressions;
   - stories with under 20 impressions that moved up, and by how much at most;
   - views of a standout's article until the standout was in its top 3.
 
@@ -52,7 +54,7 @@ from benchmarks.train_bench import synthetic_corpus, write_corpus  # noqa: E402
 from publishing.learned import learn_lists, pool_size, read_learned  # noqa: E402
 from recommender import artifacts  # noqa: E402
 from recommender.default_lists import article_lists  # noqa: E402
-from recommender.reader_evidence import ClickTable, LearningOptions  # noqa: E402
+from recommender.reader_evidence import ClickTable, LearningOptions, examination_curve, pair_evidence  # noqa: E402
 from storage import Database, default_database_url  # noqa: E402
 from storage.events import EventRow, append_events, pair_position_counts  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -217,7 +219,11 @@ def checkpoint(view: int, models_dir: Path, version: str, model, pools: dict, se
                     rises += [pools[a].index(story) - slot for slot, story in enumerate(order)
                               if shown.get((a, story), 0) < 20]
     stored = read_learned(models_dir, version)
+    curve = examination_curve(table)
     return {
+        "examination_curve": [round(float(x), 3) for x in curve[:LIMIT]],
+        "evidence_only_tau": {name: _evidence_tau(table, examination, options, articles, pools, truth)
+                              for name, examination in (("debiased", curve), ("raw_ctr", np.ones(len(curve))))},
         "views": view,
         "lists_changed": len(stored.lists) if stored else 0,
         "ctr_lift_of_served_lists": round(lift, 4),
@@ -229,6 +235,22 @@ def checkpoint(view: int, models_dir: Path, version: str, model, pools: dict, se
         "standout_views_to_top3_max": max(reached.values(), default=None),
         "standout_article_views_median": int(np.median([article_views[a] for a in standouts])),
     }
+
+
+def _evidence_tau(table: ClickTable, examination: np.ndarray, options: LearningOptions, articles: list[str],
+                  pools: dict, truth: dict, min_impressions: int = 200) -> float | None:
+    """Mean Kendall's tau between the evidence alone (posterior mean ratio, no model score) and the true order,
+    over each article's stories with at least `min_impressions` impressions."""
+    evidence = pair_evidence(table, examination, options)
+    index = evidence.index()
+    taus = []
+    for a in articles:
+        rows = [index[(a, s)] for s in pools[a] if (a, s) in index and evidence.impressions[index[(a, s)]]
+                >= min_impressions]
+        if len(rows) >= 3:
+            stories = [evidence.pairs[i][1] for i in rows]
+            taus.append(kendalltau(-evidence.mean[rows], [-truth[(a, s)] for s in stories]).statistic)
+    return round(float(np.nanmean(taus)), 3) if taus else None
 
 
 def _tau(order: list[str], article_id: str, truth: dict) -> float:
