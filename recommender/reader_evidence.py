@@ -12,9 +12,11 @@ and exploration move them too).
 `pair_evidence` then scores each pair by its clicks against the clicks expected of an average story of
 its article in the slots where it was shown (COEC, clicks over expected clicks), with a Gamma(s, s)
 prior on that ratio: the posterior is Gamma(s + clicks, s + expected), so a pair with few impressions
-stays near 1 (no evidence) and only counts that add up move it. `learned_orders` re-ranks each article's
-candidate pool by model score × the conservative end of that posterior (capped, with a bounded weight),
-and never lets a story with fewer than `min_impressions` rise more than `max_unproven_rise` places.
+stays near 1 (no evidence) and only counts that add up move it. The evidence (`lift`) is the posterior
+mean once a pair has `min_impressions` impressions, and before that the near end of its interval (1 while
+the interval holds 1). `learned_orders` re-ranks each article's candidate pool by model score × that
+evidence (clipped, with a bounded weight), and never lets a story with fewer than `min_impressions` rise
+more than `max_unproven_rise` places.
 
 Plain data in, plain data out: counts keyed by article and story id, orders as positions in the pool.
 """
@@ -41,7 +43,7 @@ class LearningOptions:
     weight: float = 1.0  # exponent on the evidence ratio: 0 = model order, 1 = full evidence
     max_lift: float = 8.0  # the ratio is clipped to [1/max_lift, max_lift] before the weight
     prior_strength: float = 5.0  # s of the Gamma(s, s) prior: pseudo expected clicks at ratio 1
-    confidence: float = 0.9  # the posterior interval whose near end counts (1 inside it: no evidence)
+    confidence: float = 0.9  # an unproven pair's interval, whose near end counts (1 inside it: no evidence)
     min_impressions: int = 20  # below this a story is unproven ...
     max_unproven_rise: int = 2  # ... and may rise at most this many places
     fit_iterations: int = 20
@@ -145,8 +147,8 @@ def examination_curve(table: ClickTable, iterations: int = 20) -> np.ndarray:
 @dataclass(frozen=True)
 class Evidence:
     """Per pair: impressions, clicks, the clicks expected of an average story of its article where it was
-    shown, and the posterior of clicks / expected (mean and the conservative `lift`: 1 when the interval
-    holds 1, else its nearer end)."""
+    shown, and the posterior of clicks / expected: its mean, and the `lift` the re-ranking uses (the mean
+    once the pair is proven; before, 1 when the interval holds 1, else its nearer end)."""
 
     pairs: list[tuple[str, str]]
     impressions: np.ndarray
@@ -186,7 +188,8 @@ def pair_evidence(table: ClickTable, examination: np.ndarray, options: LearningO
     tail = (1.0 - options.confidence) / 2
     low = gammaincinv(shape, tail) * scale
     high = gammaincinv(shape, 1.0 - tail) * scale
-    lift = np.where(low > 1.0, low, np.where(high < 1.0, high, 1.0))
+    cautious = np.where(low > 1.0, low, np.where(high < 1.0, high, 1.0))
+    lift = np.where(impressions >= options.min_impressions, shape * scale, cautious)
     return Evidence(table.pairs, impressions, clicks, expected, shape * scale, lift)
 
 

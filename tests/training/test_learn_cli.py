@@ -130,12 +130,12 @@ def test_a_story_readers_prefer_from_a_low_slot_moves_up_and_a_rare_one_does_not
     out = learn(app, models_dir, capsys)
     assert "lists changed" in out and (models_dir / "learned").is_dir()
 
-    assert 0 < listed(client, liked).index(standout) < STANDOUT_POSITION - 1  # on its way up after 500 views
+    assert listed(client, liked).index(standout) < 3  # in the top 3 after 500 views of its article
     read_liked(app, client, readership, random.Random(8))
     learn(app, models_dir, capsys)
     learned = listed(client, liked)
-    assert learned.index(standout) < 3  # in the top 3 after 1,000 views
-    assert sorted(learned) == sorted(model_list)  # re-ranked, not replaced
+    assert learned.index(standout) < 3  # and still there after 500 more, read where it now stands
+    assert len(set(learned) - set(model_list)) <= 2  # re-ranked: at most a story or two from just below the list
     assert listed(client, readership["rare"]).index(readership["rare_story"]) >= 8 - 2
     widget = listed(client, liked, "?limit=5")
     assert widget == learned[:5]  # the widget's request (limit=5) gets the learned order too
@@ -143,7 +143,7 @@ def test_a_story_readers_prefer_from_a_low_slot_moves_up_and_a_rare_one_does_not
     evidence = {s["id"]: s["explanation"].get("reader_evidence") for s in explained}
     assert evidence[standout]["moved"] is True
     assert evidence[standout]["model_position"] == STANDOUT_POSITION
-    assert evidence[standout]["clicks"] > 3 * evidence[standout]["expected_clicks"]
+    assert evidence[standout]["clicks"] > 2 * evidence[standout]["expected_clicks"]
     assert evidence[model_list[0]] is None or evidence[model_list[0]]["model_position"] == 1
     ready = client.get("/readyz").get_json()["learning"]
     assert ready["lists_changed"] >= 1 and ready["error"] is None and ready["computed_at"]
