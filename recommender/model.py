@@ -169,6 +169,36 @@ class RelatedModel:
         info = self.catalog_.info(idx)
         return self._listed(pins, ranked, vector, info.tags, info.category, explain=explain)
 
+    def related_in_order(
+        self,
+        article_id: str,
+        order: Sequence[str],
+        options: RankingOptions,
+        *,
+        explain: bool = False,
+        rules: ArticleRules = NO_RULES,
+    ) -> list[RelatedItem]:
+        """The article's list with the model's stories taken in `order` (story ids, best first: an order
+        reader evidence gave the candidate pool) instead of by score; pins first, and blocked, excluded,
+        unknown or left-out stories skipped, as in `related`. When `order` runs short the model's own
+        list fills the rest. `UnknownArticleError` if the article is absent."""
+        idx = self.catalog_.index_of(article_id)
+        pins, fill = self._split(article_id, rules, options)
+        vector = self.space_.row(idx)
+        ranked = _NOTHING
+        if fill is not None:
+            leave_out = fill.exclude | {article_id}
+            rows = self.catalog_.indices_of_known([s for s in dict.fromkeys(order) if s not in leave_out])
+            rows = rows[: fill.limit]
+            if len(rows) < fill.limit:
+                taken = frozenset(self.catalog_.id_at(int(j)) for j in rows)
+                more = self.ranked(idx, replace(fill, limit=fill.limit - len(rows), exclude=fill.exclude | taken))
+                rows = np.concatenate([rows, more.indices]).astype(np.int64)
+            sims = self.space_.to_candidates(vector, rows).astype(np.float32) if len(rows) else _NOTHING.scores
+            ranked = Ranked(rows, sims, sims)
+        info = self.catalog_.info(idx)
+        return self._listed(pins, ranked, vector, info.tags, info.category, explain=explain)
+
     def ranked(self, idx: int, options: RankingOptions) -> Ranked:
         """Row `idx`'s list under the options as row indices and scores (what `related` returns as items)."""
         facts = self.catalog_.facts

@@ -12,6 +12,7 @@ from service.api.default_lists import DefaultResponses, register_default_list_pa
 from service.config import Settings
 from service.events import routes as events
 from service.extensions import init_app
+from service.models.learned import LearnedListStore
 from service.models.store import Prepare
 from service.pages import editor
 from service.pages import fragment as pages
@@ -30,7 +31,11 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     app.url_map.merge_slashes = False  # article ids may contain "//"; never redirect them
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     configure_logger(settings.log_level)
-    init_app(app, settings, watch=watch, prepare=_default_responses(settings))
+    learned = LearnedListStore(settings.models_dir, settings.reload_seconds)
+    parts = init_app(app, settings, watch=watch, prepare=_default_responses(settings, learned))
+    app.extensions["relatedly_learned"] = learned
+    if watch:
+        learned.start_watching(parts.store)
     events.register_events(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -40,11 +45,14 @@ def create_app(settings: Settings | None = None, *, watch: bool = True) -> Flask
     return app
 
 
-def _default_responses(settings: Settings) -> Prepare:
-    """Render every article's default list when a version loads (off the request path, before the swap)."""
+def _default_responses(settings: Settings, learned: LearnedListStore) -> Prepare:
+    """Render every article's default list when a version loads (off the request path, before the swap),
+    with the lists `relatedly learn` published for that version."""
 
     def prepare(version: str, model: RelatedModel, stored: DefaultLists | None) -> DefaultResponses:
-        return render_defaults(version, article_lists(model, stored, settings.default_limit))
+        defaults = render_defaults(version, article_lists(model, stored, settings.default_limit))
+        learned.apply(version, defaults)
+        return defaults
 
     return prepare
 

@@ -28,6 +28,10 @@
 | RELATEDLY_EVENTS_SPOOL_MAX_BYTES | 268435456 | bound of the spool; rows beyond it are dropped and counted   |
 | RELATEDLY_TRUSTED_PROXIES    | 0             | reverse proxies in front whose X-Forwarded-For is believed    |
 |                              |               | (the client address of the rate limits)                      |
+| RELATEDLY_EXPLORE_SHARE      | 0             | share of list views whose last slot shows a story from       |
+|                              |               | further down the candidate pool (0 to 0.5; e.g. 0.05)        |
+| RELATEDLY_EXPERIMENT         | (unset)       | `learning`: split list views by article and day between the  |
+|                              |               | learned lists (arm `learned`) and the model's (arm `model`)   |
 | RELATEDLY_LOG_LEVEL          | INFO          | DEBUG, INFO, WARNING, ERROR                                  |
 | PORT (or RELATEDLY_PORT)     | 8000          | port `relatedly serve` binds on                              |
 | RELATEDLY_HOST               | 127.0.0.1     | address `relatedly serve` binds on                           |
@@ -80,6 +84,8 @@ class Settings:
     events_spool_dir: str | None = None
     events_spool_max_bytes: int = 256 * 1024 * 1024
     trusted_proxies: int = 0
+    explore_share: float = 0.0
+    experiment: str | None = None
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -105,6 +111,8 @@ class Settings:
                 ("events_per_minute", self.events_per_minute >= 0, ">= 0"),
                 ("events_spool_max_bytes", self.events_spool_max_bytes >= 1024, ">= 1024"),
                 ("trusted_proxies", self.trusted_proxies >= 0, ">= 0"),
+                ("explore_share", 0.0 <= self.explore_share <= 0.5, "between 0 and 0.5"),
+                ("experiment", self.experiment in (None, "learning"), "unset or 'learning'"),
                 ("log_level", self.log_level in ("DEBUG", "INFO", "WARNING", "ERROR"), "a log level"),
                 ("port", 1 <= self.port <= 65535, "a TCP port"),
                 ("workers", self.workers >= 1, ">= 1"),
@@ -163,6 +171,8 @@ class Settings:
             "events_spool_dir": ("RELATEDLY_EVENTS_SPOOL_DIR", str),
             "events_spool_max_bytes": ("RELATEDLY_EVENTS_SPOOL_MAX_BYTES", int),
             "trusted_proxies": ("RELATEDLY_TRUSTED_PROXIES", int),
+            "explore_share": ("RELATEDLY_EXPLORE_SHARE", float),
+            "experiment": ("RELATEDLY_EXPERIMENT", str.lower),
             "log_level": ("RELATEDLY_LOG_LEVEL", str.upper),
             "host": ("RELATEDLY_HOST", str),
             "port": ("PORT", int),

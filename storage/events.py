@@ -10,12 +10,12 @@ the GIL the request threads need.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, bindparam, delete, distinct, func, insert, select
+from sqlalchemy import Dialect, bindparam, case, delete, distinct, func, insert, select
 
 from storage.database import Database
 from storage.schema import events
@@ -33,6 +33,8 @@ class EventRow(NamedTuple):
     story_id: str
     position: int
     model_version: str
+    arm: str | None = None  # the experiment arm the list was served in
+    explored: bool = False  # the story filled an explored slot
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,46 @@ def version_stats(database: Database, since: datetime) -> list[VersionStats]:
     with database.engine.connect() as conn:
         for version, kind, lists, n in conn.execute(query):
             counts.setdefault(version, {})[kind] = (int(lists), int(n))
-    stats = []
-    for version, c in sorted(counts.items()):
-        (lists, impressions), (clicked_lists, clicks) = c.get("impression", (0, 0)), c.get("click", (0, 0))
-        stats.append(VersionStats(version, lists, clicked_lists, impressions, clicks))
-    return stats
+    return [_stats(version, c) for version, c in sorted(counts.items())]
+
+
+def arm_stats(database: Database, since: datetime) -> list[VersionStats]:
+    """Per experiment arm (events without one are left out), as `version_stats` counts per model version:
+    lists shown, lists with a click, stories shown, clicks. `model_version` holds the arm's name."""
+    query = (
+        select(events.c.arm, events.c.type, func.count(distinct(events.c.list_id)), func.count())
+        .where(events.c.occurred_at >= since, events.c.arm.is_not(None))
+        .group_by(events.c.arm, events.c.type)
+    )
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
+    with database.engine.connect() as conn:
+        for arm, kind, lists, n in conn.execute(query):
+            counts.setdefault(arm, {})[kind] = (int(lists), int(n))
+    return [_stats(arm, c) for arm, c in sorted(counts.items())]
+
+
+def _stats(name: str, counts: dict[str, tuple[int, int]]) -> VersionStats:
+    (lists, impressions), (clicked_lists, clicks) = counts.get("impression", (0, 0)), counts.get("click", (0, 0))
+    return VersionStats(name, lists, clicked_lists, impressions, clicks)
+
+
+def pair_position_counts(database: Database, since: datetime) -> Iterator[tuple[str, str, int, int, int]]:
+    """`(article_id, story_id, position, impressions, clicks)` for every triple seen since `since`.
+
+    Streamed from one grouped query (whatever the model version: evidence is keyed by ids, so it
+    outlives versions), so memory holds the groups, never the events.
+    """
+    is_click = case((events.c.type == "click", 1), else_=0)
+    query = (
+        select(events.c.article_id, events.c.story_id, events.c.position,
+               func.count() - func.sum(is_click), func.sum(is_click))
+        .where(events.c.occurred_at >= since)
+        .group_by(events.c.article_id, events.c.story_id, events.c.position)
+    )
+    with database.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=50_000).execute(query)
+        for article_id, story_id, position, impressions, clicks in result:
+            yield article_id, story_id, int(position), int(impressions), int(clicks)
 
 
 def prune_events(database: Database, older_than: datetime) -> int:

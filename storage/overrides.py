@@ -201,26 +201,27 @@ def _aware(value: datetime) -> datetime:
 
 
 
-def write_revision_file(directory: str | Path, revision: int) -> None:
+def write_revision_file(directory: str | Path, revision: int, name: str = REVISION_FILE) -> None:
     """Ring the doorbell beside the models: write the revision into the 8-byte file every process maps.
 
     Written in place (never replaced), so the processes that mapped the file see the new bytes on
     their next read; the value only says "look again": readers take the revision from the database.
+    (`name`: another doorbell of the same kind, such as the learned lists'.)
     """
-    fd = os.open(Path(directory) / REVISION_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(Path(directory) / name, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         os.pwrite(fd, struct.pack(REVISION_FORMAT, revision), 0)
     finally:
         os.close(fd)
 
 
-def map_revision_file(directory: str | Path) -> mmap.mmap | None:
+def map_revision_file(directory: str | Path, name: str = REVISION_FILE) -> mmap.mmap | None:
     """The doorbell file mapped read-only (created when missing); None when the directory is not writable."""
-    path = Path(directory) / REVISION_FILE
+    path = Path(directory) / name
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        log.warning("overrides_doorbell_unavailable path=%s error=%s (changes arrive by polling)", path, exc)
+        log.warning("doorbell_unavailable path=%s error=%s (changes arrive by polling)", path, exc)
         return None
     try:
         if os.fstat(fd).st_size < REVISION_BYTES:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlalchemy import (
     DDL,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -21,9 +22,12 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    false,
+    inspect,
 )
+from sqlalchemy.schema import CreateColumn
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 
@@ -106,6 +110,10 @@ events = Table(
     Column("story_id", String(512), nullable=False),  # the story shown or followed
     Column("position", Integer, nullable=False),  # 1-based place of the story in the list
     Column("model_version", String(128), nullable=False),
+    # issue 26: the experiment arm the list was served in (NULL: none), and whether the story was in a slot
+    # filled from further down the candidate pool (exploration) — so the logs support unbiased estimates
+    Column("arm", String(16), nullable=True),
+    Column("explored", Boolean, nullable=False, server_default=false()),
     Index("events_occurred_at", "occurred_at"),
 )
 
@@ -160,6 +168,15 @@ def _create_tables(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _add_event_arm_and_exploration(conn: Connection) -> None:
+    """The events' `arm` and `explored` columns (a database created by step 1 of this code has them)."""
+    present = {column["name"] for column in inspect(conn).get_columns("events")}
+    for column in (events.c.arm, events.c.explored):
+        if column.name not in present:
+            ddl = CreateColumn(column).compile(dialect=conn.dialect)
+            conn.execute(DDL(f"ALTER TABLE events ADD COLUMN {ddl}"))
+
+
 def _create_sync_tables(conn: Connection) -> None:
     metadata.create_all(conn, tables=list(SYNC_TABLES), checkfirst=True)
 
@@ -170,4 +187,5 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _create_sync_tables,
     3: lambda conn: admin_jobs.create(conn, checkfirst=True),
     4: lambda conn: revoked_editor_sessions.create(conn, checkfirst=True),
+    5: _add_event_arm_and_exploration,
 }

@@ -1,4 +1,4 @@
-"""`relatedly` command line: train, update, remove, sync, models, evaluate, related, serve, db, report.
+"""`relatedly` command line: train, update, remove, sync, models, evaluate, related, serve, db, report, learn.
 
 Exit codes, for cron and orchestrators: 0 success, 2 bad input (corpus, arguments, unknown id),
 1 any other failure. Errors are one readable message on stderr, never a traceback (unless --debug).
@@ -28,6 +28,7 @@ from training.database_cli import add_database_commands
 from training.evaluate import evaluate_corpus, format_table, write_report
 from training.events_cli import add_event_commands
 from training.importer import add_corpus_arguments, add_import_command, corpus_summary, load_from_args, reader_options
+from training.learn_cli import add_learn_command
 from training.logs import LOG_FORMATS, configure_cli_logging
 from training.overrides_cli import add_override_commands, article_rules
 from training.progress import progress_factory
@@ -180,6 +181,7 @@ def _build_parser() -> argparse.ArgumentParser:
     db_actions = add_database_commands(commands, models_dir)
     add_override_commands(commands, models_dir)
     add_event_commands(commands, db_actions, models_dir)
+    add_learn_command(commands, models_dir)
     for command in _commands_of(parser):
         _add_run_options(command, defaults=False)
     return parser

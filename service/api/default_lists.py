@@ -5,9 +5,11 @@ model gives every article's default list as ids and scores (`recommender.default
 `render_defaults` turns them into the response documents off the request path, before the new version
 is swapped in, so that request costs a dictionary lookup right after a publish: nothing to warm.
 
-A rendered list can be replaced without a new model version (`DefaultResponses.replace`). Editorial
+A rendered list can be replaced without a new model version (`DefaultResponses.replace`): the lists
+`relatedly learn` publishes arrive that way (`apply_learned`, from `service.models.learned`). Editorial
 rules work through the same seam: when the overrides' revision changes, the lists they touch (pins,
-blocks, lists holding an excluded story) are rendered again with the rules, on top of the base lists.
+blocks, lists holding an excluded story) are rendered again with the rules, on top of the base lists
+(in the learned order where there is one).
 
 `DefaultListPath` answers exactly those requests in front of Flask, through the same response code as
 every route (`service.pipeline`), and hands every other request to Flask unchanged.
@@ -23,9 +25,21 @@ from typing import Any
 
 from flask import Flask
 
+from publishing.learned import LearnedLists
 from recommender.default_lists import ArticleLists
+from recommender.model import RelatedModel
 from recommender.overrides import Overrides
-from service.api.routes import RELATED_RULE, dumps, list_document, render_with_rules, story_entry
+from recommender.reader_evidence import LearnedList
+from service.api.reader_lists import MODEL_ARM, arm_of, with_arm
+from service.api.routes import (
+    RELATED_RULE,
+    default_request_options,
+    dumps,
+    explored_body,
+    list_document,
+    render_with_rules,
+    story_entry,
+)
 from service.extensions import Relatedly
 from service.pipeline.http import finish_get
 
@@ -67,6 +81,12 @@ _SCORE_MARK = 0.0
 _SCORE_KEY = '"score":'
 _SCORE_JSON = _SCORE_KEY + repr(_SCORE_MARK)
 _RELATED = b'"related":['
+def _render(model: RelatedModel, version: str, limit: int, article_id: str, ids: list[str],
+            scores: list[float]) -> bytes:
+    """One article's model list, as `render_defaults` renders it."""
+    stories = [{**story_entry(model.article(s), 0.0, "model"), "score": round(score, 6)}
+               for s, score in zip(ids, scores, strict=True)]
+    return dumps(list_document(article_id, version, limit, stories))
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,8 @@ class DefaultResponses:
         self._bodies = bodies
         self._edited = _Edited()
         self._lock = threading.Lock()
+        self.learned: LearnedLists | None = None  # the reader-evidence lists applied (`apply_learned`)
+        self.learned_revision = 0  # bumped by every `apply_learned`, part of the cache keys
 
     @property
     def limit(self) -> int:
@@ -100,6 +122,30 @@ class DefaultResponses:
             edited = self._edit(overrides)
         return edited.bodies.get(article_id) or self._bodies.get(article_id)
 
+    def learned_for(self, article_id: str) -> LearnedList | None:
+        """The article's learned order, if reader evidence changed its list."""
+        learned = self.learned
+        return learned.lists.get(article_id) if learned is not None else None
+
+    def apply_learned(self, learned: LearnedLists | None) -> int:
+        """Serve `learned`'s lists instead of the model's (None: the model's again); how many lists
+        were rendered. Lists learned before and not now get the model's list back."""
+        if learned is not None and learned.model_version != self.version:
+            raise ValueError(f"learned lists of model {learned.model_version} offered to model {self.version}")
+        before = set(self.learned.lists) if self.learned is not None else set()
+        now = learned.lists if learned is not None else {}
+        model, limit = self.lists.model, self.limit
+        bodies = {a: _render(model, self.version, limit, a, list(entry.order[:limit]), list(entry.scores[:limit]))
+                  for a, entry in now.items() if a in self._bodies}  # as rendered at load: ~10 µs a list
+        for article_id in before - now.keys():
+            ids, scores = self.lists.default_list(article_id)
+            bodies[article_id] = _render(model, self.version, self.limit, article_id, ids, scores)
+        with self._lock:
+            self.learned = learned
+            self.learned_revision += 1
+        self.replace(bodies)
+        return len(bodies)
+
     def replace(self, bodies: Mapping[str, bytes]) -> None:
         """Replace some articles' base lists (the editorial rules still apply on top)."""
         with self._lock:
@@ -114,8 +160,9 @@ class DefaultResponses:
             if overrides.exclusions:
                 touched.update(self.lists.articles_listing(overrides.exclusions))
             model, version, limit = self.lists.model, self.version, self.limit
-            edited = _Edited(overrides.revision, {a: render_with_rules(model, version, a, overrides, limit)
-                                                  for a in sorted(touched) if a in self._bodies})
+            edited = _Edited(overrides.revision, {
+                a: render_with_rules(model, version, a, overrides, limit, self.learned_for(a))
+                for a in sorted(touched) if a in self._bodies})
             self._edited = edited
             return edited
 
@@ -137,11 +184,16 @@ class DefaultListPath:
         loaded = self.parts.store.current() if article_id is not None else None
         defaults = loaded.defaults if loaded is not None else None
         body = defaults.body(article_id, self.parts.overrides.current()) if defaults else None
-        if body is None:  # not that request, no model, or an unknown id: Flask answers
-            return self.flask_wsgi(environ, start_response)
+        settings = self.parts.settings
+        arm = arm_of(settings, article_id) if body is not None else None
+        if body is None or (arm == MODEL_ARM and defaults.learned_for(article_id) is not None):
+            return self.flask_wsgi(environ, start_response)  # not that request, no model, an unknown id, or the
+            # experiment's model arm of a learned list: Flask answers
+        options = default_request_options(defaults.limit, loaded.model.top_k)
+        explored = explored_body(self.parts, loaded, article_id, options, body) if settings.explore_share else None
         status, headers, content = finish_get(
-            environ, body, settings=self.parts.settings, model_version=loaded.version, cache="precomputed",
-            endpoint=RELATED_RULE, started=started,
+            environ, with_arm(explored or body, arm), settings=settings, model_version=loaded.version,
+            cache="precomputed", endpoint=RELATED_RULE, started=started, cacheable=explored is None,
         )
         start_response(status, headers)
         return content

@@ -30,6 +30,7 @@ def readyz() -> ResponseReturnValue:
         "events": events,
         "last_reload_error": parts.store.last_error,
         "overrides": {"revision": parts.overrides.current().revision, "error": parts.overrides.last_error},
+        "learning": current_app.extensions["relatedly_learned"].state(),
     }
     if loaded is None:
         body["status"] = "unavailable"

@@ -316,15 +316,23 @@ SPEC: dict[str, Any] = {
                                     "article_id": {"type": "string"}, "model_version": _ref("Token"),
                                     "items": {"type": "array", "minItems": 1, "maxItems": 50, "uniqueItems": True,
                                               "items": {"type": "string"},
-                                              "description": "the stories shown, in order (position 1 first)"}}},
+                                              "description": "the stories shown, in order (position 1 first)"},
+                                    "arm": _ref("Arm"),
+                                    "explored": {"type": "integer", "minimum": 1, "maximum": 50,
+                                                 "description": "the position of the explored story, if any"}}},
                     {"type": "object", "additionalProperties": False,
                      "required": ["type", "list_id", "article_id", "model_version", "target", "position"],
                      "properties": {"type": {"const": "click"}, "list_id": _ref("Token"),
                                     "article_id": {"type": "string"}, "model_version": _ref("Token"),
                                     "target": {"type": "string"},
-                                    "position": {"type": "integer", "minimum": 1, "maximum": 50}}},
+                                    "position": {"type": "integer", "minimum": 1, "maximum": 50},
+                                    "arm": _ref("Arm"),
+                                    "explored": {"type": "boolean",
+                                                 "description": "the story was in the explored slot"}}},
                 ],
             },
+            "Arm": {"type": "string", "pattern": "^[a-z0-9_-]{1,16}$",
+                    "description": "the experiment arm the list was served in (the response's arm)"},
             "Token": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,64}$"},
             "Error": {
                 "type": "object",
@@ -348,6 +356,12 @@ SPEC: dict[str, Any] = {
                     "semantic": {"type": "number"},
                     "shared_tags": {"type": "array", "items": {"type": "string"}},
                     "same_category": {"type": "boolean"},
+                    "reader_evidence": {
+                        "type": "object", "description": "present when reader evidence moved the story",
+                        "required": ["moved", "model_position", "impressions", "clicks", "expected_clicks", "ratio"],
+                        "properties": {"moved": {"type": "boolean"}, "model_position": {"type": "integer"},
+                                       "impressions": {"type": "integer"}, "clicks": {"type": "integer"},
+                                       "expected_clicks": {"type": "number"}, "ratio": {"type": "number"}}},
                 },
             },
             "RelatedStory": {
@@ -363,6 +377,8 @@ SPEC: dict[str, Any] = {
                                "description": "pinned: an editor put it there (shown first); model: ranked;"
                                               " recent, popular: the fallback asked for"},
                     "explanation": _ref("Explanation"),
+                    "explored": {"const": True, "description": "drawn from further down the candidate pool for "
+                                                              "this view (RELATEDLY_EXPLORE_SHARE)"},
                 },
             },
             "RelatedList": {
@@ -376,6 +392,8 @@ SPEC: dict[str, Any] = {
                     "related": {"type": "array", "items": _ref("RelatedStory")},
                     "fallback": {"enum": ["recent", "popular"],
                                  "description": "present when nothing was related and these are the fallback"},
+                    "arm": {"enum": ["learned", "model"],
+                            "description": "the experiment arm of this view (RELATEDLY_EXPERIMENT=learning)"},
                 },
             },
             "TextRelatedList": {

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -21,9 +22,11 @@ from recommender.limits import MAX_BATCH_IDS
 from recommender.model import RelatedItem, RelatedModel
 from recommender.overrides import Overrides
 from recommender.ranking import RankingOptions
+from recommender.reader_evidence import LearnedList
 from service.api.cache import cache_key, encode_params
 from service.api.fallback import Fallback, fallback_rows, with_fallback
 from service.api.params import canonical, explain_flag, fallback_choice, iso_datetime, ranking_options
+from service.api.reader_lists import MODEL_ARM, arm_of, explores, further_story
 from service.extensions import Relatedly, relatedly
 from service.models.store import LoadedModel
 from service.pipeline import metrics
@@ -40,7 +43,8 @@ def related(article_id: str) -> Response:
     parts, loaded = relatedly(), current_model()
     options, explain = _options(request.args, loaded), explain_flag(request.args)
     body = _related_body(parts, loaded, article_id, options, explain, fallback_choice(request.args))
-    return _json_response(body, loaded.version, cacheable=True)
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return _json_response(explored or body, loaded.version, cacheable=explored is None)
 
 
 @bp.get("/related")
@@ -51,7 +55,8 @@ def related_by_url() -> Response:
     params = {k: v for k, v in request.args.items() if k != "url"}
     options, explain = _options(params, loaded), explain_flag(params)
     body = _related_body(parts, loaded, article_id, options, explain, fallback_choice(params))
-    return _json_response(body, loaded.version, cacheable=True)
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return _json_response(explored or body, loaded.version, cacheable=explored is None)
 
 
 def article_id_for_url(loaded: LoadedModel, url: str | None) -> str:
@@ -151,11 +156,30 @@ def related_batch() -> Response:
                           cacheable=False)
 
 
-def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes]:
-    """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment)."""
+def related_list(article_id: str, params: Mapping[str, Any]) -> tuple[LoadedModel, bytes, bool]:
+    """An article's list exactly as the JSON endpoint serves it (cached), for other renderings (the HTML fragment),
+    and whether this view explores (then it must not be cached)."""
     parts, loaded = relatedly(), current_model()
-    return loaded, _related_body(parts, loaded, article_id, _options(params, loaded), explain=False,
-                                 fallback=fallback_choice(params))
+    options = _options(params, loaded)
+    body = _related_body(parts, loaded, article_id, options, explain=False, fallback=fallback_choice(params))
+    explored = explored_body(parts, loaded, article_id, options, body)
+    return loaded, explored or body, explored is not None
+
+
+def explored_body(parts: Relatedly, loaded: LoadedModel, article_id: str, options: RankingOptions,
+                  body: bytes) -> bytes | None:
+    """This view's list with its last slot explored (see `service.api.reader_lists`), or None."""
+    if not explores(parts.settings) or not learnable(parts, loaded, options):
+        return None
+    document = json.loads(body)
+    stories = document["related"]
+    if not stories or stories[-1].get("source") != "model":  # an editor's pin keeps its slot
+        return None
+    item = further_story(loaded, article_id, options, [s["id"] for s in stories], parts.overrides.current())
+    if item is None:
+        return None
+    stories[-1] = {**story_entry(item.article, item.score, "model"), "explored": True}
+    return dumps(document)
 
 
 def current_model() -> LoadedModel:
@@ -178,35 +202,71 @@ def _related_body(parts: Relatedly, loaded: LoadedModel, article_id: str, option
     if article_id not in loaded.model:
         raise _not_found(article_id, loaded)
     overrides = parts.overrides.current()  # the one place editors' rules enter a related list
+    varies = learnable(parts, loaded, options)
+    arm = arm_of(parts.settings, article_id) if varies else None
 
     def compute() -> dict[str, Any]:
-        document = related_document(loaded.model, loaded.version, article_id, options, overrides, explain)
+        learned = learned_list(loaded, article_id, options) if varies and arm != MODEL_ARM else None
+        document = related_document(loaded.model, loaded.version, article_id, options, overrides, explain, learned)
+        if arm is not None:
+            document = {**document, "arm": arm}
         if fallback is None or document["count"]:
             return document
         ids = fallback_rows(fallback, loaded.model, article_id, options, overrides, parts.database)
         return with_fallback(document, fallback, [story_entry(loaded.model.article(i), 0.0, fallback) for i in ids])
 
-    key = related_cache_key(cache_version(loaded, overrides), article_id, options, explain, fallback)
-    return _cached(parts, key, compute)
+    version = cache_version(loaded, overrides) + (f":{arm}" if arm else "")
+    return _cached(parts, related_cache_key(version, article_id, options, explain, fallback), compute)
 
 
 def related_document(model: RelatedModel, model_version: str, article_id: str, options: RankingOptions,
-                     overrides: Overrides, explain: bool = False) -> dict[str, Any]:
-    """An article's list under `options` and the editorial rules, as its response document."""
-    items = model.related(article_id, options, explain=explain, rules=overrides.rules_for(article_id))
+                     overrides: Overrides, explain: bool = False, learned: LearnedList | None = None) -> dict[str, Any]:
+    """An article's list under `options` and the editorial rules, as its response document; in the
+    `learned` order (reader evidence, see `service.models.learned`) when given."""
+    rules = overrides.rules_for(article_id)
+    if learned is None:
+        items = model.related(article_id, options, explain=explain, rules=rules)
+    else:
+        items = model.related_in_order(article_id, learned.order, options, explain=explain, rules=rules)
     metrics.LISTS.labels(short=str(len(items) < options.limit).lower()).inc()
-    return list_document(article_id, model_version, options.limit, [_item(item) for item in items])
+    stories = [_item(item) for item in items]
+    if learned is not None and explain:
+        for story in stories:
+            move = learned.moves.get(story["id"])
+            if move is not None and story["source"] == "model":
+                story["explanation"]["reader_evidence"] = {
+                    "moved": True, "model_position": move.model_position, "impressions": move.impressions,
+                    "clicks": move.clicks, "expected_clicks": move.expected_clicks, "ratio": move.ratio}
+    return list_document(article_id, model_version, options.limit, stories)
 
 
 def render_with_rules(model: RelatedModel, model_version: str, article_id: str, overrides: Overrides,
-                      limit: int) -> bytes:
-    """An article's list with no options given (for `limit` stories) under the editorial rules, rendered."""
-    return dumps(related_document(model, model_version, article_id, _default_options(limit, model.top_k), overrides))
+                      limit: int, learned: LearnedList | None = None) -> bytes:
+    """An article's list with no options given (for `limit` stories) under the editorial rules (in the
+    `learned` order when given), rendered."""
+    options = default_request_options(limit, model.top_k)
+    return dumps(related_document(model, model_version, article_id, options, overrides, learned=learned))
 
 
 def cache_version(loaded: LoadedModel, overrides: Overrides) -> str:
-    """What cache keys name as the version: the model's and the overrides' revision, so either change is seen."""
-    return f"{loaded.version}:o{overrides.revision}"
+    """What cache keys name as the version: the model's, the overrides' revision and the learned lists'
+    revision, so any change is seen."""
+    learned = loaded.defaults.learned_revision if loaded.defaults is not None else 0
+    return f"{loaded.version}:o{overrides.revision}" + (f":l{learned}" if learned else "")
+
+
+def learnable(parts: Relatedly, loaded: LoadedModel, options: RankingOptions) -> bool:
+    """Whether a request gets what learning from readers varies (learned order, arm, exploration): the default
+    options but for the limit and the stories left out (the widget asks for 5 and leaves out what the page
+    already shows)."""
+    default = default_request_options(parts.settings.default_limit, loaded.model.top_k)
+    return options is default or replace(options, limit=default.limit, exclude=default.exclude) == default
+
+
+def learned_list(loaded: LoadedModel, article_id: str, options: RankingOptions) -> LearnedList | None:
+    """The article's learned order when the (learnable) request may use it: within the order's length."""
+    learned = loaded.defaults.learned_for(article_id) if loaded.defaults is not None else None
+    return learned if learned is not None and options.limit <= len(learned.order) else None
 
 
 def related_cache_key(model_version: str, article_id: str, options: RankingOptions, explain: bool,
@@ -224,7 +284,7 @@ def default_related_cache_key(model_version: str, article_id: str, default_limit
 
 @functools.cache
 def _default_params(default_limit: int, top_k: int) -> str:
-    return encode_params(canonical(_default_options(default_limit, top_k), explain=False))
+    return encode_params(canonical(default_request_options(default_limit, top_k), explain=False))
 
 
 def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -> bytes:
@@ -247,12 +307,13 @@ def _cached(parts: Relatedly, key: str, compute: Callable[[], dict[str, Any]]) -
 def _options(params: Mapping[str, Any], loaded: LoadedModel) -> RankingOptions:
     default_limit = relatedly().settings.default_limit
     if not params:  # the common case: the page renderer asks with the defaults
-        return _default_options(default_limit, loaded.model.top_k)
+        return default_request_options(default_limit, loaded.model.top_k)
     return ranking_options(params, default_limit=default_limit, max_limit=loaded.model.top_k)
 
 
 @functools.cache
-def _default_options(default_limit: int, top_k: int) -> RankingOptions:
+def default_request_options(default_limit: int, top_k: int) -> RankingOptions:
+    """The options of a request that gives none (one instance per limit and K)."""
     return ranking_options({}, default_limit=default_limit, max_limit=top_k)
 
 

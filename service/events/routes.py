@@ -37,7 +37,9 @@ bp = Blueprint("events", __name__, url_prefix="/v1")
 EVENT_MEDIA_TYPES = ("text/plain", "application/json")
 _FIELDS = {"impression": {"type", "list_id", "article_id", "model_version", "items"},
            "click": {"type", "list_id", "article_id", "model_version", "target", "position"}}
+_OPTIONAL = {"arm", "explored"}  # issue 26; today's widget format (without them) is still accepted
 _TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_ARM = re.compile(r"^[a-z0-9_-]{1,16}$")
 
 
 def register_events(app: Flask) -> None:
@@ -85,11 +87,14 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
     kind = event.get("type")
     if kind not in EVENT_TYPES:
         raise _bad(f"type must be one of {', '.join(EVENT_TYPES)}, got {kind!r}")
-    if event.keys() != _FIELDS[kind]:
-        unknown, missing = sorted(set(event) - _FIELDS[kind]), sorted(_FIELDS[kind] - set(event))
-        raise _bad(f"a {kind} has exactly the fields {', '.join(sorted(_FIELDS[kind]))}"
+    if not _FIELDS[kind] <= event.keys() <= _FIELDS[kind] | _OPTIONAL:
+        unknown, missing = sorted(set(event) - _FIELDS[kind] - _OPTIONAL), sorted(_FIELDS[kind] - set(event))
+        raise _bad(f"a {kind} has the fields {', '.join(sorted(_FIELDS[kind]))}, and optionally arm and explored"
                    f" ({'unknown: ' + ', '.join(unknown) if unknown else 'missing: ' + ', '.join(missing)})")
     list_id = _token(event, "list_id")
+    arm = event.get("arm")
+    if arm is not None and not (isinstance(arm, str) and _ARM.match(arm)):
+        raise _bad(f"arm must be 1 to 16 lower-case letters, digits, _ or -, got {arm!r}"[:300])
     model_version = _token(event, "model_version")
     if model_version != loaded.version and not _published(models_dir, model_version):
         raise ApiError(404, "model_version_not_found", f"model_version {model_version!r} is not a published version")
@@ -99,14 +104,22 @@ def event_rows(event: Any, loaded: LoadedModel, occurred_at: datetime, models_di
         if isinstance(position, bool) or not isinstance(position, int) or not 1 <= position <= _max_items(loaded):
             raise _bad(f"position must be an integer from 1 to {_max_items(loaded)}, got {position!r}")
         target = _story(event["target"], "target", loaded, not_=article_id)
-        return [EventRow(occurred_at, kind, list_id, article_id, target, position, model_version)]
+        explored = event.get("explored", False)
+        if not isinstance(explored, bool):
+            raise _bad(f"a click's explored must be true or false, got {explored!r}"[:300])
+        return [EventRow(occurred_at, kind, list_id, article_id, target, position, model_version, arm, explored)]
     items = event["items"]
     if not isinstance(items, list) or not 1 <= len(items) <= _max_items(loaded):
         raise _bad(f"items must be a list of 1 to {_max_items(loaded)} story ids")
     if len(set(map(str, items))) != len(items):
         raise _bad("items must not repeat a story")
+    explored_at = event.get("explored")
+    if explored_at is not None and (isinstance(explored_at, bool) or not isinstance(explored_at, int)
+                                    or not 1 <= explored_at <= len(items)):
+        raise _bad(f"an impression's explored must be the position of the explored story, 1 to {len(items)},"
+                   f" got {explored_at!r}"[:300])
     return [EventRow(occurred_at, kind, list_id, article_id, _story(item, "items", loaded, not_=article_id), n,
-                     model_version) for n, item in enumerate(items, start=1)]
+                     model_version, arm, n == explored_at) for n, item in enumerate(items, start=1)]
 
 
 _seen_versions: set[tuple[str, str]] = set()  # (models dir, version) found on disk once: versions never change

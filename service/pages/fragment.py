@@ -116,12 +116,15 @@ def fragment_response(article_id: str) -> Response:
     thumbnail = thumbnail_size(request.args.get("thumbnails"))
     params = {name: request.args[name] for name in RANKING_PARAMETERS if name in request.args}
     params.setdefault("limit", DEFAULT_LIMIT)
-    loaded, body = related_list(article_id, params)
+    loaded, body, explored = related_list(article_id, params)
     look = BlockLook.from_args(request.args)
     html = render_fragment(json.loads(body), heading=heading, thumbnail=thumbnail, look=look,
                            list_id=_list_id(body)).encode()
     response = Response(html, mimetype="text/html")
     response.headers["X-Model-Version"] = loaded.version
+    if explored:  # one reader's draw: never cached (see service.api.reader_lists)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     return http_cacheable(response, html)
 
 
@@ -167,7 +170,7 @@ def render_fragment(payload: Mapping[str, Any], *, heading: str | None, thumbnai
     return render_template("related.html", list_id=list_id, article_id=payload["article_id"],
                            model_version=payload["model_version"], stories=stories, thumbnail=thumbnail,
                            heading=texts[fallback] if fallback else heading or texts["related"], look=look,
-                           fallback=fallback)
+                           fallback=fallback, arm=payload.get("arm"))
 
 
 def thumbnail_size(raw: str | None) -> tuple[str, str] | None:
@@ -213,6 +216,7 @@ def _story(item: Mapping[str, Any], thumbnail: tuple[str, str] | None, lang: str
         "published_at": item.get("published_at"),
         "date": date_text(item.get("published_at"), lang),
         "image": image if thumbnail and _safe_url(image) else None,
+        "explored": item.get("explored") is True,
     }
 
 

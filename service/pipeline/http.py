@@ -36,14 +36,18 @@ def client_has(etag: str, if_none_match: str | None) -> bool:
 
 def finish_get(
     environ: dict[str, Any], body: bytes, *, settings: Settings, model_version: str, cache: str, endpoint: str,
-    started: float,
+    started: float, cacheable: bool = True,
 ) -> tuple[str, list[tuple[str, str]], list[bytes]]:
-    """Status line, headers and body of a cacheable JSON GET answered outside Flask; counted and logged."""
+    """Status line, headers and body of a JSON GET answered outside Flask (cacheable: ETag, 304 and a public
+    `Cache-Control`; else `no-store`); counted and logged."""
     etag = etag_of(body)
     request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
-    not_modified = client_has(etag, environ.get("HTTP_IF_NONE_MATCH"))
+    not_modified = cacheable and client_has(etag, environ.get("HTTP_IF_NONE_MATCH"))
     headers = [] if not_modified else [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-    headers += [("Cache-Control", public_cache_control(settings.http_max_age_seconds)), ("ETag", etag)]
+    if cacheable:
+        headers += [("Cache-Control", public_cache_control(settings.http_max_age_seconds)), ("ETag", etag)]
+    else:
+        headers.append(("Cache-Control", "no-store"))
     headers += request_headers(request_id, model_version, cache)
     vary, cors = cors_headers(environ.get("HTTP_ORIGIN"), "GET", settings.cors_origins)
     if vary:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
+from typing import Any
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # metrics below write their files there at definition
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
@@ -58,6 +60,23 @@ EVENTS_BACKLOG = Gauge(
     "relatedly_events_backlog_rows", "Event rows acknowledged but not yet in the database (queued or spooled)",
     multiprocess_mode="livesum",
 )
+LEARNED_LISTS = Gauge("relatedly_learned_lists", "Default lists reordered by reader evidence in the applied learn run",
+                      multiprocess_mode="liveall")
+LEARN_LAST_RUN = Gauge("relatedly_learn_last_run_timestamp_seconds", "When the applied learn run was computed",
+                       multiprocess_mode="liveall")
+EVIDENCE_COVERAGE = Gauge("relatedly_evidence_coverage_ratio",
+                          "Share of default lists whose every story has enough impressions to be judged",
+                          multiprocess_mode="liveall")
+
+
+def learned_lists_applied(changed: int, stats: dict[str, Any]) -> None:
+    """Record the learn run a worker applied (called by `service.models.learned`)."""
+    LEARNED_LISTS.set(changed)
+    computed_at = stats.get("computed_at")
+    if computed_at:
+        LEARN_LAST_RUN.set(datetime.fromisoformat(computed_at).timestamp())
+    EVIDENCE_COVERAGE.set(stats.get("covered", 0) / stats["articles"] if stats.get("articles") else 0.0)
+
 
 def model_swapped(previous: str | None, version: str, n_articles: int, created_at: float) -> None:
     """Record a model swap (called by the model store)."""

@@ -194,3 +194,30 @@ def test_an_event_naming_an_earlier_published_version_is_accepted(models_dir: Pa
     assert post(client, impression(served, model_version=earlier)).status_code == 204
     assert event_writer(app).flush()
     assert {s.model_version for s in position_stats(app.extensions["relatedly"].database, LONG_AGO)} == {earlier}
+
+
+def test_an_arm_and_an_explored_slot_are_stored_with_the_rows(events_app, served) -> None:
+    """Issue 26's optional fields: the experiment arm on every row, `explored` on the explored story's rows."""
+    client = events_app.test_client()
+    assert post(client, impression(served, arm="learned", explored=5)).status_code == 204
+    assert post(client, click(served, at=5, arm="learned", explored=True)).status_code == 204
+    assert post(client, impression(served, list_id="without-them")).status_code == 204  # today's format
+    assert stored_rows(events_app) == 11
+    with events_app.extensions["relatedly"].database.engine.connect() as conn:
+        rows = conn.execute(select(events.c.list_id, events.c.type, events.c.position, events.c.arm,
+                                   events.c.explored).order_by(events.c.id)).all()
+    assert [r.arm for r in rows] == ["learned"] * 6 + [None] * 5
+    assert [(r.type, r.position) for r in rows if r.explored] == [("impression", 5), ("click", 5)]
+
+
+@pytest.mark.parametrize("changes", [{"arm": "Learned!"}, {"arm": 3}, {"arm": "x" * 17}, {"explored": 0},
+                                     {"explored": 6}, {"explored": True}, {"explored": "5"}])
+def test_a_bad_arm_or_explored_position_is_refused(events_app, served, changes: dict[str, Any]) -> None:
+    response = post(events_app.test_client(), impression(served, **changes))
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_event"
+    assert stored_rows(events_app) == 0
+
+
+def test_a_clicks_explored_flag_must_be_a_boolean(events_app, served) -> None:
+    response = post(events_app.test_client(), click(served, explored=1))
+    assert response.status_code == 400 and "explored" in response.get_json()["error"]["message"]

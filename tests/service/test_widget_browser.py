@@ -26,12 +26,14 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask, Response
+from sqlalchemy import select
 
 from service import create_app
 from service.config import Settings
 from service.events.routes import event_writer
 from service.pages.fragment import DEFAULT_THUMBNAIL, WIDGET_JS, render_fragment
 from storage.events import version_stats
+from storage.schema import events
 from tests.conftest import SPACE_STATION_ID
 from tests.conftest import _serve as live_server  # the `serve_app` fixture's server, for module-wide servers
 from training.cli import main
@@ -627,3 +629,47 @@ def test_the_accessibility_audit_finds_a_real_problem(site, page, axe_audit) -> 
     tab, _ = page
     tab.goto(site.page("a11y-broken", '<img src="https://img.example.org/x.png">', host_css=False))
     assert [v["id"] for v in axe_audit(tab)] == ["image-alt"]
+def test_the_widget_reports_the_arm_and_the_explored_slot(site, serve_app, sample_models_dir: Path, page,
+                                                          tmp_path: Path) -> None:
+    """Issue 26: an API running the learning experiment and exploring half the views; the widget marks the explored
+    story and sends the arm with every event and the explored slot with the impression and its click."""
+    app = create_app(Settings(models_dir=str(sample_models_dir), cors_origins=(site.host,), experiment="learning",
+                              explore_share=0.5, database_url=f"sqlite:///{tmp_path / 'events.db'}"), watch=False)
+    tab, log = page
+    with serve_app(app) as api:
+        site.csp_origins.append(api)
+        for attempt in range(12):  # until a view explores (each does with probability 1/2)
+            tab.goto(site.page(f"explore-{attempt}", f'<div data-relatedly-article="{SPACE_STATION_ID}"></div>',
+                               api=api))
+            tab.wait_for_selector("aside.relatedly a")
+            if tab.query_selector("a[data-relatedly-explored]"):
+                break
+        arm = tab.get_attribute("aside.relatedly", "data-relatedly-arm")
+        assert arm in ("learned", "model")
+        explored_at = int(tab.get_attribute("a[data-relatedly-explored]", "data-relatedly-position"))
+        assert explored_at == 5  # the last of the widget's five
+        deadline = time.monotonic() + 5
+        while not [b for b in log.beacons() if b["type"] == "impression" and "explored" in b]:
+            assert time.monotonic() < deadline, "no impression beacon"
+            tab.wait_for_timeout(50)
+        impression = [b for b in log.beacons() if "explored" in b][-1]
+        assert impression["arm"] == arm and impression["explored"] == explored_at
+        with tab.expect_navigation():
+            tab.click("a[data-relatedly-explored]")
+        deadline = time.monotonic() + 5
+        while not [b for b in log.beacons() if b["type"] == "click"]:
+            assert time.monotonic() < deadline, "no click beacon"
+            time.sleep(0.05)
+        click = [b for b in log.beacons() if b["type"] == "click"][-1]
+        assert click["arm"] == arm and click["explored"] is True and click["position"] == explored_at
+        assert log.problems == []
+        database = app.extensions["relatedly"].database
+        deadline = time.monotonic() + 5
+        while True:  # the beacon has left the browser; its row may still be on its way
+            event_writer(app).flush()
+            with database.engine.connect() as conn:
+                stored = conn.execute(select(events.c.type, events.c.arm).where(events.c.explored)).all()
+            if len(stored) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert sorted(stored)[:1] == [("click", arm)] and ("impression", arm) in stored

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from service import create_app
 from service.config import ConfigError, Settings
@@ -102,3 +102,16 @@ def test_db_upgrade_command_reports_an_unreachable_database(capsys: pytest.Captu
 def test_db_upgrade_defaults_to_the_file_beside_the_models_directory(tmp_path: Path) -> None:
     assert main(["db", "upgrade", "--models-dir", str(tmp_path / "models")]) == 0
     assert (tmp_path / "relatedly.db").is_file()
+
+
+def test_a_version_1_database_gains_the_events_arm_and_explored_columns(database: Database) -> None:
+    """Step 2 (issue 26) on a database made before it: the columns are added, the rows kept."""
+    with database.transaction() as conn:
+        conn.execute(text("ALTER TABLE events DROP COLUMN arm"))
+        conn.execute(text("ALTER TABLE events DROP COLUMN explored"))
+        conn.execute(text("INSERT INTO events (occurred_at, type, list_id, article_id, story_id, position, "
+                          "model_version) VALUES (CURRENT_TIMESTAMP, 'click', 'l', 'a', 's', 1, 'v')"))
+        conn.execute(update(schema_info).values(version=1))
+    assert database.upgrade() == SCHEMA_VERSION
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT arm, explored FROM events")).all() == [(None, False)]

@@ -217,6 +217,9 @@
     if (fallback) {
       aside.setAttribute("data-relatedly-fallback", fallback);
     }
+    if (typeof body.arm === "string") {
+      aside.setAttribute("data-relatedly-arm", body.arm);
+    }
     var heading = element("h" + options.level, "relatedly-heading");
     heading.setAttribute("id", "relatedly-" + listId + "-heading");
     heading.textContent = fallback ? options.texts[fallback] : options.heading || options.texts.related;
@@ -227,6 +230,9 @@
       link.setAttribute("href", safeUrl(item.url));
       link.setAttribute("data-relatedly-id", item.id);
       link.setAttribute("data-relatedly-position", String(index + 1));
+      if (item.explored === true) {
+        link.setAttribute("data-relatedly-explored", "true");
+      }
       var image = options.thumbnail && safeUrl(item.image);
       if (image) {
         var img = element("img", "relatedly-image");
@@ -282,6 +288,9 @@
     if (!links.length || !common.article_id || !common.model_version) {
       return;
     }
+    if (aside.getAttribute("data-relatedly-arm")) {
+      common.arm = aside.getAttribute("data-relatedly-arm");  // the experiment arm the list was served in
+    }
     function event(type, fields) {
       var result = {type: type};
       Object.keys(common).forEach(function (key) { result[key] = common[key]; });
@@ -289,11 +298,16 @@
       return result;
     }
     var items = Array.prototype.map.call(links, function (a) { return a.getAttribute("data-relatedly-id"); });
+    var explored = Array.prototype.filter.call(links, function (a) { return a.hasAttribute("data-relatedly-explored"); });
     var impressed = false;
     function impression() {
       if (!impressed) {
         impressed = true;
-        send(event("impression", {items: items}));
+        var fields = {items: items};
+        if (explored.length) {  // the slot filled from further down the candidate pool
+          fields.explored = Number(explored[0].getAttribute("data-relatedly-position"));
+        }
+        send(event("impression", fields));
       }
     }
     if (window.IntersectionObserver) {
@@ -311,8 +325,12 @@
       var link = e.target && e.target.closest ? e.target.closest("a.relatedly-link") : null;
       if (link && (e.type === "click" || e.button === 1)) {
         impression();  // a click implies the list was seen
-        send(event("click", {target: link.getAttribute("data-relatedly-id"),
-                             position: Number(link.getAttribute("data-relatedly-position"))}));
+        var fields = {target: link.getAttribute("data-relatedly-id"),
+                      position: Number(link.getAttribute("data-relatedly-position"))};
+        if (link.hasAttribute("data-relatedly-explored")) {
+          fields.explored = true;
+        }
+        send(event("click", fields));
       }
     }
     aside.addEventListener("click", clicked);
