@@ -35,11 +35,11 @@ def test_version_one_databases_gain_the_later_tables(tmp_path: Path) -> None:
         conn.execute(schema_info.insert().values(version=1))
         for table in ("sync_posts", "sync_sources", "admin_jobs", "revoked_editor_sessions"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
-    assert database.upgrade() == SCHEMA_VERSION == 4
+    assert database.upgrade() == SCHEMA_VERSION == 5
     assert {"sync_sources", "sync_posts", "admin_jobs", "events"} <= set(inspect(database.engine).get_table_names())
     with database.transaction() as conn:
         conn.execute(update(schema_info).values(version=1))
-    assert database.upgrade() == 4  # the steps are safe to run over existing tables
+    assert database.upgrade() == 5  # the steps are safe to run over existing tables
     database.dispose()
 
 
