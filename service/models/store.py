@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from service.models.announcements import ModelEventListener
 from service.pipeline import metrics
 
 log = logging.getLogger("relatedly.model_store")
+LOAD_SWITCH_INTERVAL_SECONDS = 0.001  # the GIL switch interval while a version loads (`_short_gil_slices`)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class ModelStore:
                 if self.last_error and self.last_error.startswith(f"model {version}:"):
                     return False  # already failed on this version; wait for a new pointer
                 started = time.perf_counter()
-                with _collector_paused():
+                with _collector_paused(), _short_gil_slices():
                     model, manifest = artifacts.load_version(self.models_dir, version)
                     stored_lists = artifacts.load_default_lists(self.models_dir, manifest)
                     _smoke_test(model)
@@ -155,6 +157,23 @@ def _collector_paused() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def _short_gil_slices() -> Iterator[None]:
+    """Hand the GIL to the request threads more often while a version loads.
+
+    The load runs in a background thread of a worker that keeps answering; with CPython's default 5 ms
+    switch interval every request that needs the GIL meanwhile may wait up to 5 ms for it, several times.
+    A 1 ms interval for the load's duration bounds that wait (the p99 in the seconds after a publish under
+    load: docs/performance.md); the default comes back afterwards, as it costs a little throughput.
+    """
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(LOAD_SWITCH_INTERVAL_SECONDS)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(default)
 
 
 def _smoke_test(model: RelatedModel) -> None:

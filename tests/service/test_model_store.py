@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from publishing.train import train_and_publish
 from recommender import artifacts
 from service import create_app
 from service.config import Settings
-from service.models.store import ModelStore
+from service.models.store import LOAD_SWITCH_INTERVAL_SECONDS, ModelStore
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
 
 
@@ -71,6 +72,21 @@ def test_a_loaded_model_is_kept_out_of_the_garbage_collector(models_dir: Path) -
     ids = store.current().model.catalog_.to_columns()["ids"]
     assert not any(tracked is ids for tracked in gc.get_objects())
     assert frozen[-1] - frozen[1] < (len(frozen) - 2) * 20  # a few objects at most, not a load's leftovers
+
+
+def test_a_load_hands_the_gil_over_more_often_and_then_restores_the_default(models_dir: Path) -> None:
+    """The request threads of a worker wait at most ~1 ms for the GIL while a version loads (also one that fails)."""
+    seen = []
+
+    def prepare(version: str, model: object, stored: object) -> None:
+        seen.append(sys.getswitchinterval())
+        raise ValueError("prepared badly")
+
+    default = sys.getswitchinterval()
+    store = ModelStore(models_dir, prepare=prepare)
+    assert store.refresh() is False and "prepared badly" in store.last_error
+    assert seen == [LOAD_SWITCH_INTERVAL_SECONDS] and default > LOAD_SWITCH_INTERVAL_SECONDS
+    assert sys.getswitchinterval() == default
 
 
 def test_a_broken_version_keeps_the_last_good_model(models_dir: Path) -> None:
