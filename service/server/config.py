@@ -13,7 +13,7 @@ import glob
 import os
 
 from granian import Granian
-from granian.constants import HTTPModes, Interfaces, RuntimeModes
+from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
@@ -41,6 +41,9 @@ def build_server(settings: Settings) -> Granian:
         workers=settings.workers,
         # One Rust I/O thread per worker, on the worker's own event loop: the cores go to the workers.
         runtime_mode=RuntimeModes.st,
+        # Named, not "auto" (which takes rloop or uvloop when either happens to be installed): the same loop
+        # everywhere; neither was faster here (docs/performance.md, event-loop A/B).
+        loop=Loops.asyncio,
         http=HTTPModes.http1,
         websockets=False,
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
