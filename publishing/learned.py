@@ -4,7 +4,7 @@
 list: `recommender.default_lists`) and the reader evidence (`recommender.reader_evidence`) and keeps the
 articles whose first `limit` stories change. `write_learned` stores them as `learned/<version>.json`
 beside the versions (temporary file, fsync, `os.replace`) and rings the `learned.revision` doorbell, the
-same 8-byte file kind the overrides use (`storage.overrides.write_revision_file`); every service process
+same 8-byte file kind the overrides use (`storage.overrides.ring_doorbell`); every service process
 checks it and re-renders those articles' lists (`service.models.learned`). The file is keyed by the model
 version it was computed for, so a service never applies it to another version; the evidence itself is
 keyed by article ids and read from all events in the window, so a new version starts from what readers
@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from recommender.reader_evidence import (
     learned_orders,
     pair_evidence,
 )
-from storage.overrides import write_revision_file
+from storage.overrides import ring_doorbell
 
 LEARNED_DIR = "learned"
 DOORBELL_FILE = "learned.revision"
@@ -150,7 +149,7 @@ def write_learned(models_dir: str | Path, learned: LearnedLists) -> Path:
         if stale.stem not in kept:
             with contextlib.suppress(OSError):
                 stale.unlink()
-    write_revision_file(models_dir, time.time_ns(), DOORBELL_FILE)
+    ring_doorbell(models_dir, DOORBELL_FILE)
     return path
 
 

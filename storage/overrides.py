@@ -13,6 +13,7 @@ import logging
 import mmap
 import os
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,16 +202,18 @@ def _aware(value: datetime) -> datetime:
 
 
 
-def write_revision_file(directory: str | Path, revision: int, name: str = REVISION_FILE) -> None:
-    """Ring the doorbell beside the models: write the revision into the 8-byte file every process maps.
+def ring_doorbell(directory: str | Path, name: str = REVISION_FILE) -> None:
+    """Ring the doorbell beside the models: write a value never written before into the 8-byte file every
+    process maps.
 
     Written in place (never replaced), so the processes that mapped the file see the new bytes on
-    their next read; the value only says "look again": readers take the revision from the database.
+    their next read; the value only says "look again": readers take the revision from the database. It
+    is not the revision itself, which a restored or replaced database can repeat while the file stays.
     (`name`: another doorbell of the same kind, such as the learned lists'.)
     """
     fd = os.open(Path(directory) / name, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        os.pwrite(fd, struct.pack(REVISION_FORMAT, revision), 0)
+        os.pwrite(fd, struct.pack(REVISION_FORMAT, time.time_ns()), 0)
     finally:
         os.close(fd)
 

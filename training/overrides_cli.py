@@ -27,8 +27,8 @@ from storage.overrides import (
     read_overrides,
     remove_block,
     remove_exclusion,
+    ring_doorbell,
     set_pins,
-    write_revision_file,
 )
 from training.database_cli import database_options, open_database
 
@@ -193,7 +193,7 @@ def _change(args: argparse.Namespace, db: Database, ids: Sequence[str], change: 
     finally:
         db.dispose()
     if os.path.isdir(args.models_dir):  # services of this host watch the file there
-        write_revision_file(args.models_dir, revision)
+        ring_doorbell(args.models_dir)
     announce_overrides(args.redis_url, revision)
     note = f" (inactive until in the model: {', '.join(unknown)})" if unknown else ""
     print(f"{done}{note}; overrides revision {revision}")

@@ -28,7 +28,7 @@ from storage.overrides import (
     map_revision_file,
     read_overrides,
     read_revision,
-    write_revision_file,
+    ring_doorbell,
 )
 
 log = logging.getLogger("relatedly.overrides")
@@ -83,7 +83,7 @@ class OverrideStore:
 
     def changed(self, revision: int) -> None:
         """After a change committed by this process: ring the doorbell, reload, tell other hosts."""
-        write_revision_file(self.models_dir, revision)
+        ring_doorbell(self.models_dir)
         self.refresh()
         announce_overrides(self._redis_url, revision)
 
