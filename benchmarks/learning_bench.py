@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.train_bench import synthetic_corpus, write_corpus  # noqa: E402
-from publishing.learned import learn_lists, pool_size, read_learned  # noqa: E402
+from publishing.learned import learn_lists, pool_size, read_learned, weigh_evidence  # noqa: E402
 from recommender import artifacts  # noqa: E402
 from recommender.default_lists import article_lists  # noqa: E402
 from recommender.reader_evidence import ClickTable, LearningOptions, examination_curve, pair_evidence  # noqa: E402
@@ -208,7 +208,8 @@ def checkpoint(view: int, models_dir: Path, version: str, model, pools: dict, se
     taus: dict[str, list[float]] = {"debiased": [], "raw_ctr": [], "model": []}
     rises = []
     for name, debias in (("debiased", True), ("raw_ctr", False)):
-        learned = learn_lists(version, candidate_pools, table, options, LIMIT, debias=debias)
+        learned = learn_lists(version, candidate_pools, *weigh_evidence(table, options, debias=debias), options,
+                              LIMIT)
         for a in articles:  # every list: the learned order where evidence changed it, else the model's
             entry = learned.lists.get(a)
             order = list(entry.order[:LIMIT]) if entry is not None else model_lists[a]

@@ -29,6 +29,7 @@ from recommender.default_lists import ArticleLists
 from recommender.reader_evidence import (
     MAX_POSITIONS,
     ClickTable,
+    Evidence,
     LearnedList,
     LearningOptions,
     Move,
@@ -41,6 +42,7 @@ from storage.overrides import ring_doorbell
 LEARNED_DIR = "learned"
 DOORBELL_FILE = "learned.revision"
 FORMAT = 1
+CHUNK_ROWS = 8192  # articles re-ranked at a time (`learn_lists`)
 
 
 @dataclass(frozen=True)
@@ -58,57 +60,69 @@ def pool_size(limit: int, top_k: int) -> int:
     return min(2 * limit, top_k)
 
 
-def learn_lists(version: str, pools: ArticleLists, table: ClickTable, options: LearningOptions,
-                limit: int, *, debias: bool = True) -> LearnedLists:
+def weigh_evidence(table: ClickTable, options: LearningOptions, *, debias: bool = True) -> tuple[Evidence, np.ndarray]:
+    """Each pair's evidence and the examination curve it was weighed at (`reader_evidence`). `debias=False`
+    takes every position as equally examined (raw click-through rates: the benchmark's comparison)."""
+    examination = examination_curve(table, options.fit_iterations) if debias else np.ones(MAX_POSITIONS)
+    return pair_evidence(table, examination, options), examination
+
+
+def learn_lists(version: str, pools: ArticleLists, evidence: Evidence, examination: np.ndarray,
+                options: LearningOptions, limit: int, *, chunk_rows: int = CHUNK_ROWS) -> LearnedLists:
     """Every article whose first `limit` stories reader evidence reorders, with its learned order.
 
-    `pools` holds each article's candidate pool in the model's order (see `pool_size`). `debias=False`
-    takes every position as equally examined (raw click-through rates: the benchmark's comparison).
+    `pools` holds each article's candidate pool in the model's order (see `pool_size`); `evidence` is
+    `reader_evidence.pair_evidence` at the `examination` curve (`weigh_evidence`). The pools are re-ranked
+    `chunk_rows` articles at a time, so the re-ranking's arrays stay small beside the loaded model.
     """
-    examination = examination_curve(table, options.fit_iterations) if debias else np.ones(MAX_POSITIONS)
-    evidence = pair_evidence(table, examination, options)
-    index = evidence.index()
-    with_evidence = {article_id for article_id, _ in evidence.pairs}
-    rows: list[tuple[str, list[str], list[float]]] = []
-    width = pools.limit
-    for article_id, ids, scores in pools.all_lists():
-        if article_id in with_evidence and len(ids) > 1:
-            rows.append((article_id, ids, scores))
-    shape = (len(rows), width)
-    scores_m, lifts, shown = np.full(shape, np.nan), np.ones(shape), np.zeros(shape)
-    found = np.full(shape, -1, dtype=np.int64)
-    for r, (article_id, ids, scores) in enumerate(rows):
-        scores_m[r, : len(scores)] = scores
-        for c, story_id in enumerate(ids):
-            i = index.get((article_id, story_id))
-            if i is not None:
-                found[r, c] = i
-    known = found >= 0
-    lifts[known] = evidence.lift[found[known]]
-    shown[known] = evidence.impressions[found[known]]
-    listed = ~np.isnan(scores_m[:, :limit])  # every story of the list proven: the list is covered
-    covered = int(((shown[:, :limit] >= options.min_impressions) | ~listed).all(axis=1).sum())
-    orders = learned_orders(scores_m, lifts, shown, options)
+    coded = pools.coded({article_id: code for code, article_id in enumerate(evidence.ids)})
+    # The evidence's pairs by key (article code × ids + story code), sorted, to look each pool's up at once.
+    n_ids = max(len(evidence.ids), 1)
+    keys = evidence.article.astype(np.int64) * n_ids + evidence.story
+    by_key = np.argsort(keys, kind="stable")
+    sorted_keys = keys[by_key]
+    with_evidence = np.zeros(n_ids, dtype=bool)
+    with_evidence[evidence.article] = True
+    rows = np.flatnonzero((coded.articles >= 0) & with_evidence[coded.articles] & (coded.lengths > 1))
     lists: dict[str, LearnedList] = {}
-    for r, (article_id, ids, scores) in enumerate(rows):
-        order = [int(p) for p in orders[r] if p >= 0]
-        if order[:limit] == list(range(min(limit, len(order)))):
-            continue
-        moves = {}
-        for slot, pos in enumerate(order[:limit]):
-            if pos != slot and found[r, pos] >= 0:
-                i = int(found[r, pos])
-                moves[ids[pos]] = Move(pos + 1, int(evidence.impressions[i]), int(evidence.clicks[i]),
-                                       round(float(evidence.expected[i]), 3), round(float(evidence.mean[i]), 3))
-        lists[article_id] = LearnedList(tuple(ids[p] for p in order), tuple(round(scores[p], 6) for p in order), moves)
+    covered = 0
+    for start in range(0, len(rows), chunk_rows):
+        block = rows[start : start + chunk_rows]
+        listed = np.arange(pools.limit) < coded.lengths[block, None]
+        stories = coded.stories[block]
+        wanted = coded.articles[block, None] * n_ids + stories
+        at = np.minimum(np.searchsorted(sorted_keys, wanted), max(len(sorted_keys) - 1, 0))
+        found = np.where((stories >= 0) & (sorted_keys[at] == wanted), by_key[at], -1)  # the pair, or -1
+        known = found >= 0
+        lifts, shown = np.ones(found.shape), np.zeros(found.shape)
+        lifts[known] = evidence.lift[found[known]]
+        shown[known] = evidence.impressions[found[known]]
+        # every story of the list proven: the list is covered
+        covered += int(((shown[:, :limit] >= options.min_impressions) | ~listed[:, :limit]).all(axis=1).sum())
+        orders = learned_orders(np.where(listed, coded.scores[block].astype(np.float64), np.nan), lifts, shown,
+                                options)
+        slots = np.arange(min(limit, orders.shape[1]))
+        in_model_order = np.where(slots < (orders >= 0).sum(axis=1)[:, None], slots, -1)
+        for r in np.flatnonzero((orders[:, :limit] != in_model_order).any(axis=1)).tolist():
+            article_id = evidence.ids[int(coded.articles[block[r]])]
+            ids, scores = pools.default_list(article_id)
+            order = [int(p) for p in orders[r] if p >= 0]
+            moves = {}
+            for slot, pos in enumerate(order[:limit]):
+                if pos != slot and found[r, pos] >= 0:
+                    i = int(found[r, pos])
+                    moves[ids[pos]] = Move(pos + 1, int(evidence.impressions[i]), int(evidence.clicks[i]),
+                                           round(float(evidence.expected[i]), 3), round(float(evidence.mean[i]), 3))
+            lists[article_id] = LearnedList(tuple(ids[p] for p in order), tuple(round(scores[p], 6) for p in order),
+                                            moves)
     stats = {
         "articles": pools.model.n_articles,
         "with_evidence": len(rows),
         "covered": covered,
         "changed": len(lists),
-        "pairs": len(evidence.pairs),
-        "impressions": int(table.impressions.sum()),
-        "clicks": int(table.clicks.sum()),
+        "pairs": len(evidence.article),
+        "impressions": int(evidence.impressions.sum()),
+        "clicks": int(evidence.clicks.sum()),
         "examination": [round(float(x), 4) for x in examination[:limit]],
     }
     return LearnedLists(version, limit, lists, stats)

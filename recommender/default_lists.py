@@ -11,8 +11,9 @@ responses when it loads a version.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -150,6 +151,15 @@ def _lists_close(nbr_idx, nbr_val, a, b, threshold):  # pragma: no cover - compi
     return False
 
 
+class CodedLists(NamedTuple):
+    """Every article's list with its ids as a caller's integer codes (see `ArticleLists.coded`)."""
+
+    articles: np.ndarray  # n_articles: each article's code, -1 when the codes lack it
+    stories: np.ndarray  # n_articles × limit: each listed story's code, -1 when the codes lack it, or padding
+    lengths: np.ndarray  # n_articles: how many stories each list holds (the rest of its row is padding)
+    scores: np.ndarray  # n_articles × limit, float32: the stories' scores, as `all_lists` gives them
+
+
 @dataclass(frozen=True)
 class ArticleLists:
     """The serving interface to a model's default lists, keyed by article id (row indices stay inside).
@@ -178,6 +188,14 @@ class ArticleLists:
         for article_id, row, scores in zip(ids, self.lists.indices.tolist(), self.lists.scores.tolist(), strict=True):
             listed = [ids[j] for j in row if j >= 0]
             yield article_id, listed, scores[: len(listed)]
+
+    def coded(self, codes: Mapping[str, int]) -> CodedLists:
+        """Every article's list (in the model's order) with the ids replaced by `codes`, so that lists can be
+        joined with data keyed by ids as arrays, without a Python object per listed story."""
+        code_of_row = np.fromiter((codes.get(a, -1) for a in self.article_ids()), np.int64, len(self.lists.indices))
+        rows = self.lists.indices
+        listed = rows >= 0
+        return CodedLists(code_of_row, np.where(listed, code_of_row[rows], -1), listed.sum(axis=1), self.lists.scores)
 
     def articles_listing(self, story_ids: Iterable[str]) -> list[str]:
         """The articles whose default list holds any of `story_ids` (unknown ids are ignored)."""

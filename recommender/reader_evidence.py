@@ -23,6 +23,7 @@ Plain data in, plain data out: counts keyed by article and story id, orders as p
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -66,9 +67,15 @@ class LearningOptions:
 
 @dataclass
 class ClickTable:
-    """Impressions and clicks by (article, story, position): one row per triple seen, pairs numbered."""
+    """Impressions and clicks by (article, story, position): one row per triple seen, pairs numbered.
 
-    pairs: list[tuple[str, str]] = field(default_factory=list)  # pair number → (article id, story id)
+    Ids are held once (`ids`) and pairs as two arrays of codes into them, so a million pairs cost a few
+    arrays of integers, not a million tuples of strings.
+    """
+
+    ids: list[str] = field(default_factory=list)  # every article and story id seen; the codes index it
+    article: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # pair number → article's code
+    story: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))  # pair number → story's code
     pair: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     position: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # 1-based
     impressions: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
@@ -79,22 +86,39 @@ class ClickTable:
         """From `(article_id, story_id, position, impressions, clicks)` rows (a triple may repeat: summed).
 
         Positions outside 1…`MAX_POSITIONS` and rows without impressions or clicks are dropped; clicks
-        beyond impressions (a click whose impression was lost) count as impressions too.
+        beyond impressions (a click whose impression was lost) count as impressions too. Pairs are
+        numbered in the order they first appear.
         """
-        numbers: dict[tuple[str, str], int] = {}
-        pair, position, shown, clicked = [], [], [], []
+        codes: dict[str, int] = {}
+        article, story, position, shown, clicked = (array("q") for _ in range(5))
         for article_id, story_id, pos, n, c in rows:
             if not 1 <= pos <= MAX_POSITIONS or (n <= 0 and c <= 0):
                 continue
-            key = (article_id, story_id)
-            pair.append(numbers.setdefault(key, len(numbers)))
+            article.append(codes.setdefault(article_id, len(codes)))
+            story.append(codes.setdefault(story_id, len(codes)))
             position.append(pos)
             shown.append(n)
             clicked.append(c)
-        table = cls(list(numbers), np.asarray(pair, np.int64), np.asarray(position, np.int64),
-                    np.asarray(shown, np.float64), np.asarray(clicked, np.float64))
+        keys = np.frombuffer(article, np.int64) * max(len(codes), 1) + np.frombuffer(story, np.int64)
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        number = np.empty(len(unique), np.int64)
+        number[np.argsort(first, kind="stable")] = np.arange(len(unique))  # by first appearance
+        order = np.sort(first)
+        table = cls(list(codes), np.frombuffer(article, np.int64)[order].astype(np.int32),
+                    np.frombuffer(story, np.int64)[order].astype(np.int32), number[inverse],
+                    np.frombuffer(position, np.int64).copy(), np.frombuffer(shown, np.int64).astype(np.float64),
+                    np.frombuffer(clicked, np.int64).astype(np.float64))
         table.impressions = np.maximum(table.impressions, table.clicks)
         return table.summed()
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.article)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Pair number → (article id, story id)."""
+        return [(self.ids[a], self.ids[s]) for a, s in zip(self.article.tolist(), self.story.tolist(), strict=True)]
 
     def summed(self) -> ClickTable:
         """The same counts with each (pair, position) on one row."""
@@ -102,8 +126,9 @@ class ClickTable:
             return self
         key = self.pair * (MAX_POSITIONS + 1) + self.position
         unique, inverse = np.unique(key, return_inverse=True)
-        return ClickTable(self.pairs, unique // (MAX_POSITIONS + 1), unique % (MAX_POSITIONS + 1),
-                          np.bincount(inverse, self.impressions), np.bincount(inverse, self.clicks))
+        return ClickTable(self.ids, self.article, self.story, unique // (MAX_POSITIONS + 1),
+                          unique % (MAX_POSITIONS + 1), np.bincount(inverse, self.impressions),
+                          np.bincount(inverse, self.clicks))
 
 
 def examination_curve(table: ClickTable, iterations: int = 20) -> np.ndarray:
@@ -124,7 +149,7 @@ def examination_curve(table: ClickTable, iterations: int = 20) -> np.ndarray:
         return np.ones(MAX_POSITIONS)
     k = table.position - 1
     n, c = table.impressions, table.clicks
-    n_pairs, n_pos = len(table.pairs), int(k.max()) + 1
+    n_pairs, n_pos = table.n_pairs, int(k.max()) + 1
     clicks_at = np.bincount(k, c, n_pos)
     clicks_of = np.bincount(table.pair, c, n_pairs)
     theta = np.ones(n_pos)
@@ -148,14 +173,22 @@ def examination_curve(table: ClickTable, iterations: int = 20) -> np.ndarray:
 class Evidence:
     """Per pair: impressions, clicks, the clicks expected of an average story of its article where it was
     shown, and the posterior of clicks / expected: its mean, and the `lift` the re-ranking uses (the mean
-    once the pair is proven; before, 1 when the interval holds 1, else its nearer end)."""
+    once the pair is proven; before, 1 when the interval holds 1, else its nearer end). Pairs are
+    numbered and coded as in the `ClickTable` they come from."""
 
-    pairs: list[tuple[str, str]]
+    ids: list[str]
+    article: np.ndarray
+    story: np.ndarray
     impressions: np.ndarray
     clicks: np.ndarray
     expected: np.ndarray
     mean: np.ndarray
     lift: np.ndarray
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Pair number → (article id, story id)."""
+        return [(self.ids[a], self.ids[s]) for a, s in zip(self.article.tolist(), self.story.tolist(), strict=True)]
 
     def index(self) -> dict[tuple[str, str], int]:
         """Pair → row, to look pairs up by ids."""
@@ -169,28 +202,27 @@ def pair_evidence(table: ClickTable, examination: np.ndarray, options: LearningO
     `prior_strength` expected clicks), so the evidence compares stories within a list, whatever the
     article's readers click overall. `examination` of ones gives raw CTR (no debiasing).
     """
-    n_pairs = len(table.pairs)
+    n_pairs = table.n_pairs
     if not n_pairs:
         empty = np.empty(0)
-        return Evidence([], empty, empty, empty, empty, empty)
+        return Evidence(table.ids, table.article, table.story, empty, empty, empty, empty, empty)
     exposure_rows = table.impressions * examination[table.position - 1]
     impressions = np.bincount(table.pair, table.impressions, n_pairs)
     clicks = np.bincount(table.pair, table.clicks, n_pairs)
     exposure = np.bincount(table.pair, exposure_rows, n_pairs)
-    article_of_pair = np.unique([a for a, _ in table.pairs], return_inverse=True)[1]
-    article_clicks = np.bincount(article_of_pair, clicks)
-    article_exposure = np.bincount(article_of_pair, exposure)
+    article_clicks = np.bincount(table.article, clicks)  # by the article's code (a story's own: 0)
+    article_exposure = np.bincount(table.article, exposure)
     s = options.prior_strength
     global_rate = clicks.sum() / max(exposure.sum(), 1e-12)
     rate = (article_clicks + s) / (article_exposure + s / max(global_rate, 1e-12))
-    expected = exposure * rate[article_of_pair]
+    expected = exposure * rate[table.article]
     shape, scale = s + clicks, 1.0 / (s + expected)
     tail = (1.0 - options.confidence) / 2
     low = gammaincinv(shape, tail) * scale
     high = gammaincinv(shape, 1.0 - tail) * scale
     cautious = np.where(low > 1.0, low, np.where(high < 1.0, high, 1.0))
     lift = np.where(impressions >= options.min_impressions, shape * scale, cautious)
-    return Evidence(table.pairs, impressions, clicks, expected, shape * scale, lift)
+    return Evidence(table.ids, table.article, table.story, impressions, clicks, expected, shape * scale, lift)
 
 
 def learned_orders(

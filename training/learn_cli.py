@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TypeVar
 
-from publishing.learned import learn_lists, pool_size, write_learned
+from publishing.learned import learn_lists, pool_size, weigh_evidence, write_learned
 from recommender import artifacts
 from recommender.default_lists import article_lists
 from recommender.errors import ArtifactError
+from recommender.heap import trim_heap
 from recommender.reader_evidence import ClickTable, LearningOptions
 from storage import StorageError
 from storage.events import pair_position_counts
@@ -84,9 +85,13 @@ def learn_once(args: argparse.Namespace, options: LearningOptions) -> None:
     finally:
         database.dispose()
     read_seconds = time.perf_counter() - started
+    # The counts are weighed and dropped before the model is loaded, so the two never share the memory.
+    evidence, examination = weigh_evidence(table, options)
+    del table
+    trim_heap()
     model, _ = artifacts.load_version(args.models_dir, version)
     pools = article_lists(model, None, pool_size(args.limit, model.top_k))
-    learned = learn_lists(version, pools, table, options, min(args.limit, model.top_k))
+    learned = learn_lists(version, pools, evidence, examination, options, min(args.limit, model.top_k))
     learned.stats["seconds"] = round(time.perf_counter() - started, 2)
     learned.stats["read_seconds"] = round(read_seconds, 2)
     path = write_learned(args.models_dir, learned)

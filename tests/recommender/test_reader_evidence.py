@@ -36,7 +36,7 @@ def test_the_examination_curve_is_recovered_from_the_clicks() -> None:
 def test_rows_are_summed_and_bad_rows_dropped() -> None:
     table = ClickTable.from_rows([("a", "s", 1, 3, 1), ("a", "s", 1, 2, 0), ("a", "t", 2, 0, 1), ("a", "u", 0, 5, 1),
                                   ("a", "v", 51, 5, 1), ("a", "w", 3, 0, 0)])
-    assert table.pairs == [("a", "s"), ("a", "t")]
+    assert table.pairs == [("a", "s"), ("a", "t")] and table.ids == ["a", "s", "t"]  # ids once, pairs as codes
     assert table.impressions.tolist() == [5, 1] and table.clicks.tolist() == [1, 1]  # a lone click is an impression
 
 
