@@ -6,7 +6,8 @@
                                   components.npy     the LSA components, terms × components (numpy; absent
                                                      without LSA, inside vectorizer.joblib before format 3)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
-                                  lsa.npy            the articles' LSA vectors (numpy, no pickle)
+                                  lsa.npy            the articles' LSA vectors (numpy, no pickle): the rows
+                                                     of the first dense space (`recommender.spaces`)
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
                                   articles.json      ids and metadata (JSON columns, one value a line)
                                   default_indices.npy, default_scores.npy  every article's list under
@@ -103,7 +104,8 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         if svd is not None:
             _save_terms(svd.components_.T, tmp / COMPONENTS_FILE)
         sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
-        np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
+        for name, rows in model.vectors_.dense.items():
+            np.save(tmp / f"{name}.npy", rows, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
         _write_catalog(tmp / "articles.json", model.catalog_.to_columns())
         defaults = compute_default_lists(model)
@@ -271,7 +273,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     elif not isinstance(fitted["tfidf"].vocabulary_, TermIndex):
         fitted["tfidf"].vocabulary_ = TermIndex.from_mapping(fitted["tfidf"].vocabulary_)
     vectors = Vectors(
-        sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
+        sp.load_npz(directory / "matrix.npz").tocsr(), {"lsa": np.load(directory / "lsa.npy", allow_pickle=False)}
     )
     with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
         neighbors = NeighborTable(arrays["indices"], arrays["scores"])
@@ -280,7 +282,7 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
     vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
     vectorizer.boilerplate_ = Boilerplate(dict(fitted.get("boilerplate", {})))
     n = len(catalog)
-    if {vectors.tfidf.shape[0], vectors.lsa.shape[0], neighbors.indices.shape[0]} != {n}:
+    if {vectors.tfidf.shape[0], *(rows.shape[0] for rows in vectors.dense.values()), neighbors.indices.shape[0]} != {n}:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")
     return RelatedModel.from_parts(
         top_k=int(manifest["parameters"]["top_k"]),
