@@ -90,22 +90,12 @@ class SimilaritySpace:
         if any(space.rows.shape[0] != self.n_rows for space in self.dense):
             raise ValueError("every dense space needs a row per TF-IDF row")
         self.weights = tuple(np.float32(space.weight) for space in self.dense)
-        # (1 - Σ w) in float32, the weights added in order: with one space, 1 - w as the blend always was.
+        # 1 - w₁ - w₂ … in float32, subtracted in the list's order: with one space, 1 - w as the blend always was.
         rest = np.float32(1.0)
         for weight in self.weights:
             rest -= weight
         self.tfidf_weight = rest
-        self.tfidf_share = 1.0 - sum(float(space.weight) for space in self.dense)  # the same in float64
-
-    @property
-    def lsa(self) -> np.ndarray | None:
-        """The first dense space's rows (LSA in a model), None without dense spaces."""
-        return self.dense[0].rows if self.dense else None
-
-    @property
-    def lsa_weight(self) -> float:
-        """The first dense space's weight (LSA's in a model), 0 without dense spaces."""
-        return self.dense[0].weight if self.dense else 0.0
+        self.tfidf_share = 1.0 - sum(float(space.weight) for space in self.dense)  # in float64, for explanations
 
     @functools.cached_property
     def postings(self) -> sp.csr_matrix:

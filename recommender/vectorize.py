@@ -205,11 +205,6 @@ class ArticleVectorizer:
         """The blocks learned at the fit (none for versions saved before blocks were learned)."""
         return getattr(self, "boilerplate_", NO_BOILERPLATE)
 
-    @property
-    def lsa_weight(self) -> float:
-        """The LSA blend weight actually in effect (0 when the corpus was too small for LSA)."""
-        return self.spaces_[0].weight if hasattr(self, "spaces_") else 0.0
-
     def _weighted_tfidf(self, fields: Sequence[Fields]) -> sp.csr_matrix:
         """Each article's fields weighted and summed, L2-normalised: what each field's fitted
         `TfidfVectorizer.transform`, weighted, summed in the order title, body, tags and normalised

@@ -324,7 +324,7 @@ def test_one_dense_space_in_the_list_is_the_lsa_shorthand_bit_for_bit() -> None:
 
     np.testing.assert_array_equal(top_k_neighbors(listed, 10).scores, top_k_neighbors(shorthand, 10).scores)
     np.testing.assert_array_equal(listed.rows_against(np.arange(90), None), shorthand.rows_against(np.arange(90), None))
-    assert listed.lsa is lsa and listed.lsa_weight == 0.3
+    assert shorthand.dense == (DenseRows(lsa, 0.3),) and shorthand.tfidf_weight == np.float32(1.0) - np.float32(0.3)
 
 
 def test_a_space_with_weight_zero_takes_no_part_and_a_query_without_dense_vectors_is_tfidf_alone() -> None:
