@@ -6,7 +6,9 @@
                                   components.npy     the LSA components, terms × components (numpy; absent
                                                      without LSA, inside vectorizer.joblib before format 3)
                                   matrix.npz         the articles' TF-IDF rows (scipy sparse, no pickle)
-                                  lsa.npy            the articles' LSA vectors (numpy, no pickle)
+                                  lsa.npy            the articles' LSA vectors (numpy, no pickle): the rows
+                                                     of the first dense space (`recommender.spaces`); any
+                                                     other space's rows would be beside it as <name>.npy
                                   neighbors.npz      top-K indices and scores (numpy, no pickle)
                                   articles.json      ids and metadata (JSON columns, one value a line)
                                   default_indices.npy, default_scores.npy  every article's list under
@@ -103,13 +105,15 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         if svd is not None:
             _save_terms(svd.components_.T, tmp / COMPONENTS_FILE)
         sp.save_npz(tmp / "matrix.npz", model.vectors_.tfidf, compressed=False)
-        np.save(tmp / "lsa.npy", model.vectors_.lsa, allow_pickle=False)
+        for name, rows in model.vectors_.dense.items():
+            np.save(tmp / _rows_file(name), rows, allow_pickle=False)
         np.savez(tmp / "neighbors.npz", indices=model.neighbors_.indices, scores=model.neighbors_.scores)
         _write_catalog(tmp / "articles.json", model.catalog_.to_columns())
         defaults = compute_default_lists(model)
         np.save(tmp / DEFAULT_LIST_FILES[0], defaults.indices, allow_pickle=False)
         np.save(tmp / DEFAULT_LIST_FILES[1], defaults.scores, allow_pickle=False)
-        stored = FILES + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES
+        more_rows = tuple(_rows_file(name) for name in model.vectors_.dense if _rows_file(name) not in FILES)
+        stored = FILES + more_rows + (() if svd is None else (COMPONENTS_FILE,)) + DEFAULT_LIST_FILES
         manifest = {
             "format": FORMAT,
             "version": version,
@@ -132,6 +136,11 @@ def save_version(model: RelatedModel, models_dir: str | Path, *, info: dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return version
+
+
+def _rows_file(space: str) -> str:
+    """The file of a dense space's rows (LSA's: lsa.npy, one of `FILES`)."""
+    return f"{space}.npy"
 
 
 def _vectorizer_parts(vectorizer: ArticleVectorizer) -> dict[str, Any]:
@@ -270,17 +279,18 @@ def _load_verified(directory: Path, manifest: dict[str, Any]) -> RelatedModel:
         fitted["tfidf"].vocabulary_ = TermIndex.from_terms(fitted["terms"].split("\n"))
     elif not isinstance(fitted["tfidf"].vocabulary_, TermIndex):
         fitted["tfidf"].vocabulary_ = TermIndex.from_mapping(fitted["tfidf"].vocabulary_)
-    vectors = Vectors(
-        sp.load_npz(directory / "matrix.npz").tocsr(), np.load(directory / "lsa.npy", allow_pickle=False)
-    )
+    vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
+    vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]  # the spaces the parameters name
+    vectorizer.boilerplate_ = Boilerplate(dict(fitted.get("boilerplate", {})))
+    rows_files = {space.name: _rows_file(space.name) for space in vectorizer.spaces_}
+    _verify(directory, manifest, tuple(name for name in rows_files.values() if name not in FILES))
+    vectors = Vectors(sp.load_npz(directory / "matrix.npz").tocsr(),
+                      {space: np.load(directory / name, allow_pickle=False) for space, name in rows_files.items()})
     with np.load(directory / "neighbors.npz", allow_pickle=False) as arrays:
         neighbors = NeighborTable(arrays["indices"], arrays["scores"])
     catalog = ArticleCatalog(_read_catalog((directory / "articles.json").read_text(encoding="utf-8")))
-    vectorizer = ArticleVectorizer(VectorizerParams(**manifest["parameters"]["vectorizer"]))
-    vectorizer.tfidf_, vectorizer.svd_ = fitted["tfidf"], fitted["svd"]
-    vectorizer.boilerplate_ = Boilerplate(dict(fitted.get("boilerplate", {})))
     n = len(catalog)
-    if {vectors.tfidf.shape[0], vectors.lsa.shape[0], neighbors.indices.shape[0]} != {n}:
+    if {vectors.tfidf.shape[0], *(rows.shape[0] for rows in vectors.dense.values()), neighbors.indices.shape[0]} != {n}:
         raise ArtifactError(f"model {version}: parts disagree on the number of articles")
     return RelatedModel.from_parts(
         top_k=int(manifest["parameters"]["top_k"]),

@@ -1,6 +1,6 @@
 """Changes to a model without a refit: add or replace articles, take articles down (pure: model in, model out).
 
-New and edited articles are vectorised with the published vectorizer and LSA projection (never refit).
+New and edited articles are vectorised with the published vectorizer and dense spaces (never refit).
 Their own lists are computed against the whole corpus; every other article's list is merged with its
 similarities to the changed articles, so a new story enters the lists of the older stories it now
 ranks in — the reverse update a related-articles block needs. Lists that held a removed or edited
@@ -84,11 +84,11 @@ def apply_changes(
         )
         if changes
         else Vectors(sp.csr_matrix((0, model.vectors_.tfidf.shape[1]), dtype=np.float32),
-                     np.zeros((0, model.vectors_.lsa.shape[1]), dtype=np.float32))
+                     {name: np.zeros((0, rows.shape[1]), np.float32) for name, rows in model.vectors_.dense.items()})
     )
     vectors = Vectors(
         sp.vstack([model.vectors_.tfidf, fresh.tfidf]).tocsr()[order_arr],
-        np.vstack([model.vectors_.lsa, fresh.lsa])[order_arr],
+        {name: np.vstack([rows, fresh.dense[name]])[order_arr] for name, rows in model.vectors_.dense.items()},
     )
     columns = _merged_columns(catalog, ArticleCatalog.from_articles(changes, languages), order_arr)
     updated = RelatedModel.from_parts(

@@ -24,7 +24,7 @@ from recommender.languages import resolve_languages
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, NeighborTable, ProgressCallback, top_k_neighbors
 from recommender.overrides import NO_RULES, ArticleRules, Source, served_pins
 from recommender.ranking import Query, Ranked, RankingOptions, rank
-from recommender.similarity import QueryVector, SimilaritySpace
+from recommender.similarity import DenseRows, QueryVector, SimilaritySpace
 from recommender.vectorize import ArticleVectorizer, VectorizerParams, Vectors
 
 DEFAULT_TOP_K = 50
@@ -35,7 +35,8 @@ _NOTHING = Ranked(_NO_ROWS, np.empty(0, dtype=np.float32), np.empty(0, dtype=np.
 
 @dataclass(frozen=True)
 class Explanation:
-    """Why a story is related: the shared terms' share of the score, the semantic part, tags, category."""
+    """Why a story is related: the shared terms' share of the score, the semantic part (every dense
+    space's together), tags, category."""
 
     terms: list[tuple[str, float]]
     semantic: float
@@ -55,7 +56,7 @@ class RelatedItem:
 
 
 class RelatedModel:
-    """Blended TF-IDF + LSA vectors of the corpus with each article's top-K neighbours precomputed."""
+    """Blended TF-IDF + dense-space (LSA…) vectors of the corpus with each article's top-K neighbours precomputed."""
 
     def __init__(self, top_k: int = DEFAULT_TOP_K, params: VectorizerParams | None = None) -> None:
         self.top_k = top_k
@@ -127,8 +128,10 @@ class RelatedModel:
     def _assemble(self, vectors: Vectors, catalog: ArticleCatalog) -> None:
         self.vectors_ = vectors
         self.catalog_ = catalog
-        lsa = vectors.lsa if vectors.lsa.shape[1] else None
-        self.space_ = SimilaritySpace(vectors.tfidf, lsa, self.vectorizer_.lsa_weight)
+        blended = [space for space in self.vectorizer_.spaces_ if space.weight and vectors.dense[space.name].shape[1]]
+        self._dense_names = [space.name for space in blended]  # a query's dense vectors, in the blend's order
+        self.space_ = SimilaritySpace(
+            vectors.tfidf, dense=tuple(DenseRows(vectors.dense[space.name], space.weight) for space in blended))
 
     @property
     def n_articles(self) -> int:
@@ -236,7 +239,7 @@ class RelatedModel:
         options = options or RankingOptions()
         lang = lang or self.languages_of([Article("", title, body)])[0]
         vectors = self.vectorizer_.transform_fields([title], [body], [tuple(tags)], [lang])
-        vector = QueryVector(vectors.tfidf, vectors.lsa[0] if self.space_.lsa is not None else None)
+        vector = QueryVector(vectors.tfidf, tuple(vectors.dense[name][0] for name in self._dense_names))
         pins, fill = self._split(article_id, rules, options)
         ranked = _NOTHING
         if fill is not None:
@@ -340,15 +343,16 @@ class RelatedModel:
         ]
 
     def _explain(self, vector: QueryVector, idx: int, tags: Sequence[str], category: str | None) -> Explanation:
-        """Split the similarity into shared terms' contributions and the semantic (LSA) part."""
-        w = self.space_.lsa_weight
+        """Split the similarity into shared terms' contributions and the semantic part (the dense spaces')."""
+        share = self.space_.tfidf_share
         overlap = vector.tfidf.multiply(self.vectors_.tfidf[idx]).tocsr()
         top = np.argsort(-overlap.data, kind="stable")[:EXPLAIN_TERMS]
         names = self.vectorizer_.feature_names()
-        terms = [(str(names[overlap.indices[t]]), round(float((1 - w) * overlap.data[t]), 4)) for t in top]
+        terms = [(str(names[overlap.indices[t]]), round(float(share * overlap.data[t]), 4)) for t in top]
         semantic = 0.0
-        if vector.lsa is not None and self.space_.lsa is not None:
-            semantic = round(float(w * self.space_.lsa[idx] @ vector.lsa), 4)
+        if vector.dense:
+            semantic = round(sum(float(space.weight * space.rows[idx] @ query)
+                                 for space, query in zip(self.space_.dense, vector.dense, strict=True)), 4)
         info = self.catalog_.info(idx)
         lowered = {t.lower() for t in tags}
         return Explanation(

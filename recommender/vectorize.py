@@ -1,10 +1,10 @@
-"""The representation recipe: field-weighted TF-IDF plus an LSA projection of it.
+"""The representation recipe: field-weighted TF-IDF plus the dense semantic spaces (LSA first).
 
 Title and tags say what a story is about more reliably than its body, so their term weights are
 multiplied before the L2 normalisation (a BM25F-style field boost). The vocabulary and IDF come from
 whole articles, so a title word still matches the same word in another article's body.
-The LSA part (randomized truncated SVD, capped components, fixed seed) maps the TF-IDF rows to a
-dense low-rank space where stories on one subject meet even without shared words.
+The dense spaces (`recommender.spaces`: the LSA part, a randomized truncated SVD of the TF-IDF rows)
+map the articles to spaces where stories on one subject meet even without shared words.
 Before any of it, an article's body loses the site's boilerplate sentences and each field is
 analysed for the article's language (`prepared`: `recommender.boilerplate`, `recommender.languages`).
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from joblib import delayed, effective_n_jobs, parallel_config
+from sklearn.decomposition import TruncatedSVD
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
@@ -29,8 +30,8 @@ from recommender.count_kernels import union_sum
 from recommender.errors import CorpusError
 from recommender.heap import trim_heap
 from recommender.languages import analysis_text
-from recommender.lsa import fit_lsa
 from recommender.neighbors import DEFAULT_CHUNK_BYTES
+from recommender.spaces import DenseSpace, LsaSpace
 from recommender.term_counts import Fields, TermLookup, count_corpus, field_counts, run_tasks
 
 SMALL_CORPUS = 50  # below this many articles document-frequency cut-offs would remove every shared term
@@ -68,10 +69,15 @@ class VectorizerParams:
 
 @dataclass(frozen=True)
 class Vectors:
-    """Rows of L2-normalised float32 TF-IDF (sparse) and LSA (dense, d may be 0) vectors."""
+    """Rows of L2-normalised float32 TF-IDF (sparse) vectors and of each dense space's (by name, in
+    the spaces' order; LSA's is always there, 0 wide without LSA)."""
 
     tfidf: sp.csr_matrix
-    lsa: np.ndarray
+    dense: dict[str, np.ndarray]
+
+    @property
+    def lsa(self) -> np.ndarray:
+        return self.dense["lsa"]
 
 
 class ArticleVectorizer:
@@ -79,6 +85,22 @@ class ArticleVectorizer:
 
     def __init__(self, params: VectorizerParams | None = None) -> None:
         self.params = params or VectorizerParams()
+
+    def _make_spaces(self) -> list[DenseSpace]:
+        """The dense spaces the parameters ask for, in blend order (LSA first)."""
+        return [LsaSpace(self.params)]
+
+    @property
+    def svd_(self) -> TruncatedSVD | None:
+        """The LSA space's fitted `TruncatedSVD` (None without LSA)."""
+        return getattr(self.spaces_[0], "svd_", None) if hasattr(self, "spaces_") else None
+
+    @svd_.setter
+    def svd_(self, svd: TruncatedSVD | None) -> None:
+        """Set the LSA space's basis (a loaded version's; the spaces are made when missing)."""
+        if not hasattr(self, "spaces_"):
+            self.spaces_ = self._make_spaces()
+        self.spaces_[0].svd_ = svd
 
     def fit_transform(
         self, articles: Sequence[Article], *, n_jobs: int = 1, timings: dict[str, float] | None = None,
@@ -144,12 +166,16 @@ class ArticleVectorizer:
         del counts
         trim_heap()
         clock.stage("rows")
-        with parallel_config(backend="threading"):  # the LSA's threads are local whatever the backend
+        with parallel_config(backend="threading"):  # the spaces' threads are local whatever the backend
             threads = effective_n_jobs(n_jobs)
-        lsa = self._fit_lsa(tfidf, n_jobs, memory_budget_bytes // threads, spill_dir)
-        trim_heap()
-        clock.stage("lsa")
-        return Vectors(tfidf, lsa)
+        self.spaces_ = self._make_spaces()
+        dense = {}
+        for space in self.spaces_:
+            dense[space.name] = space.fit_transform(tfidf, n_jobs=n_jobs, block_bytes=memory_budget_bytes // threads,
+                                                    spill_dir=spill_dir)
+            trim_heap()
+            clock.stage(space.name)
+        return Vectors(tfidf, dense)
 
     def _field_weights(self) -> dict[str, float]:
         return {"title": self.params.title_weight, "body": self.params.body_weight, "tags": self.params.tags_weight}
@@ -164,7 +190,7 @@ class ArticleVectorizer:
         prepared = [self.prepared(title, " ".join(tag), body, lang) for title, tag, body, lang in
                     zip(titles, tags, bodies, languages or [None] * len(titles), strict=True)]
         tfidf = self._weighted_tfidf(prepared)
-        return Vectors(tfidf, self._project(tfidf))
+        return Vectors(tfidf, {space.name: space.transform(tfidf) for space in self.spaces_})
 
     def prepared(self, title: str, tags: str, body: str, language: str | None) -> Fields:
         """An article's fields (title, tags, body) as the analyser is given them: the body without
@@ -178,51 +204,6 @@ class ArticleVectorizer:
     def boilerplate(self) -> Boilerplate:
         """The blocks learned at the fit (none for versions saved before blocks were learned)."""
         return getattr(self, "boilerplate_", NO_BOILERPLATE)
-
-    def _fit_lsa(self, tfidf: sp.csr_matrix, n_jobs: int, block_bytes: int,
-                 spill_dir: str | Path | None) -> np.ndarray:
-        """Randomized SVD with a capped rank (`recommender.lsa`): bounded time and memory, and
-        reproducible through the fixed seed; sets `svd_` and returns the rows' LSA vectors (projected
-        as the fit writes the components, the same bits as `_project`). With `lsa_sample_rows` the basis is
-        fitted on a seeded sample of the rows; every row is projected on it."""
-        p = self.params
-        rows = tfidf
-        if p.lsa_sample_rows is not None and p.lsa_sample_rows < tfidf.shape[0]:
-            sample = np.random.default_rng(p.lsa_seed).choice(tfidf.shape[0], p.lsa_sample_rows, replace=False)
-            rows = tfidf[np.sort(sample)]
-        rank = min(p.lsa_components, rows.shape[0] - 1, rows.shape[1] - 1)
-        self.svd_ = None
-        if p.lsa_weight <= 0 or rank < 2:
-            return self._project(tfidf)
-        self.svd_, projected = fit_lsa(rows, rank, n_iter=p.lsa_iterations, oversamples=p.lsa_oversamples,
-                                       seed=p.lsa_seed, n_jobs=n_jobs, block_bytes=block_bytes, spill_dir=spill_dir)
-        return _normalised(projected) if rows is tfidf else self._project(tfidf, n_jobs)
-
-    def _project(self, tfidf: sp.csr_matrix, n_jobs: int = 1) -> np.ndarray:
-        """`TruncatedSVD.transform` (X · componentsᵀ), L2-normalised, over the terms the rows use.
-
-        SciPy's sparse × dense product needs the dense side C-contiguous; a transposed copy of the
-        components would cost V × d floats per call. Gathering only the rows of the terms present (a
-        draft has a few hundred; each term's row is contiguous in the V × d array behind
-        `components_`) costs next to nothing, and the sums run in the same term order, so the vectors
-        are the same bit for bit.
-        """
-        if self.svd_ is None:
-            return np.zeros((tfidf.shape[0], 0), dtype=np.float32)
-        if tfidf.shape[0] > TERM_BATCH_ARTICLES:  # a batch's columns at a time, never V × d (rows are independent)
-            calls = (delayed(self._project)(tfidf[start : start + TERM_BATCH_ARTICLES])
-                     for start in range(0, tfidf.shape[0], TERM_BATCH_ARTICLES))  # NumPy and SciPy release the GIL
-            return np.concatenate(list(run_tasks(calls, n_jobs, prefer="threads", backend="threading")))
-        used = np.unique(tfidf.indices)
-        rows = sp.csr_matrix((tfidf.data, np.searchsorted(used, tfidf.indices), tfidf.indptr),
-                             shape=(tfidf.shape[0], len(used)))
-        components = np.ascontiguousarray(self.svd_.components_.T[used], dtype=np.float32)  # the terms' rows
-        return _normalised(np.asarray(rows @ components, dtype=np.float32))
-
-    @property
-    def lsa_weight(self) -> float:
-        """The blend weight actually in effect (0 when the corpus was too small for LSA)."""
-        return self.params.lsa_weight if getattr(self, "svd_", None) is not None else 0.0
 
     def _weighted_tfidf(self, fields: Sequence[Fields]) -> sp.csr_matrix:
         """Each article's fields weighted and summed, L2-normalised: what each field's fitted
@@ -279,13 +260,6 @@ class ArticleVectorizer:
         if not hasattr(self, "_feature_names"):
             self._feature_names = np.asarray(self.tfidf_.vocabulary_.terms(), dtype=object)
         return self._feature_names
-
-
-def _normalised(lsa: np.ndarray) -> np.ndarray:
-    """LSA vectors scaled to unit length; a text with no known term stays all zero."""
-    norms = np.sqrt(np.einsum("ij,ij->i", lsa, lsa))
-    norms[norms == 0] = 1.0
-    return lsa / norms[:, None]
 
 
 def weighted_rows(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from publishing.train import train_and_publish
 from publishing.updates import update_published
@@ -21,6 +22,8 @@ from recommender.errors import RelatedlyError, UnknownArticleError
 from recommender.model import RelatedModel
 from recommender.neighbors import top_k_neighbors
 from recommender.ranking import RankingOptions
+from recommender.spaces import DenseSpace, LsaSpace, normalised
+from recommender.vectorize import ArticleVectorizer
 from tests.conftest import SAMPLE_CORPUS, SPACE_STATION_ID
 
 TOP_K = 10  # small enough that every sample list is full, so changes displace and refill entries
@@ -155,6 +158,48 @@ def test_updated_table_equals_a_full_neighbour_pass(
         assert summary.recomputed_lists == 0
     else:  # every changed story's own list, plus each list that lost an entry, is recomputed
         assert summary.recomputed_lists >= len(upserts) + (len(removed) > 0)
+
+
+class ProjectionSpace:
+    """A second dense space for the list's tests: the TF-IDF rows through a seeded Gaussian projection."""
+
+    name = "projection"
+    weight = 0.2
+
+    def fit_transform(self, tfidf: sp.csr_matrix, *, n_jobs: int, block_bytes: int, spill_dir: object) -> np.ndarray:
+        return self.transform(tfidf)
+
+    def transform(self, tfidf: sp.csr_matrix, n_jobs: int = 1) -> np.ndarray:
+        basis = np.random.default_rng(0).standard_normal((tfidf.shape[1], 16)).astype(np.float32)
+        return normalised(np.asarray(tfidf @ basis, dtype=np.float32))
+
+
+def test_a_second_dense_space_joins_the_lists_updates_and_versions(
+    sample_articles: list[Article], base_model: RelatedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A space added to the list is fitted, blended, stacked by an update (still equal to a full pass),
+    saved with a checksum and loaded back, like LSA."""
+    def two_spaces(self: ArticleVectorizer) -> list[DenseSpace]:
+        return [LsaSpace(self.params), ProjectionSpace()]
+
+    monkeypatch.setattr(ArticleVectorizer, "_make_spaces", two_spaces)
+    model = RelatedModel(top_k=TOP_K).fit(sample_articles)
+    assert [space.weight for space in model.space_.dense] == [0.3, 0.2]
+    assert_table_is_exact(model)
+    assert not np.array_equal(model.neighbors_.scores, base_model.neighbors_.scores)  # the space takes part
+
+    updated, _ = apply_changes(model, *random_changes(sample_articles, 8, *MIXES["mixed"]))
+
+    assert_table_is_exact(updated)
+    assert updated.vectors_.dense["projection"].shape == (updated.n_articles, 16)
+    version = artifacts.save_version(updated, tmp_path, info={})
+    loaded, manifest = artifacts.load_version(tmp_path, version)
+    assert "projection.npy" in manifest["files"]
+    np.testing.assert_array_equal(loaded.neighbors_.scores, updated.neighbors_.scores)
+    np.testing.assert_array_equal(loaded.space_.rows_against(np.arange(5), None),
+                                  updated.space_.rows_against(np.arange(5), None))
+    text = BATTERY_TEXT["title"], BATTERY_TEXT["body"], BATTERY_TEXT["tags"]
+    assert loaded.related_to_text(*text, explain=True) == updated.related_to_text(*text, explain=True)
 
 
 def test_an_update_publishes_the_default_lists_a_full_ranking_gives(models_dir: Path) -> None:

@@ -10,7 +10,7 @@ from sklearn.preprocessing import normalize
 
 from recommender import neighbors
 from recommender.neighbors import DEFAULT_CHUNK_BYTES, chunk_rows_for, top_k_neighbors
-from recommender.similarity import SimilaritySpace
+from recommender.similarity import DenseRows, QueryVector, SimilaritySpace
 
 # (n_rows, n_cols, density, signed values, seed): sparse enough that some rows are empty and some
 # pairs share no term; the signed case has negative cosines, which must never be listed.
@@ -277,6 +277,66 @@ def test_blended_scores_are_bit_identical_in_strips_and_in_row_chunks(chunk_rows
     np.testing.assert_array_equal(tiled.indices, rows.indices)
     np.testing.assert_array_equal(tiled.scores, rows.scores)
     assert (tiled.indices >= 0).all(axis=1).sum() > 100  # most lists are full: the blend is rarely <= 0
+
+
+def _two_dense_spaces(n: int, seed: int) -> tuple[DenseRows, DenseRows]:
+    rng = np.random.default_rng(seed)
+    return (DenseRows(normalize(rng.standard_normal((n, 12))).astype(np.float32), 0.3),
+            DenseRows(normalize(rng.standard_normal((n, 7))).astype(np.float32), 0.2))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=lambda j: f"jobs={j}")
+@pytest.mark.parametrize("chunk_rows", [1, 6, None], ids=lambda c: f"chunk={c}")
+def test_several_dense_spaces_give_the_same_bits_in_strips_and_row_chunks(chunk_rows: int | None, n_jobs: int) -> None:
+    """A space added to the list joins the exact product: every pair still gets one float32 value, in
+    strips (tiles, shared buffers), row chunks (updates) and candidate scoring, and the lists
+    equal brute force over the blended cosine (1 - 0.5) · tfidf + 0.3 · a + 0.2 · b."""
+    matrix = random_matrix(130, 80, 0.05, False, 13)
+    first, second = _two_dense_spaces(130, 13)
+    space = SimilaritySpace(matrix, dense=(first, second))
+
+    tiled = top_k_neighbors(space, 15, chunk_rows=chunk_rows, n_jobs=n_jobs, memory_budget_bytes=30_000)
+    rows = top_k_neighbors(RowChunks(space), 15)
+
+    np.testing.assert_array_equal(tiled.indices, rows.indices)
+    np.testing.assert_array_equal(tiled.scores, rows.scores)
+    everyone = np.arange(130)
+    np.testing.assert_allclose(space.pairwise(everyone[:20]), space.rows_against(everyone[:20], everyone[:20]),
+                               atol=1e-6)  # a dense product for the TF-IDF part: another summation order
+    np.testing.assert_array_equal(space.to_candidates(space.row(5), everyone),
+                                  space.rows_against(everyone[5:6], None)[0])
+    dense = matrix.toarray().astype(np.float64)
+    blended = 0.5 * dense @ dense.T + sum(part.weight * part.rows.astype(np.float64) @ part.rows.T
+                                          for part in (first, second))
+    np.testing.assert_allclose(space.rows_against(everyone, None), blended, atol=1e-6)
+    np.fill_diagonal(blended, -np.inf)
+    best = np.clip(-np.sort(-blended, axis=1)[:, :15], 0, None)  # lists hold positive scores, 0 pads
+    np.testing.assert_allclose(rows.scores, best, atol=1e-6)
+
+
+def test_one_dense_space_in_the_list_is_the_lsa_shorthand_bit_for_bit() -> None:
+    """`SimilaritySpace(tfidf, lsa, w)` is the list of one space: the blend of today, unchanged."""
+    matrix = random_matrix(90, 60, 0.06, False, 14)
+    lsa = _two_dense_spaces(90, 14)[0].rows
+
+    shorthand = SimilaritySpace(matrix, lsa, 0.3)
+    listed = SimilaritySpace(matrix, dense=(DenseRows(lsa, 0.3),))
+
+    np.testing.assert_array_equal(top_k_neighbors(listed, 10).scores, top_k_neighbors(shorthand, 10).scores)
+    np.testing.assert_array_equal(listed.rows_against(np.arange(90), None), shorthand.rows_against(np.arange(90), None))
+    assert shorthand.dense == (DenseRows(lsa, 0.3),) and shorthand.tfidf_weight == np.float32(1.0) - np.float32(0.3)
+
+
+def test_a_space_with_weight_zero_takes_no_part_and_a_query_without_dense_vectors_is_tfidf_alone() -> None:
+    matrix = random_matrix(50, 40, 0.1, False, 15)
+    first, second = _two_dense_spaces(50, 15)
+
+    space = SimilaritySpace(matrix, dense=(first, DenseRows(second.rows, 0.0)))
+
+    np.testing.assert_array_equal(space.rows_against(np.arange(50), None),
+                                  SimilaritySpace(matrix, first.rows, 0.3).rows_against(np.arange(50), None))
+    np.testing.assert_array_equal(space.against_all(QueryVector(matrix[3])),
+                                  SimilaritySpace(matrix).against_all(QueryVector(matrix[3])))
 
 
 def test_unsorted_term_order_gives_the_same_lists() -> None:
