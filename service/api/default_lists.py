@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,29 +49,9 @@ _PREFIX, _SUFFIX = RELATED_RULE.split("<path:article_id>")
 
 
 def render_defaults(version: str, lists: ArticleLists) -> DefaultResponses:
-    """Every article's default-list response, byte for byte what the route renders for it.
-
-    Each story's JSON is encoded once, in two pieces around its score, and each list is joined from those
-    pieces: encoding 19,466 whole documents took 0.80-0.96 s of CPU per worker for 20 Newsgroups, this
-    0.57-0.72 s, time in which the loading thread competes for the GIL with the requests (docs/performance.md).
-    """
-    model, limit = lists.model, lists.limit
-    pieces: dict[str, tuple[str, str]] = {}
-
-    def encoded(story_id: str) -> tuple[str, str]:
-        text = dumps(story_entry(model.article(story_id), _SCORE_MARK, "model")).decode()
-        before, after = text.split(_SCORE_JSON, 1)
-        pieces[story_id] = found = (before + _SCORE_KEY, after)
-        return found
-
-    bodies = {}
-    for article_id, ids, scores in lists.all_lists():
-        stories = [pieces.get(s) or encoded(s) for s in ids]
-        head = dumps(list_document(article_id, version, limit, [0] * len(ids)))  # "related" comes last
-        head = head[: head.rindex(_RELATED) + len(_RELATED)]
-        listed = ",".join([before + repr(round(score, 6)) + after
-                           for (before, after), score in zip(stories, scores, strict=True)])
-        bodies[article_id] = head + listed.encode() + b"]}"
+    """Every article's default-list response, byte for byte what the route renders for it."""
+    render = ListRenderer(lists.model, version, lists.limit)
+    bodies = {article_id: render(article_id, ids, scores) for article_id, ids, scores in lists.all_lists()}
     return DefaultResponses(version, lists, bodies)
 
 
@@ -81,12 +61,33 @@ _SCORE_MARK = 0.0
 _SCORE_KEY = '"score":'
 _SCORE_JSON = _SCORE_KEY + repr(_SCORE_MARK)
 _RELATED = b'"related":['
-def _render(model: RelatedModel, version: str, limit: int, article_id: str, ids: list[str],
-            scores: list[float]) -> bytes:
-    """One article's model list, as `render_defaults` renders it."""
-    stories = [{**story_entry(model.article(s), 0.0, "model"), "score": round(score, 6)}
-               for s, score in zip(ids, scores, strict=True)]
-    return dumps(list_document(article_id, version, limit, stories))
+
+
+class ListRenderer:
+    """Renders model lists (ids and scores) of one version as the route's JSON documents.
+
+    Each story's JSON is encoded once, in two pieces around its score, and each list is joined from those
+    pieces: encoding 19,466 whole documents took 0.80-0.96 s of CPU per worker for 20 Newsgroups, this
+    0.57-0.72 s, time in which the loading thread competes for the GIL with the requests (docs/performance.md).
+    """
+
+    def __init__(self, model: RelatedModel, version: str, limit: int) -> None:
+        self.model, self.version, self.limit = model, version, limit
+        self._pieces: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, article_id: str, ids: Sequence[str], scores: Sequence[float]) -> bytes:
+        stories = [self._pieces.get(s) or self._encoded(s) for s in ids]
+        head = dumps(list_document(article_id, self.version, self.limit, [0] * len(ids)))  # "related" comes last
+        head = head[: head.rindex(_RELATED) + len(_RELATED)]
+        listed = ",".join([before + repr(round(score, 6)) + after
+                           for (before, after), score in zip(stories, scores, strict=True)])
+        return head + listed.encode() + b"]}"
+
+    def _encoded(self, story_id: str) -> tuple[str, str]:
+        text = dumps(story_entry(self.model.article(story_id), _SCORE_MARK, "model")).decode()
+        before, after = text.split(_SCORE_JSON, 1)
+        self._pieces[story_id] = found = (before + _SCORE_KEY, after)
+        return found
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,12 @@ class DefaultResponses:
             raise ValueError(f"learned lists of model {learned.model_version} offered to model {self.version}")
         before = set(self.learned.lists) if self.learned is not None else set()
         now = learned.lists if learned is not None else {}
-        model, limit = self.lists.model, self.limit
-        bodies = {a: _render(model, self.version, limit, a, list(entry.order[:limit]), list(entry.scores[:limit]))
+        limit = self.limit
+        render = ListRenderer(self.lists.model, self.version, limit)
+        bodies = {a: render(a, entry.order[:limit], entry.scores[:limit])
                   for a, entry in now.items() if a in self._bodies}  # as rendered at load: ~10 µs a list
         for article_id in before - now.keys():
-            ids, scores = self.lists.default_list(article_id)
-            bodies[article_id] = _render(model, self.version, self.limit, article_id, ids, scores)
+            bodies[article_id] = render(article_id, *self.lists.default_list(article_id))
         with self._lock:
             self.learned = learned
             self.learned_revision += 1
