@@ -110,6 +110,13 @@ class Database:
         """Close every pooled connection (after a fork, or at exit)."""
         self.engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """`with database:` disposes of its connections when the block ends (one-shot commands)."""
+        self.dispose()
+
     @contextmanager
     def _upgrade_lock(self) -> Iterator[None]:
         """SQLite: an exclusive lock file, so two first starts never both create the tables."""

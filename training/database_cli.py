@@ -39,7 +39,6 @@ def add_database_commands(commands: argparse._SubParsersAction, models_dir: str)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    database = open_database(args)
-    print(f"database {database.url} at schema version {database.schema_version()}")
-    database.dispose()
+    with open_database(args) as database:
+        print(f"database {database.url} at schema version {database.schema_version()}")
     return 0

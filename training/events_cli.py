@@ -109,11 +109,8 @@ def write_click_report(versions: list[VersionStats], positions: list[PositionSta
 
 def _report_clicks(args: argparse.Namespace) -> int:
     since = datetime.now(UTC) - args.since
-    database = open_database(args)
-    try:
+    with open_database(args) as database:
         versions, positions = version_stats(database, since), position_stats(database, since)
-    finally:
-        database.dispose()
     print(f"reader events since {since:%Y-%m-%d %H:%M} UTC in {database.url}")
     print(format_report(versions, positions) if positions else "no events in that time")
     if args.report:
@@ -182,11 +179,8 @@ def format_comparison(c: ArmComparison) -> str:
 
 def _report_experiment(args: argparse.Namespace) -> int:
     since = datetime.now(UTC) - args.since
-    database = open_database(args)
-    try:
+    with open_database(args) as database:
         arms = arm_stats(database, since)
-    finally:
-        database.dispose()
     print(f"experiment arms since {since:%Y-%m-%d %H:%M} UTC in {database.url}")
     if len(arms) != 2:
         print(f"need list views in exactly two arms, found {len(arms)}: {', '.join(a.model_version for a in arms)}"
@@ -209,11 +203,8 @@ def _confidence(text: str) -> float:
 
 def _prune(args: argparse.Namespace) -> int:
     cutoff = datetime.now(UTC) - args.older_than
-    database = open_database(args)
-    try:
+    with open_database(args) as database:
         deleted = prune_events(database, cutoff)
-    finally:
-        database.dispose()
     print(f"deleted {deleted} event row{'' if deleted == 1 else 's'} older than {cutoff:%Y-%m-%d %H:%M} UTC"
           f" from {database.url}")
     return 0

@@ -79,11 +79,8 @@ def learn_once(args: argparse.Namespace, options: LearningOptions) -> None:
     version = artifacts.read_current(args.models_dir)
     if version is None:
         raise ArtifactError(f"no model published in {args.models_dir}: run 'relatedly train' first")
-    database = open_database(args)
-    try:
+    with open_database(args) as database:
         table = ClickTable.from_rows(pair_position_counts(database, datetime.now(UTC) - args.since))
-    finally:
-        database.dispose()
     read_seconds = time.perf_counter() - started
     # The counts are weighed and dropped before the model is loaded, so the two never share the memory.
     evidence, examination = weigh_evidence(table, options)

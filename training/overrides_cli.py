@@ -82,11 +82,8 @@ def add_override_commands(commands: argparse._SubParsersAction, models_dir: str)
 
 def article_rules(args: argparse.Namespace, article_id: str) -> ArticleRules:
     """The editors' rules for one article's list, as the service applies them (for `relatedly related`)."""
-    db = open_database(args)
-    try:
+    with open_database(args) as db:
         rows = read_overrides(db)
-    finally:
-        db.dispose()
     return build_overrides(rows.revision, rows.pins, rows.blocks, rows.exclusions.keys()).rules_for(article_id)
 
 
