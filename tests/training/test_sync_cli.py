@@ -150,15 +150,20 @@ def test_an_editors_remove_stays_permanent(
     assert "103" not in served_ids(models_dir)
 
 
-def test_an_imported_rest_dump_and_the_synced_site_are_one_catalogue(
-    site: tuple[FakeSite, str], models_dir: Path, tmp_path: Path
-) -> None:
-    fake, base = site
+def import_rest_dump(base: str, models_dir: Path, tmp_path: Path) -> int:
+    """The site's posts as a REST dump, imported by `relatedly update`; the model's article count after it."""
     dump = tmp_path / "posts.json"
     with urllib.request.urlopen(f"{base}/wp-json/wp/v2/posts?per_page=100&_embed=1") as reply:
         dump.write_bytes(reply.read())
     assert main(["update", "--corpus", str(dump), "--models-dir", str(models_dir)]) == 0
-    n_imported = artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"]
+    return artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"]
+
+
+def test_an_imported_rest_dump_and_the_synced_site_are_one_catalogue(
+    site: tuple[FakeSite, str], models_dir: Path, tmp_path: Path
+) -> None:
+    fake, base = site
+    n_imported = import_rest_dump(base, models_dir, tmp_path)
     fake.publish(104, "Another station story", TIANGONG[1], TIANGONG[2])
 
     assert sync(base, models_dir) == 0
@@ -171,11 +176,7 @@ def test_since_starts_after_the_export_and_an_imported_post_that_leaves_publish_
     site: tuple[FakeSite, str], models_dir: Path, tmp_path: Path
 ) -> None:
     fake, base = site
-    dump = tmp_path / "posts.json"
-    with urllib.request.urlopen(f"{base}/wp-json/wp/v2/posts?per_page=100&_embed=1") as reply:
-        dump.write_bytes(reply.read())
-    assert main(["update", "--corpus", str(dump), "--models-dir", str(models_dir)]) == 0
-    n_imported = artifacts.read_manifest(models_dir, artifacts.read_current(models_dir))["n_articles"]
+    n_imported = import_rest_dump(base, models_dir, tmp_path)
     exported_at = fake.tick().strftime("%Y-%m-%dT%H:%M:%SZ")
     fake.publish(104, "Another station story", TIANGONG[1], TIANGONG[2])
     fake.edit(102, password="members only")
